@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages that the demo and the tests need, where they are missing.
+# Works on Debian bookworm / Raspberry Pi OS; uses sudo when not root.
+set -eu
+PKGS="mosquitto mosquitto-clients xvfb xauth espeak-ng sox libmtdev1 libgl1 libegl1 python3-venv"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "system-deps: apt-get not found; install these yourself:$missing" >&2
+    exit 1
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "system-deps: installing$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# The distribution starts a system-wide broker on 1883; the project runs its own brokers.
