@@ -1,0 +1,141 @@
+"""palvelupiste queue ... — drive the queue engine without any UI.
+
+Against a local store by default (the command acts as the hub), or with --broker against a
+running hub over the site bus.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_SITE = Path(__file__).resolve().parent.parent / "assets" / "sites" / "example.toml"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("queue", help="take, call, finish... tickets against a local store or a hub")
+    p.add_argument("--site", default=os.environ.get("PALVELUPISTE_SITE", str(DEFAULT_SITE)),
+                   help="site configuration (default: the example site)")
+    p.add_argument("--store", default=os.environ.get("PALVELUPISTE_STORE", "data/hub.sqlite"),
+                   help="the hub's event store (local mode)")
+    p.add_argument("--device", default="hub-1", help="device id of the store (local) or of this client (--broker)")
+    p.add_argument("--broker", help="send to a running hub at this site broker, e.g. mqtt://localhost:1883")
+    p.add_argument("--username", help="broker user name (default: the device id)")
+    p.add_argument("--password-file", help="file holding the broker password")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    a = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    t = a.add_parser("take", help="take a walk-in number for SERVICE")
+    t.add_argument("service")
+    _ticket_opts(t)
+    c = a.add_parser("checkin", help="check in an appointment by its code")
+    c.add_argument("code")
+    c.add_argument("--appointments", help="appointment list (CSV or JSON) for local mode")
+    _ticket_opts(c)
+    for name, helptext in (("call", "call the next customer to COUNTER"), ("recall", "call the current customer again"),
+                           ("finish", "finish the current customer"), ("no-show", "the called customer did not come"),
+                           ("open", "open COUNTER"), ("close", "close COUNTER")):
+        x = a.add_parser(name, help=helptext)
+        x.add_argument("counter")
+    tr = a.add_parser("transfer", help="send the current customer of COUNTER to SERVICE, keeping the number")
+    tr.add_argument("counter")
+    tr.add_argument("service")
+    ca = a.add_parser("cancel", help="cancel a ticket (id as printed by take/state, e.g. 2026-11-23/K001)")
+    ca.add_argument("ticket")
+    a.add_parser("state", help="print the live queue")
+    p.set_defaults(func=run)
+
+
+def _ticket_opts(p) -> None:
+    p.add_argument("--lang", default="fi")
+    p.add_argument("--interpreter", metavar="LANG")
+    p.add_argument("--hearing-loop", action="store_true")
+    p.add_argument("--accessible-room", action="store_true")
+
+
+def to_payload(args) -> dict:
+    needs = {}
+    if getattr(args, "interpreter", None):
+        needs["interpreter"] = args.interpreter
+    if getattr(args, "hearing_loop", False):
+        needs["hearing_loop"] = True
+    if getattr(args, "accessible_room", False):
+        needs["accessible_room"] = True
+    act = args.action
+    if act == "take":
+        return {"cmd": "take", "service": args.service, "lang": args.lang, "needs": needs}
+    if act == "checkin":
+        return {"cmd": "checkin", "code": args.code, "lang": args.lang, "needs": needs}
+    if act == "transfer":
+        return {"cmd": "transfer", "counter": args.counter, "service": args.service}
+    if act == "cancel":
+        return {"cmd": "cancel", "ticket": args.ticket}
+    return {"cmd": act.replace("-", "_"), "counter": args.counter}
+
+
+def run(args) -> int:
+    from core.config import ConfigError, load_site
+
+    try:
+        site = load_site(args.site)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.broker:
+        from hub.client import request_once
+
+        payload = {"cmd": "state"} if args.action == "state" else to_payload(args)
+        reply = request_once(args.broker, site.id, args.device, payload,
+                             username=args.username, password_file=args.password_file)
+    else:
+        reply = _local(args, site)
+    if args.json:
+        print(json.dumps(reply, ensure_ascii=False, indent=2))
+    else:
+        print(_human(reply, site, args.action))
+    return 0 if reply.get("ok", True) else 1
+
+
+def _local(args, site) -> dict:
+    from core.store import EventStore, StoreError
+    from hub.authority import QueueAuthority
+
+    try:
+        store = EventStore(args.store, site.id, args.device)
+    except StoreError as exc:
+        return {"ok": False, "error": "store_failed", "message": str(exc)}
+    appointments = []
+    if getattr(args, "appointments", None):
+        from core.appointments import AppointmentFileError, load_appointments
+
+        try:
+            appointments = load_appointments(args.appointments, site)
+        except AppointmentFileError as exc:
+            return {"ok": False, "error": "bad_appointments", "message": str(exc)}
+    with store:
+        auth = QueueAuthority(site, store, appointments)
+        if args.action == "state":
+            return {"ok": True, **auth.snapshot()}
+        return auth.handle_payload(json.dumps(to_payload(args)), role="hub")
+
+
+def _human(reply: dict, site, action: str) -> str:
+    if not reply.get("ok", True):
+        return f"error {reply.get('error')}: {reply.get('message')}"
+    if action == "state":
+        lines = []
+        for sid, s in reply["services"].items():
+            if s["waiting"]:
+                lines.append(f"{site.services[sid].label('en'):45} waiting {s['waiting']:3}  "
+                             f"about {round(s['est_wait_s'] / 60)} min")
+        for cid, c in reply["counters"].items():
+            cur = c["current"]["number"] if c["current"] else "-"
+            lines.append(f"counter {cid:4} {'open  ' if c['open'] else 'closed'} serving {cur}")
+        return "\n".join(lines) or "nobody waiting, all counters closed"
+    if "number" in reply and action in ("take", "checkin"):
+        return (f"{reply['number']}  {site.services[reply['service']].label('en')}  "
+                f"{reply['ahead']} ahead, about {round(reply['est_wait_s'] / 60)} min  [{reply['ticket']}]")
+    if "number" in reply:
+        return f"{action}: {reply['number']}" + (f" → counter {reply['counter']}" if "counter" in reply else "")
+    return f"{action}: ok"

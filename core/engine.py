@@ -1,0 +1,681 @@
+"""The queue engine: a pure state machine. Commands in, events out, state = fold over events.
+
+Nothing here does I/O or reads the clock: the caller passes `now` (UTC ms) and a `commit`
+function that makes events durable and returns them as stored. So the hub can be killed at
+any instant: replaying its store through `QueueState.apply` gives exactly the queue it had.
+
+Ticket ids are "<local day>/<number>", unique because numbers never repeat within a day for a
+service and prefixes are unique per site.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import heapq
+import math
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Site
+from .events import Event
+
+EWMA_ALPHA = 0.3
+#: Service times outside these bounds (seconds) are not learnt from: a clerk who forgot to press
+#: "finish" over lunch, or a clock that jumped, must not ruin the estimates.
+MIN_SAMPLE_S, MAX_SAMPLE_S = 15, 3 * 3600
+RECENT_CALLS = 12
+
+WAITING, CALLED, FINISHED, NO_SHOW, CANCELLED = "waiting", "called", "finished", "no_show", "cancelled"
+OPEN_STATES = (WAITING, CALLED)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Needs:
+    """What the clerk should know in advance. Never a name or an identity code."""
+    interpreter: str | None = None  # language code
+    hearing_loop: bool = False
+    accessible_room: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interpreter": self.interpreter, "hearing_loop": self.hearing_loop,
+                "accessible_room": self.accessible_room}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Needs":
+        d = d or {}
+        return cls(d.get("interpreter"), bool(d.get("hearing_loop")), bool(d.get("accessible_room")))
+
+    def any(self) -> bool:
+        return bool(self.interpreter or self.hearing_loop or self.accessible_room)
+
+
+@dataclass(frozen=True)
+class TakeTicket:
+    service: str
+    lang: str = "fi"
+    needs: Needs = Needs()
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    code: str
+    lang: str = "fi"
+    needs: Needs = Needs()
+
+
+@dataclass(frozen=True)
+class CallNext:
+    counter: str
+
+
+@dataclass(frozen=True)
+class Recall:
+    counter: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    counter: str
+
+
+@dataclass(frozen=True)
+class NoShow:
+    counter: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    counter: str
+    to_service: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    ticket: str
+    reason: str = "cancelled"
+
+
+@dataclass(frozen=True)
+class OpenCounter:
+    counter: str
+
+
+@dataclass(frozen=True)
+class CloseCounter:
+    counter: str
+
+
+@dataclass(frozen=True)
+class RequestHelp:
+    device: str
+    lang: str = "fi"
+
+
+@dataclass(frozen=True)
+class AnswerHelp:
+    request: str
+    counter: str | None = None
+
+
+Command = (TakeTicket | CheckIn | CallNext | Recall | Finish | NoShow | Transfer | Cancel
+           | OpenCounter | CloseCounter | RequestHelp | AnswerHelp)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """One booking as the booking system exports it: a code, a service, a time. No names."""
+    code: str
+    service: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Reject:
+    """The command was refused; nothing happened. `code` is stable, for UIs to translate."""
+    code: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.code, "message": self.message, **self.detail}
+
+
+@dataclass
+class Decision:
+    events: list[tuple[str, dict[str, Any]]]
+    reply: dict[str, Any]
+
+
+# --- state ------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Ticket:
+    id: str
+    number: str
+    service: str
+    day: str
+    kind: str  # "walk_in" or "appointment"
+    order: int  # arrival order across the site, from the fold
+    issued_ms: int
+    lang: str = "fi"
+    needs: dict[str, Any] = field(default_factory=dict)
+    token: str = ""
+    appointment_ms: int | None = None
+    state: str = WAITING
+    transferred: bool = False
+    counter: str | None = None
+    called_ms: int | None = None
+    calls: int = 0
+    queue_key: tuple | None = None  # the heap entry that is currently valid for this ticket
+
+
+@dataclass(slots=True)
+class CounterState:
+    id: str
+    open: bool = False
+    current: str | None = None
+
+
+def local_day(ms: int, tz) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).astimezone(tz).date().isoformat()
+
+
+def appointment_ref(site: str, code: str) -> str:
+    """A reference to an appointment code that can be stored and synced: the code itself is
+    matched on site and never stored, printed or sent in full."""
+    return hashlib.sha256(f"{site}:{code}".encode()).hexdigest()[:16]
+
+
+def format_number(prefix: str, n: int) -> str:
+    return f"{prefix}{n:03d}"
+
+
+class QueueState:
+    """The queue of one site: built only by `apply`-ing events in sequence order."""
+
+    def __init__(self, site: Site, appointments: Iterable[Appointment] = ()) -> None:
+        self.site = site
+        self.tz = site.tz
+        self.tickets: dict[str, Ticket] = {}
+        self.last_number: dict[tuple[str, str], int] = {}
+        self.counters: dict[str, CounterState] = {c: CounterState(c) for c in site.counters}
+        self.ewma: dict[str, float] = {s.id: s.default_service_min * 60 for s in site.services.values()}
+        self.samples: dict[str, int] = {}
+        # Per service, three heaps with lazy deletion (an entry is valid while it equals the
+        # ticket's queue_key): due-time ordered appointments, transfers, walk-ins by arrival.
+        self._appt: dict[str, list] = {}
+        self._transferred: dict[str, list] = {}
+        self._walkin: dict[str, list] = {}
+        self.waiting_count: dict[str, int] = {}
+        self.open_by_day: dict[str, set[str]] = {}
+        self.order = 0
+        self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
+        self.checked_in: dict[str, str] = {}  # appointment ref -> ticket id
+        self.help: dict[str, dict[str, Any]] = {}
+        self.appointments: dict[str, Appointment] = {}
+        self.applied = 0
+        self.new_token: Callable[[], str] = lambda: secrets.token_urlsafe(12)
+        self.set_appointments(appointments)
+
+    def set_appointments(self, appointments: Iterable[Appointment]) -> None:
+        self.appointments = {a.code: a for a in appointments}
+
+    # --- fold -----------------------------------------------------------------------------
+
+    def apply(self, ev: Event) -> None:
+        handler = _APPLY.get(ev.type)
+        if handler is not None:
+            handler(self, ev.data, ev.ts)
+        self.applied += 1
+
+    def apply_all(self, events: Iterable[Event]) -> "QueueState":
+        for ev in events:
+            self.apply(ev)
+        return self
+
+    def _counter(self, cid: str) -> CounterState:
+        c = self.counters.get(cid)
+        if c is None:  # a counter removed from the configuration still folds
+            c = self.counters[cid] = CounterState(cid)
+        return c
+
+    def _enqueue(self, t: Ticket, kind: str) -> None:
+        s = t.service
+        if kind == "appointment":
+            key = ("a", s, t.appointment_ms or 0, t.order)
+            heap = self._appt.setdefault(s, [])
+        elif kind == "transferred":
+            self.order += 1
+            key = ("t", s, self.order)
+            heap = self._transferred.setdefault(s, [])
+        else:
+            key = ("w", s, t.order)
+            heap = self._walkin.setdefault(s, [])
+        t.queue_key = key
+        heapq.heappush(heap, (key[2:], t.id, key))
+        self.waiting_count[s] = self.waiting_count.get(s, 0) + 1
+
+    def _dequeue(self, t: Ticket) -> None:
+        if t.queue_key is not None:
+            self.waiting_count[t.service] -= 1
+            t.queue_key = None
+
+    def _close(self, t: Ticket, state: str) -> None:
+        if t.state == WAITING:
+            self._dequeue(t)
+        if t.counter is not None:
+            c = self._counter(t.counter)
+            if c.current == t.id:
+                c.current = None
+        t.state = state
+        day = self.open_by_day.get(t.day)
+        if day is not None:
+            day.discard(t.id)
+            if not day:
+                del self.open_by_day[t.day]
+
+    def _learn(self, service: str, seconds: Any) -> None:
+        if isinstance(seconds, (int, float)) and MIN_SAMPLE_S <= seconds <= MAX_SAMPLE_S:
+            prev = self.ewma.get(service)
+            self.ewma[service] = seconds if prev is None else prev + EWMA_ALPHA * (seconds - prev)
+            self.samples[service] = self.samples.get(service, 0) + 1
+
+    def _on_issued(self, d: dict, ts: int) -> None:
+        if d["ticket"] in self.tickets:
+            return
+        self.order += 1
+        t = Ticket(id=d["ticket"], number=d["number"], service=d["service"], day=d["day"],
+                   kind=d["kind"], order=self.order, issued_ms=ts, lang=d.get("lang", "fi"),
+                   needs=d.get("needs") or {}, token=d.get("token", ""),
+                   appointment_ms=d.get("appointment_ms"))
+        self.tickets[t.id] = t
+        key = (t.service, t.day)
+        self.last_number[key] = max(self.last_number.get(key, 0), int(d.get("n", 0)))
+        self.open_by_day.setdefault(t.day, set()).add(t.id)
+        if d.get("appointment_ref"):
+            self.checked_in[d["appointment_ref"]] = t.id
+        self._enqueue(t, "appointment" if t.kind == "appointment" else "walk_in")
+
+    def _on_called(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is None:
+            return
+        if t.state == WAITING:
+            self._dequeue(t)
+        c = self._counter(d["counter"])
+        c.current, c.open = t.id, True
+        t.state, t.counter, t.called_ms = CALLED, c.id, ts
+        t.calls += 1
+        self.recent_calls.appendleft({"ticket": t.id, "number": t.number, "service": t.service,
+                                      "counter": c.id, "ts": ts, "recall": False,
+                                      "kind": t.kind})
+
+    def _on_recalled(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is None:
+            return
+        t.calls += 1
+        self.recent_calls.appendleft({"ticket": t.id, "number": t.number, "service": t.service,
+                                      "counter": d["counter"], "ts": ts, "recall": True,
+                                      "kind": t.kind})
+
+    def _on_finished(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is None:
+            return
+        self._learn(t.service, d.get("service_s"))
+        self._close(t, FINISHED)
+
+    def _on_no_show(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is not None:
+            self._close(t, NO_SHOW)
+
+    def _on_cancelled(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is not None and t.state in OPEN_STATES:
+            self._close(t, CANCELLED)
+
+    def _on_transferred(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is None or t.state not in OPEN_STATES:
+            return
+        self._learn(t.service, d.get("service_s"))
+        if t.state == WAITING:
+            self._dequeue(t)
+        if t.counter is not None:
+            c = self._counter(t.counter)
+            if c.current == t.id:
+                c.current = None
+        t.service, t.state, t.counter, t.transferred = d["to_service"], WAITING, None, True
+        self._enqueue(t, "transferred")
+
+    def _on_counter_opened(self, d: dict, ts: int) -> None:
+        self._counter(d["counter"]).open = True
+
+    def _on_counter_closed(self, d: dict, ts: int) -> None:
+        self._counter(d["counter"]).open = False
+
+    def _on_help_requested(self, d: dict, ts: int) -> None:
+        self.help[d["request"]] = {"request": d["request"], "device": d["device"], "ts": ts,
+                                   "lang": d.get("lang")}
+
+    def _on_help_answered(self, d: dict, ts: int) -> None:
+        self.help.pop(d["request"], None)
+
+    # --- queries --------------------------------------------------------------------------
+
+    def _head(self, heap: list | None) -> tuple | None:
+        """The first valid entry of a lazily-deleted heap (stale ones are dropped on the way)."""
+        if not heap:
+            return None
+        tickets = self.tickets
+        while heap:
+            sort_key, tid, key = heap[0]
+            t = tickets.get(tid)
+            if t is not None and t.state == WAITING and t.queue_key == key:
+                return heap[0]
+            heapq.heappop(heap)
+        return None
+
+    def pick_next(self, counter: str, now: int) -> Ticket | None:
+        """Who a counter calls next: due appointments by time, then transfers, then walk-ins by
+        arrival, then appointments not yet due (better than an idle counter)."""
+        c = self.site.counters.get(counter)
+        if c is None:
+            return None
+        due = transfer = walk = early = None
+        for s in c.services:
+            h = self._head(self._appt.get(s))
+            if h is not None:
+                if h[0][0] <= now:
+                    due = h if due is None or h[0] < due[0] else due
+                else:
+                    early = h if early is None or h[0] < early[0] else early
+            h = self._head(self._transferred.get(s))
+            if h is not None and (transfer is None or h[0] < transfer[0]):
+                transfer = h
+            h = self._head(self._walkin.get(s))
+            if h is not None and (walk is None or h[0] < walk[0]):
+                walk = h
+        best = due or transfer or walk or early
+        return self.tickets[best[1]] if best else None
+
+    def open_counters_for(self, service: str) -> list[str]:
+        return [cid for cid, c in self.site.counters.items()
+                if service in c.services and self._counter(cid).open]
+
+    def estimate_wait_s(self, service: str, ahead: int) -> int:
+        """Expected wait for someone with `ahead` people before them in `service`.
+
+        Open counters share the work; with none open yet the estimate assumes one will open.
+        When every open counter is busy, half a service time is added for the one in progress.
+        """
+        mean = self.ewma.get(service, 600.0)
+        counters = self.open_counters_for(service)
+        n = max(len(counters), 1)
+        busy = bool(counters) and all(self._counter(c).current is not None for c in counters)
+        wait = ahead * mean / n + (mean / 2 / n if busy or not counters else 0)
+        return int(math.ceil(wait))
+
+    def waiting_tickets(self, service: str | None = None) -> list[Ticket]:
+        ts = [t for t in self.tickets.values() if t.state == WAITING and (service is None or t.service == service)]
+        ts.sort(key=lambda t: t.order)
+        return ts
+
+    def position(self, ticket_id: str) -> int | None:
+        """People ahead of a waiting ticket within its service (appointments, then transfers,
+        then walk-ins; the same order call-next uses, apart from the due time of appointments)."""
+        t = self.tickets.get(ticket_id)
+        if t is None or t.state != WAITING or t.queue_key is None:
+            return None
+        rank, key = _CLASS_RANK[t.queue_key[0]], t.queue_key[2:]
+        n = 0
+        for o in self.tickets.values():
+            if o.state != WAITING or o.service != t.service or o is t or o.queue_key is None:
+                continue
+            r = _CLASS_RANK[o.queue_key[0]]
+            if r < rank or (r == rank and o.queue_key[2:] < key):
+                n += 1
+        return n
+
+    def snapshot(self, now: int) -> dict[str, Any]:
+        """The live site state that the hub publishes (retained) for displays and panels."""
+        services = {}
+        for sid in self.site.services:
+            n = self.waiting_count.get(sid, 0)
+            services[sid] = {"waiting": n, "est_wait_s": self.estimate_wait_s(sid, n),
+                             "open_counters": len(self.open_counters_for(sid))}
+        counters = {}
+        for cid, c in self.counters.items():
+            cur = self.tickets.get(c.current) if c.current else None
+            counters[cid] = {"open": c.open, "current": None if cur is None else {
+                "ticket": cur.id, "number": cur.number, "service": cur.service, "kind": cur.kind,
+                "called_ms": cur.called_ms, "waited_s": (cur.called_ms - cur.issued_ms) // 1000
+                if cur.called_ms else None, "needs": cur.needs, "lang": cur.lang}}
+        return {"ts": now, "services": services, "counters": counters,
+                "calls": list(self.recent_calls), "help": sorted(self.help.values(), key=lambda h: h["ts"])}
+
+
+_CLASS_RANK = {"a": 0, "t": 1, "w": 2}
+
+_APPLY: dict[str, Callable[[QueueState, dict, int], None]] = {
+    "ticket.issued": QueueState._on_issued,
+    "ticket.called": QueueState._on_called,
+    "ticket.recalled": QueueState._on_recalled,
+    "ticket.finished": QueueState._on_finished,
+    "ticket.no_show": QueueState._on_no_show,
+    "ticket.cancelled": QueueState._on_cancelled,
+    "ticket.transferred": QueueState._on_transferred,
+    "counter.opened": QueueState._on_counter_opened,
+    "counter.closed": QueueState._on_counter_closed,
+    "help.requested": QueueState._on_help_requested,
+    "help.answered": QueueState._on_help_answered,
+}
+
+
+# --- decide -----------------------------------------------------------------------------------
+
+def housekeeping(state: QueueState, now: int) -> list[tuple[str, dict[str, Any]]]:
+    """Tickets still open from an earlier local day are closed as the new day's first events,
+    so nobody is called on Tuesday for Monday's number."""
+    today = local_day(now, state.tz)
+    out = []
+    for day in sorted(d for d in state.open_by_day if d < today):
+        for tid in sorted(state.open_by_day[day], key=lambda i: state.tickets[i].order):
+            out.append(("ticket.cancelled", {"ticket": tid, "reason": "day_closed"}))
+    return out
+
+
+def _issue(state: QueueState, service: str, now: int, lang: str, needs: Needs, kind: str,
+           extra: dict[str, Any] | None = None) -> Decision:
+    svc = state.site.services[service]
+    day = local_day(now, state.tz)
+    n = state.last_number.get((service, day), 0) + 1
+    number = format_number(svc.prefix, n)
+    ticket = f"{day}/{number}"
+    ahead = state.waiting_count.get(service, 0)
+    est = state.estimate_wait_s(service, ahead)
+    data = {"ticket": ticket, "number": number, "n": n, "service": service, "day": day, "kind": kind,
+            "lang": lang, "needs": needs.to_dict(), "token": state.new_token(),
+            "ahead": ahead, "est_wait_s": est}
+    if extra:
+        data.update(extra)
+    reply = {"ok": True, "ticket": ticket, "number": number, "service": service, "kind": kind,
+             "ahead": ahead, "est_wait_s": est, "token": data["token"], "issued_ms": now,
+             "open_counters": len(state.open_counters_for(service))}
+    if "appointment_ms" in data:
+        reply["appointment_ms"] = data["appointment_ms"]
+    return Decision([("ticket.issued", data)], reply)
+
+
+def _current(state: QueueState, counter: str) -> Ticket | Reject:
+    if counter not in state.site.counters:
+        return Reject("unknown_counter", f"no counter {counter!r} at this site")
+    c = state._counter(counter)
+    if c.current is None:
+        return Reject("no_current_ticket", f"counter {counter} is not serving anyone")
+    return state.tickets[c.current]
+
+
+def _service_s(t: Ticket, now: int) -> int | None:
+    return None if t.called_ms is None else max(0, (now - t.called_ms) // 1000)
+
+
+def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
+    site = state.site
+    match cmd:
+        case TakeTicket(service=service, lang=lang, needs=needs):
+            if service not in site.services:
+                return Reject("unknown_service", f"no service {service!r} at this site")
+            return _issue(state, service, now, lang, needs, "walk_in")
+
+        case CheckIn(code=code, lang=lang, needs=needs):
+            appt = state.appointments.get(code.strip())
+            if appt is None or appt.service not in site.services:
+                return Reject("unknown_code", "no appointment with this code")
+            ref = appointment_ref(site.id, appt.code)
+            detail = {"service": appt.service, "appointment_ms": appt.at_ms}
+            if ref in state.checked_in:
+                t = state.tickets[state.checked_in[ref]]
+                if t.state in OPEN_STATES:
+                    return Reject("already_checked_in", "this appointment is already checked in",
+                                  {**detail, "number": t.number, "ticket": t.id})
+            if local_day(appt.at_ms, state.tz) != local_day(now, state.tz):
+                return Reject("other_day", "the appointment is on another day", detail)
+            opens = appt.at_ms - site.appointments.early_min * 60_000
+            if now < opens:
+                return Reject("too_early", "check-in for this appointment has not opened yet",
+                              {**detail, "opens_ms": opens})
+            if now > appt.at_ms + site.appointments.late_min * 60_000:
+                return Reject("too_late", "the appointment time has passed; a walk-in number is possible",
+                              detail)
+            return _issue(state, appt.service, now, lang, needs, "appointment",
+                          {"appointment_ms": appt.at_ms, "appointment_ref": ref})
+
+        case CallNext(counter=counter):
+            if counter not in site.counters:
+                return Reject("unknown_counter", f"no counter {counter!r} at this site")
+            c = state._counter(counter)
+            if not c.open:
+                return Reject("counter_closed", f"counter {counter} is closed; open it first")
+            t = state.pick_next(counter, now)
+            if t is None:
+                return Reject("nothing_waiting", "nobody is waiting for the services of this counter")
+            events: list[tuple[str, dict[str, Any]]] = []
+            if c.current is not None:
+                cur = state.tickets[c.current]
+                events.append(("ticket.finished", {"ticket": cur.id, "counter": counter,
+                                                   "service": cur.service, "service_s": _service_s(cur, now)}))
+            waited = (now - t.issued_ms) // 1000
+            events.append(("ticket.called", {"ticket": t.id, "counter": counter, "service": t.service,
+                                             "number": t.number, "kind": t.kind, "waited_s": max(0, waited)}))
+            return Decision(events, {"ok": True, "ticket": t.id, "number": t.number, "service": t.service,
+                                     "counter": counter, "kind": t.kind, "needs": t.needs, "lang": t.lang,
+                                     "waited_s": max(0, waited)})
+
+        case Recall(counter=counter):
+            t = _current(state, counter)
+            if isinstance(t, Reject):
+                return t
+            return Decision([("ticket.recalled", {"ticket": t.id, "counter": counter, "number": t.number})],
+                            {"ok": True, "ticket": t.id, "number": t.number, "counter": counter})
+
+        case Finish(counter=counter):
+            t = _current(state, counter)
+            if isinstance(t, Reject):
+                return t
+            return Decision([("ticket.finished", {"ticket": t.id, "counter": counter, "service": t.service,
+                                                  "service_s": _service_s(t, now)})],
+                            {"ok": True, "ticket": t.id, "number": t.number})
+
+        case NoShow(counter=counter):
+            t = _current(state, counter)
+            if isinstance(t, Reject):
+                return t
+            return Decision([("ticket.no_show", {"ticket": t.id, "counter": counter, "service": t.service})],
+                            {"ok": True, "ticket": t.id, "number": t.number})
+
+        case Transfer(counter=counter, to_service=to):
+            t = _current(state, counter)
+            if isinstance(t, Reject):
+                return t
+            if to not in site.services:
+                return Reject("unknown_service", f"no service {to!r} at this site")
+            if to == t.service:
+                return Reject("same_service", "the ticket is already in that service")
+            return Decision([("ticket.transferred", {"ticket": t.id, "counter": counter, "from_service": t.service,
+                                                     "to_service": to, "service_s": _service_s(t, now)})],
+                            {"ok": True, "ticket": t.id, "number": t.number, "service": to})
+
+        case Cancel(ticket=tid, reason=reason):
+            t = state.tickets.get(tid)
+            if t is None:
+                return Reject("unknown_ticket", f"no ticket {tid!r}")
+            if t.state not in OPEN_STATES:
+                return Reject("not_open", f"ticket {t.number} is already {t.state}")
+            return Decision([("ticket.cancelled", {"ticket": t.id, "reason": reason, "service": t.service})],
+                            {"ok": True, "ticket": t.id, "number": t.number})
+
+        case OpenCounter(counter=counter):
+            if counter not in site.counters:
+                return Reject("unknown_counter", f"no counter {counter!r} at this site")
+            if state._counter(counter).open:
+                return Decision([], {"ok": True, "counter": counter, "open": True})
+            return Decision([("counter.opened", {"counter": counter})], {"ok": True, "counter": counter, "open": True})
+
+        case CloseCounter(counter=counter):
+            if counter not in site.counters:
+                return Reject("unknown_counter", f"no counter {counter!r} at this site")
+            c = state._counter(counter)
+            events = []
+            if c.current is not None:
+                cur = state.tickets[c.current]
+                events.append(("ticket.finished", {"ticket": cur.id, "counter": counter, "service": cur.service,
+                                                   "service_s": _service_s(cur, now)}))
+            if c.open:
+                events.append(("counter.closed", {"counter": counter}))
+            return Decision(events, {"ok": True, "counter": counter, "open": False})
+
+        case RequestHelp(device=device, lang=lang):
+            req = f"{device}-{now}"
+            return Decision([("help.requested", {"request": req, "device": device, "lang": lang})],
+                            {"ok": True, "request": req})
+
+        case AnswerHelp(request=req, counter=counter):
+            if req not in state.help:
+                return Reject("unknown_request", "no open help request with this id")
+            return Decision([("help.answered", {"request": req, "counter": counter})], {"ok": True, "request": req})
+
+    return Reject("unknown_command", f"unknown command {type(cmd).__name__}")
+
+
+class Engine:
+    """Runs commands against a QueueState: housekeeping, decide, make durable, apply.
+
+    `commit(items)` must store the events durably (in one transaction) and return them as
+    Events; only then are they applied and the reply returned. If commit raises (a full disk),
+    the state is unchanged and the error goes to the caller.
+    """
+
+    def __init__(self, state: QueueState, commit: Callable[[list[tuple[str, dict[str, Any]]], int], list[Event]]):
+        self.state = state
+        self._commit = commit
+
+    def handle(self, cmd: Command, now: int) -> dict[str, Any]:
+        hk = housekeeping(self.state, now)
+        if hk:
+            self.state.apply_all(self._commit(hk, now))
+        d = decide(self.state, cmd, now)
+        if isinstance(d, Reject):
+            return d.to_dict()
+        if d.events:
+            stored = self._commit(d.events, now)
+            self.state.apply_all(stored)
+            d.reply["seq"] = stored[-1].seq
+        return d.reply

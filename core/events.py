@@ -1,0 +1,137 @@
+"""The event envelope: everything that happens on a device is one of these.
+
+An event is appended to the store of the device where it happened before anything else is done
+with it. Parsing is strict and never raises: anything that does not fit comes back as an
+`EventError` value, so a malformed message can be dead-lettered instead of killing a service.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Event types and the data keys each must carry (more keys are allowed).
+EVENT_DATA: dict[str, frozenset[str]] = {
+    "ticket.issued": frozenset({"ticket", "number", "service", "day", "kind"}),
+    "ticket.called": frozenset({"ticket", "counter"}),
+    "ticket.recalled": frozenset({"ticket", "counter"}),
+    "ticket.finished": frozenset({"ticket"}),
+    "ticket.no_show": frozenset({"ticket"}),
+    "ticket.transferred": frozenset({"ticket", "from_service", "to_service"}),
+    "ticket.cancelled": frozenset({"ticket", "reason"}),
+    "counter.opened": frozenset({"counter"}),
+    "counter.closed": frozenset({"counter"}),
+    "help.requested": frozenset({"request", "device"}),
+    "help.answered": frozenset({"request"}),
+    "feedback.given": frozenset({"rating", "scale"}),
+    "printer.fault": frozenset({"reason"}),
+    "printer.recovered": frozenset(),
+}
+EVENT_TYPES = frozenset(EVENT_DATA)
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Largest JSON text of one event that is accepted; keeps a runaway payload out of every store.
+MAX_EVENT_BYTES = 16 * 1024
+
+
+def valid_id(value: Any) -> bool:
+    """Site and device ids: short, ASCII, usable as one MQTT topic level and a file name."""
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    site: str
+    device: str
+    seq: int
+    type: str
+    ts: int
+    data: dict[str, Any] = field(default_factory=dict)
+    v: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": self.v, "id": self.id, "site": self.site, "device": self.device,
+            "seq": self.seq, "type": self.type, "ts": self.ts, "data": self.data,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class EventError:
+    """Why something is not a valid event. `field` names the offending part where there is one."""
+
+    reason: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+    def __bool__(self) -> bool:  # an error is never mistaken for a parsed event in `if ev:`
+        return False
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_event(obj: Any) -> Event | EventError:
+    """A dict (decoded JSON) to an Event, or an EventError saying what is wrong."""
+    if not isinstance(obj, dict):
+        return EventError("an event must be a JSON object")
+    if "v" not in obj:
+        return EventError("missing", "v")
+    if obj["v"] != SCHEMA_VERSION:
+        return EventError(f"unsupported schema version {obj['v']!r} (this side reads {SCHEMA_VERSION})", "v")
+    for key in ("id", "site", "device", "seq", "type", "ts", "data"):
+        if key not in obj:
+            return EventError("missing", key)
+    extra = set(obj) - {"v", "id", "site", "device", "seq", "type", "ts", "data"}
+    if extra:
+        return EventError(f"unknown field(s) {sorted(extra)}")
+    if not isinstance(obj["id"], str) or not 8 <= len(obj["id"]) <= 64:
+        return EventError("must be a string of 8 to 64 characters", "id")
+    for key in ("site", "device"):
+        if not valid_id(obj[key]):
+            return EventError("must be a short id of letters, digits, '-', '_' or '.'", key)
+    if not _is_int(obj["seq"]) or obj["seq"] < 1:
+        return EventError("must be a positive integer", "seq")
+    if not _is_int(obj["ts"]) or not 0 <= obj["ts"] < 2**53:
+        return EventError("must be UTC epoch milliseconds", "ts")
+    etype = obj["type"]
+    if etype not in EVENT_DATA:
+        return EventError(f"unknown event type {etype!r}", "type")
+    data = obj["data"]
+    if not isinstance(data, dict):
+        return EventError("must be an object", "data")
+    missing = EVENT_DATA[etype] - data.keys()
+    if missing:
+        return EventError(f"{etype} needs {sorted(missing)}", "data")
+    return Event(id=obj["id"], site=obj["site"], device=obj["device"], seq=obj["seq"],
+                 type=etype, ts=obj["ts"], data=data, v=obj["v"])
+
+
+def parse_event_json(text: str | bytes) -> Event | EventError:
+    if len(text) > MAX_EVENT_BYTES:
+        return EventError(f"event larger than {MAX_EVENT_BYTES} bytes")
+    try:
+        obj = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return EventError(f"not valid JSON: {exc}")
+    return parse_event(obj)

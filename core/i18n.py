@@ -1,0 +1,213 @@
+"""Languages: gettext catalogs per component, a translator per customer, Babel formatting.
+
+Catalogs live in assets/locale/<lang>/LC_MESSAGES/<domain>.po, one domain per component
+(core, kiosk, printer, display, counter, feedback), so that each component's strings can be
+checked for completeness on their own. `python -m core.i18n compile` builds the .mo files;
+`python -m core.i18n check` lists untranslated strings.
+
+The kiosk switches language per customer, not per process: nothing here touches the process
+locale or installs `_` into builtins. Ask for a Translator for the language you need.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import gettext
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "assets" / "locale"
+
+#: Languages that must always be complete in every domain.
+OFFICIAL = ("fi", "sv", "en")
+#: Languages the citizen-facing devices (kiosk, printer, feedback) offer besides the official ones.
+CITIZEN_EXTRA = ("ru", "et", "uk", "so")
+#: Domains and the languages each must be complete in.
+DOMAINS: dict[str, tuple[str, ...]] = {
+    "core": OFFICIAL,
+    "kiosk": OFFICIAL + CITIZEN_EXTRA,
+    "printer": OFFICIAL + CITIZEN_EXTRA,
+    "feedback": OFFICIAL + CITIZEN_EXTRA,
+    "display": OFFICIAL,
+    "counter": OFFICIAL,
+}
+
+#: Each language named in its own language (never a flag).
+NATIVE_NAMES = {
+    "fi": "Suomi",
+    "sv": "Svenska",
+    "en": "English",
+    "ru": "Русский",
+    "et": "Eesti",
+    "uk": "Українська",
+    "so": "Soomaali",
+    "ar": "العربية",
+    "fa": "فارسی",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _translations(lang: str, domain: str) -> gettext.NullTranslations:
+    try:
+        return gettext.translation(domain, localedir=str(LOCALE_DIR), languages=[lang])
+    except FileNotFoundError:
+        # English is the source language: the msgids are the English text.
+        if lang != "en" and (LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po").exists():
+            raise RuntimeError(
+                f"catalog {lang}/{domain} is not compiled: run `make locale` "
+                "(or python -m core.i18n compile)"
+            ) from None
+        return gettext.NullTranslations()
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Translations and formatting for one language and one component."""
+
+    lang: str
+    domain: str
+    tz: str = "Europe/Helsinki"
+
+    @property
+    def _t(self) -> gettext.NullTranslations:
+        return _translations(self.lang, self.domain)
+
+    def gettext(self, message: str) -> str:
+        return self._t.gettext(message)
+
+    __call__ = gettext
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._t.ngettext(singular, plural, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self._t.pgettext(context, message)
+
+    @property
+    def locale(self) -> Locale:
+        return _babel_locale(self.lang)
+
+    def local(self, when: _dt.datetime | int) -> _dt.datetime:
+        """A UTC datetime or epoch milliseconds, in the site's time zone."""
+        if isinstance(when, int):
+            when = _dt.datetime.fromtimestamp(when / 1000, tz=_dt.timezone.utc)
+        return when.astimezone(ZoneInfo(self.tz))
+
+    def format_time(self, when: _dt.datetime | int) -> str:
+        return babel_dates.format_time(self.local(when), format="short", locale=self.locale)
+
+    def format_date(self, when: _dt.datetime | int) -> str:
+        return babel_dates.format_date(self.local(when), format="short", locale=self.locale)
+
+    def format_datetime(self, when: _dt.datetime | int) -> str:
+        return babel_dates.format_datetime(self.local(when), format="short", locale=self.locale)
+
+    def format_number(self, n: float | int) -> str:
+        return babel_numbers.format_decimal(n, locale=self.locale)
+
+    def format_minutes(self, minutes: int) -> str:
+        """A duration in whole minutes, e.g. '15 min' / '15 minutes', per the locale."""
+        return babel_dates.format_timedelta(
+            _dt.timedelta(minutes=minutes), threshold=10_000, granularity="minute",
+            format="long", locale=self.locale,
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def _babel_locale(lang: str) -> Locale:
+    try:
+        return Locale.parse(lang)
+    except Exception:
+        return Locale.parse("en")
+
+
+def translator(lang: str, domain: str, tz: str = "Europe/Helsinki") -> Translator:
+    return Translator(lang, domain, tz)
+
+
+def native_name(lang: str) -> str:
+    return NATIVE_NAMES.get(lang, lang)
+
+
+# --- catalog tooling -------------------------------------------------------------------------
+
+def po_files() -> list[Path]:
+    return sorted(LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
+
+
+def compile_all(verbose: bool = False) -> int:
+    """Compile every .po to .mo. Returns the number of catalogs compiled."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    n = 0
+    for po in po_files():
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f, locale=po.parent.parent.name, domain=po.stem)
+        tmp = mo.with_suffix(".mo.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog, use_fuzzy=False)
+        tmp.replace(mo)
+        n += 1
+        if verbose:
+            print(f"compiled {mo.relative_to(LOCALE_DIR)}")
+    _translations.cache_clear()
+    return n
+
+
+def missing_translations(domain: str, lang: str) -> list[str]:
+    """msgids of `domain` that have no (non-fuzzy) translation in `lang`.
+
+    The English catalog's msgids are the reference list of the domain's strings. A catalog
+    that does not exist at all counts every string as missing.
+    """
+    from babel.messages.pofile import read_po
+
+    ref = LOCALE_DIR / "en" / "LC_MESSAGES" / f"{domain}.po"
+    if not ref.exists():
+        return [f"<no English catalog for domain {domain}>"]
+    with ref.open("rb") as f:
+        ids = [m.id for m in read_po(f) if m.id]
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+    if not po.exists():
+        return [i if isinstance(i, str) else i[0] for i in ids]
+    with po.open("rb") as f:
+        cat = read_po(f)
+    missing = []
+    for i in ids:
+        m = cat.get(i)
+        s = m.string if m else None
+        if m is None or m.fuzzy or not s or (isinstance(s, tuple) and not all(s)):
+            missing.append(i if isinstance(i, str) else i[0])
+    return missing
+
+
+def _main(argv: list[str]) -> int:
+    cmd = argv[0] if argv else "compile"
+    if cmd == "compile":
+        n = compile_all(verbose="-v" in argv)
+        print(f"i18n: {n} catalog(s) compiled")
+        return 0
+    if cmd == "check":
+        bad = 0
+        for domain, langs in DOMAINS.items():
+            for lang in langs:
+                for m in missing_translations(domain, lang):
+                    print(f"{lang}/{domain}: untranslated: {m!r}")
+                    bad += 1
+        return 1 if bad else 0
+    print("usage: python -m core.i18n [compile|check]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

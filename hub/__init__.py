@@ -1,0 +1,1 @@
+"""The site's queue authority: turns commands into events and publishes live state."""

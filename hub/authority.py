@@ -1,0 +1,57 @@
+"""The queue authority of a site, without any network: store + engine.
+
+Used by the hub service (over MQTT) and by `palvelupiste queue ...` against a local store.
+On start it folds its whole store, so a killed hub comes back with exactly its queue.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from core import commands
+from core.config import Site
+from core.engine import Appointment, Engine, QueueState
+from core.events import Event, now_ms
+from core.store import EventStore, StoreError
+
+
+class QueueAuthority:
+    def __init__(self, site: Site, store: EventStore, appointments: Iterable[Appointment] = (),
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.site = site
+        self.store = store
+        self.clock = clock
+        self.state = QueueState(site, appointments)
+        self.state.apply_all(store.iter_events())
+        self.engine = Engine(self.state, self._commit)
+        self.last_events: list[Event] = []
+
+    def _commit(self, items: list[tuple[str, dict[str, Any]]], now: int) -> list[Event]:
+        events = self.store.append_many(items, ts=now)
+        self.last_events.extend(events)
+        return events
+
+    def set_appointments(self, appointments: Iterable[Appointment]) -> None:
+        self.state.set_appointments(appointments)
+
+    def handle(self, cmd, now: int | None = None) -> dict[str, Any]:
+        """Run one engine command; the reply is sent only after its events are durable."""
+        self.last_events = []
+        try:
+            return self.engine.handle(cmd, self.clock() if now is None else now)
+        except StoreError as exc:
+            # The state is untouched: events are applied only after they were stored.
+            return {"ok": False, "error": "store_failed", "message": str(exc)}
+
+    def handle_payload(self, payload: bytes | str, role: str = "hub", now: int | None = None) -> dict[str, Any]:
+        """A JSON command as it comes off the wire, checked against the sender's role."""
+        cmd = commands.parse_command_json(payload)
+        if isinstance(cmd, commands.CommandError):
+            return cmd.to_dict()
+        if not commands.allowed(role, cmd):
+            return {"ok": False, "error": "not_allowed",
+                    "message": f"a {role} may not send '{commands.command_name(cmd)}'"}
+        return self.handle(cmd, now)
+
+    def snapshot(self, now: int | None = None) -> dict[str, Any]:
+        return self.state.snapshot(self.clock() if now is None else now)
