@@ -1,0 +1,1 @@
+"""MQTT plumbing, the device sync agent and the central ingest."""

@@ -1,0 +1,43 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Kivy must not read pytest's argv nor write into the user's home.
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
+
+REPO = Path(__file__).resolve().parent.parent
+#: Screenshots and other artefacts a test run leaves for people to look at.
+OUTPUT = Path(os.environ.get("PALVELUPISTE_TEST_OUTPUT", REPO / "test-output"))
+
+
+def pytest_sessionstart(session):
+    from core.i18n import compile_all
+
+    compile_all()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A fresh anonymous Mosquitto on a free port (for tests about things other than auth)."""
+    from tests.support.broker import MosquittoBroker
+
+    b = MosquittoBroker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT
+
+
+@pytest.fixture(scope="session")
+def example_site():
+    from core.config import load_site
+
+    return load_site(REPO / "assets" / "sites" / "example.toml")
