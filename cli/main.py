@@ -18,7 +18,9 @@ SUBCOMMAND_MODULES = (
     "cli.sync_cmd",
     "cli.central_cmd",
     "cli.counter_cmd",
-    "cli.apps_cmd",
+    "cli.kiosk_cmd",
+    "cli.display_cmd",
+    "cli.feedback_cmd",
     "cli.provision_cmd",
     "cli.doctor_cmd",
 )
