@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import socket
 import ssl
 import threading
 import time
@@ -120,6 +121,7 @@ class MqttLink:
         c.on_message = self._on_message
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
+        c.on_socket_open = self._on_socket_open
         self.client = c
         self.connects = 0
 
@@ -178,6 +180,15 @@ class MqttLink:
             pass
 
     # --- callbacks (network thread: only enqueue) --------------------------------------------
+
+    @staticmethod
+    def _on_socket_open(client, userdata, sock) -> None:
+        # paho leaves Nagle on: a small packet (a PUBACK, then an ack or a reply) waits for the
+        # peer's delayed ACK, ~40 ms per hop. Small messages are the whole point here.
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

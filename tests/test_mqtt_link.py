@@ -25,7 +25,9 @@ def test_publish_subscribe_with_response_properties(broker):
     try:
         wait_for(a.inbox, Connected)
         assert b.wait_connected(10)
-        rc, mid = b.publish("t/x", b"hello", qos=1, response_topic="r/b", correlation_data=b"42")
+        # Retained: the subscriber's SUBACK may still be on its way; a retained message (with its
+        # MQTT 5 properties) reaches it either way.
+        rc, mid = b.publish("t/x", b"hello", qos=1, retain=True, response_topic="r/b", correlation_data=b"42")
         assert rc == 0
         msg = wait_for(a.inbox, Message)
         assert (msg.topic, msg.payload, msg.response_topic, msg.correlation_data) == ("t/x", b"hello", "r/b", b"42")

@@ -69,7 +69,7 @@ class MosquittoBroker:
                      f"user {getpass.getuser()}",
                      f"allow_anonymous {'true' if self.anonymous else 'false'}",
                      "persistence true", f"persistence_location {self.workdir}/",
-                     "max_queued_messages 100000", "log_dest stderr", "log_type error",
+                     "max_queued_messages 100000", "set_tcp_nodelay true", "log_dest stderr", "log_type error",
                      "log_type warning", "log_type notice"]
             if self.password_file:
                 lines.append(f"password_file {self.password_file}")

@@ -1,0 +1,427 @@
+"""The hub service: the site's queue authority on the site broker.
+
+One thread — the one running `HubService.run()` — owns the EventStore (its sqlite3 connection)
+and the QueueAuthority. The MqttLink's network thread only puts items on `inbox`; everything
+else happens here, in order:
+
+    command message → role check → QueueAuthority.handle_payload (events durable) → answer
+                    → one calls message per ticket.called / ticket.recalled → the retained state
+
+Every command gets an answer on the MQTT 5 response topic with the request's correlation data:
+the result, or ``{"ok": false, "error": CODE, "message": TEXT}``. The service never stops on a
+bad message; a store that cannot write (full disk) gives ``store_failed`` answers.
+
+Answers go only to the sender's own reply topic ``pp/<site>/dev/<device>/reply``, whatever
+response topic the request names: a device cannot make the hub publish onto the state or calls
+topics (or another device's replies) by naming them as its response topic. A command repeated with the same correlation data (a QoS 1 duplicate)
+gets the first answer again and is not run twice. A *retained* command (one left on a command
+topic, re-delivered when the hub subscribes) is refused, never run.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.appointments import appointments_from_json
+from core.commands import MAX_COMMAND_BYTES
+from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
+from core.engine import Appointment
+from core.events import now_ms
+from core.store import EventStore
+from sync import topics
+from sync.mqtt import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls
+
+from . import live
+from .authority import QueueAuthority
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_S = 10.0
+DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
+APPOINTMENTS_FILE = "appointments.json"
+#: Commands answered from the hub itself, never passed to the engine.
+HUB_COMMANDS = frozenset({"state"})
+#: Largest batch of inbox items handled before the state is published.
+MAX_BATCH = 100
+DEDUP_SIZE = 1024
+
+_STOP = object()
+
+
+@dataclass
+class _Call:
+    fn: Callable[["HubService"], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": code, "message": message}
+
+
+class HubService:
+    """The queue authority over MQTT. `run()` blocks until `stop()`; `start_in_thread()` for
+    tests and benchmarks. See the module docstring for what it does with each message."""
+
+    def __init__(self, device: Device, site: Site | None = None, *, heartbeat_s: float | None = None,
+                 broker: Broker | None = None, appointments_path: str | Path | None = None,
+                 clock: Callable[[], int] = now_ms, appointments_poll_s: float = 1.0,
+                 link_kw: dict[str, Any] | None = None) -> None:
+        self.device = device
+        self.site = site if site is not None else load_site(device.site_config)
+        if self.site.id != device.site:
+            raise ConfigError(device.site_config, [Issue("site.id", f"is {self.site.id!r}, but the device "
+                                                     f"configuration says site {device.site!r}")])
+        hub_cfg = device.section("hub")
+        if heartbeat_s is None:
+            heartbeat_s = hub_cfg.get("heartbeat_s", DEFAULT_HEARTBEAT_S)
+        if isinstance(heartbeat_s, bool) or not isinstance(heartbeat_s, (int, float)) or heartbeat_s <= 0:
+            raise ConfigError("hub.heartbeat_s", [Issue("hub.heartbeat_s", "must be a positive number of seconds")])
+        self.heartbeat_s = float(heartbeat_s)
+        self.broker = broker or device.site_broker or Broker(DEFAULT_BROKER_URL)
+        self.appointments_path = Path(appointments_path) if appointments_path else \
+            Path(device.data_dir) / APPOINTMENTS_FILE
+        self.appointments_poll_s = appointments_poll_s
+        self.clock = clock
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self._link_kw = dict(link_kw or {})
+        self.link: MqttLink | None = None
+        self.store: EventStore | None = None
+        self.authority: QueueAuthority | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._rev = 0
+        self._dirty = False
+        self._next_heartbeat = 0.0
+        self._next_appt_check = 0.0
+        self._appt_sig: tuple | None = None
+        self._answered: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+        self.commands = 0       # commands answered
+        self.errors = 0         # answers with ok false
+        self.appointments: list[Appointment] = []
+
+    @classmethod
+    def from_config(cls, path: str | Path, **kw: Any) -> "HubService":
+        return cls(load_device(path), **kw)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start_in_thread(self, timeout: float = 10.0) -> "HubService":
+        """Run in a daemon thread; returns once the store is folded and the link started.
+        Raises what made the start fail (a store that cannot be opened, ...)."""
+        self._thread = threading.Thread(target=self._run_quiet, name=f"hub-{self.device.id}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the hub service did not start in time")
+        if self._startup_error is not None:
+            raise self._startup_error
+        return self
+
+    def _run_quiet(self) -> None:
+        try:
+            self.run()
+        except BaseException:  # reported through start_in_thread
+            pass
+
+    def wait_connected(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.link is None:
+            if time.monotonic() > deadline or self._startup_error is not None:
+                return False
+            time.sleep(0.01)
+        return self.link.wait_connected(max(0.0, deadline - time.monotonic()))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the loop to end (safe from any thread); waits for a thread started here."""
+        self._stop.set()
+        self.inbox.put(_STOP)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._ready.is_set() and self._startup_error is None and not self._stop.is_set()
+
+    def call(self, fn: Callable[["HubService"], Any], timeout: float = 10.0) -> Any:
+        """Run `fn(service)` on the service's own thread (the one owning the store) and return
+        its result. For tests and maintenance; never from the service thread itself."""
+        c = _Call(fn)
+        self.inbox.put(c)
+        if not c.done.wait(timeout):
+            raise TimeoutError("the hub service did not run the call in time")
+        if c.error is not None:
+            raise c.error
+        return c.result
+
+    def run(self) -> None:
+        """Open the store, fold it, connect, and serve until `stop()`."""
+        try:
+            self._open()
+        except BaseException as exc:
+            self._startup_error = exc
+            self._ready.set()
+            raise
+        self._ready.set()
+        log.info("hub %s of site %s: %d events folded, serving on %s", self.device.id, self.site.id,
+                 self.store.last_seq, self.broker.url)
+        try:
+            self._loop()
+        finally:
+            self._close()
+
+    def _open(self) -> None:
+        self.open_store()
+        b = self.broker
+        tls = Tls(b.ca_file, b.cert_file, b.key_file) if b.tls else None
+        avail = topics.availability(self.site.id, self.device.id)
+        opts = LinkOptions(host=b.host, port=b.port, client_id=self.device.id,
+                           username=b.username or self.device.id, password=b.password(), tls=tls,
+                           will=(avail, b"offline", True), online=(avail, b"online", True),
+                           subscriptions=[(topics.commands_all(self.site.id), 1)], **self._link_kw)
+        self.link = MqttLink(opts, self.inbox).start()
+
+    def open_store(self) -> None:
+        """Open the store and fold it into the authority, on the calling thread (which then owns
+        them). `run()` does this itself; call it directly only to use `handle_command` without
+        a broker (tests, tools)."""
+        self.store = EventStore(self.device.store, self.site.id, self.device.id)
+        self._check_appointments(force=True)
+        self.authority = QueueAuthority(self.site, self.store, self.appointments, clock=self.clock)
+
+    def _close(self) -> None:
+        link = self.link
+        if link is not None:
+            if link.connected:
+                # A clean disconnect does not fire the will: say "offline" ourselves.
+                _, mid = link.publish(topics.availability(self.site.id, self.device.id), b"offline",
+                                      qos=1, retain=True)
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline:
+                    try:
+                        item = self.inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if isinstance(item, PubAck) and item.mid == mid:
+                        break
+            link.stop()
+        if self.store is not None:
+            self.store.close()
+        # Whoever still waits on call() must not hang.
+        while True:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Call):
+                item.error = RuntimeError("the hub service stopped")
+                item.done.set()
+
+    # --- loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            wait = max(0.0, min(self._next_heartbeat, self._next_appt_check) - now)
+            try:
+                batch = [self.inbox.get(timeout=min(wait, 1.0))]
+            except queue.Empty:
+                batch = []
+            while batch and len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is _STOP:
+                    self._stop.set()
+                    break
+                try:
+                    self._handle_item(item)
+                except Exception:  # the service keeps running whatever came in
+                    log.exception("hub: could not handle %r", type(item).__name__)
+            if self._stop.is_set():
+                break
+            try:
+                self._periodic()
+            except Exception:
+                log.exception("hub: periodic work failed")
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_appt_check:
+            self._next_appt_check = now + self.appointments_poll_s
+            if self._check_appointments():
+                self.authority.set_appointments(self.appointments)
+        if self._dirty or now >= self._next_heartbeat:
+            self.publish_state()
+
+    def _handle_item(self, item: Any) -> None:
+        if isinstance(item, Message):
+            self._on_message(item)
+        elif isinstance(item, _Call):
+            try:
+                item.result = item.fn(self)
+            except BaseException as exc:
+                item.error = exc
+            item.done.set()
+        elif isinstance(item, Connected):
+            log.info("hub: connected to the site broker")
+            self._dirty = True  # (re)publish the state: the broker may have lost its retained copy
+        elif isinstance(item, Disconnected):
+            log.warning("hub: disconnected from the site broker (%s)", item.reason)
+        elif isinstance(item, ConnectFailed):
+            log.warning("hub: cannot connect to the site broker: %s", item.reason)
+        elif isinstance(item, PubAck) and item.failure:
+            log.warning("hub: the broker refused a publish (mid %d): %s", item.mid, item.reason)
+
+    # --- commands -------------------------------------------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        parsed = topics.parse_command_topic(msg.topic)
+        if parsed is None or parsed[0] != self.site.id:
+            log.warning("hub: ignoring a message on %r", msg.topic[:200])
+            return
+        device = parsed[1]
+        try:
+            own = topics.reply(self.site.id, device)
+        except ValueError:
+            log.warning("hub: cannot answer device %r", device[:80])
+            return
+        # Always the sender's own reply topic, whatever response topic it named (and the only
+        # reply topic the site ACL lets the hub write: pp/<site>/dev/+/reply).
+        target = own
+        if msg.response_topic and msg.response_topic != own:
+            log.warning("hub: %s asked for answers on %r; answering on %s", device, msg.response_topic[:200], own)
+        corr = msg.correlation_data
+        key = (device, corr) if corr else None
+        if key is not None and key in self._answered:
+            self._answered.move_to_end(key)
+            self._publish(target, self._answered[key], corr)
+            return
+        query = False
+        if msg.retain:
+            reply = _error("retained", "a retained command is not run; publish commands without retain")
+        else:
+            reply, query = self._answer(msg.payload, device)
+        body = live.dumps(reply)
+        if key is not None and not query:  # a read-only query may simply run again
+            self._answered[key] = body
+            if len(self._answered) > DEDUP_SIZE:
+                self._answered.popitem(last=False)
+        self._publish(target, body, corr)
+        self.commands += 1
+        if not reply.get("ok", False):
+            self.errors += 1
+        events = self.authority.last_events
+        if events:
+            self.authority.last_events = []
+            self._dirty = True
+            for call in live.call_messages(events, self.authority.state, self.site.id):
+                self._publish(topics.calls(self.site.id), live.dumps(call))
+
+    def handle_command(self, payload: bytes | str, device: str) -> dict[str, Any]:
+        """One command from `device` to its answer (on the service thread). Never raises.
+        The events it produced are in `self.authority.last_events` afterwards."""
+        return self._answer(payload, device)[0]
+
+    def _answer(self, payload: bytes | str, device: str) -> tuple[dict[str, Any], bool]:
+        """(the answer, whether the command was a read-only query)."""
+        self.authority.last_events = []
+        try:
+            size = len(payload) if isinstance(payload, (bytes, bytearray)) else \
+                len(payload.encode("utf-8", "surrogatepass"))
+            if size > MAX_COMMAND_BYTES:
+                return _error("too_large", f"command larger than {MAX_COMMAND_BYTES} bytes"), False
+            role = self.site.devices.get(device)
+            if role is None:
+                return _error("not_allowed", f"device {device[:64]!r} is not in the site's [[devices]]"), False
+            if _command_name(payload) in HUB_COMMANDS:
+                return {"ok": True, **self.state_message()}, True
+            return self.authority.handle_payload(payload, role), False
+        except Exception as exc:  # a bug must cost one answer, not the service
+            log.exception("hub: command from %s failed", device)
+            return _error("internal", f"the hub could not handle the command: {type(exc).__name__}"), False
+
+    # --- publishing -----------------------------------------------------------------------
+
+    def _publish(self, topic: str, body: bytes, corr: bytes | None = None, retain: bool = False) -> None:
+        try:
+            rc, _ = self.link.publish(topic, body, qos=1, retain=retain, correlation_data=corr)
+        except (ValueError, TypeError) as exc:  # paho refuses the topic or the payload
+            log.warning("hub: cannot publish to %r: %s", topic[:200], exc)
+            return
+        if rc not in (0, 4):  # 4 = MQTT_ERR_NO_CONN: paho keeps QoS 1 and sends on reconnect
+            log.warning("hub: publish to %s failed (rc %d)", topic, rc)
+
+    def state_message(self) -> dict[str, Any]:
+        now = self.clock()
+        self._rev = max(self._rev + 1, now)
+        return live.state_message(self.authority.snapshot(now), site=self.site.id, hub=self.device.id,
+                                  rev=self._rev, seq=self.store.last_seq, heartbeat_s=self.heartbeat_s)
+
+    def publish_state(self) -> None:
+        """Publish the retained state now (on the service thread); skipped while disconnected
+        (the state is published again on every connect)."""
+        self._next_heartbeat = time.monotonic() + self.heartbeat_s
+        if not self.link.connected:
+            return
+        self._dirty = False
+        self._publish(topics.state(self.site.id), live.dumps(self.state_message()), retain=True)
+
+    # --- appointments ---------------------------------------------------------------------
+
+    def _check_appointments(self, force: bool = False) -> bool:
+        """Reload `<data_dir>/appointments.json` when it changed. True when a new list was
+        taken. A broken file is reported and the last good list kept."""
+        p = self.appointments_path
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.warning("hub: cannot read %s: %s", p, exc)
+            return False
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if sig == self._appt_sig and not force:
+            return False
+        self._appt_sig = sig
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            items = doc.get("appointments") if isinstance(doc, dict) else doc
+            if not isinstance(items, list):
+                raise ValueError("expected a list of {code, service, at_ms}")
+            for i, it in enumerate(items):
+                if not (isinstance(it, dict) and isinstance(it.get("code"), str)
+                        and isinstance(it.get("service"), str) and isinstance(it.get("at_ms"), int)
+                        and not isinstance(it.get("at_ms"), bool)):
+                    raise ValueError(f"item {i + 1} must be {{code: text, service: text, at_ms: integer}}")
+            appts = appointments_from_json(items)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("hub: %s is not a valid appointment list, keeping the last one: %s", p, exc)
+            return False
+        self.appointments = appts
+        log.info("hub: %d appointments loaded from %s", len(appts), p)
+        return True
+
+
+def _command_name(payload: bytes | str) -> str | None:
+    """The 'cmd' of a JSON object, or None (the authority then answers what is wrong)."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("cmd"), str):
+        return obj["cmd"]
+    return None
