@@ -1,0 +1,455 @@
+"""The whole service point on one machine: what `make demo` runs.
+
+Two Mosquittos (the site bus and a stand-in for the central broker, both with a password per
+device and the project's ACLs), the hub, the central ingest, a sync agent per device, the
+kiosk with an emulated printer on a pseudo-terminal, a number display, a counter panel and
+the feedback terminal — and a simulated stream of customers and clerks (appliance.crowd).
+
+With a screen ($DISPLAY set) the windows appear and it runs until Ctrl-C; without one each
+window gets its own Xvfb, and after `--duration` seconds it writes screenshots of every
+window and a summary to the output folder. Either way Ctrl-C stops everything cleanly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import load_site
+from sync import brokerconf, topics
+
+log = logging.getLogger("demo")
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_SITE = REPO / "assets" / "sites" / "example.toml"
+
+#: device id → role; the simulated crowd has its own identities, so the apps keep theirs.
+DEVICES = {"hub-1": "hub", "kiosk-1": "kiosk", "display-1": "display", "counter-1": "counter",
+           "feedback-1": "feedback"}
+SIM_DEVICES = {"sim-kiosk": "kiosk", "sim-clerk": "counter"}
+#: Windows of the apps: (device, CLI arguments, window size)
+APPS = (
+    ("kiosk-1", ["kiosk"], (1080, 1920)),
+    ("display-1", ["display"], (1920, 1080)),
+    ("counter-1", ["counter", "panel"], (1280, 800)),
+    ("feedback-1", ["feedback"], (1280, 800)),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen | None = None
+    logfile: Path | None = None
+
+    def start(self, logdir: Path) -> "Proc":
+        self.logfile = logdir / f"{self.name}.log"
+        env = dict(os.environ)
+        env.update(self.env)
+        with self.logfile.open("ab") as f:
+            # Own process group: Ctrl-C in the terminal goes to the demo, which stops each
+            # child in order (apps, agents, then brokers) instead of all at once.
+            self.popen = subprocess.Popen(self.argv, stdout=f, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 8.0) -> None:
+        if not self.alive():
+            return
+        assert self.popen is not None
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+
+class Xvfb:
+    """A private X server for one window (screenshots of overlapping windows are unreliable)."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+        self.proc: subprocess.Popen | None = None
+        self.display = ""
+
+    def start(self) -> "Xvfb":
+        r, w = os.pipe()
+        w_, h_ = self.size
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{w_}x{h_}x24",
+                                      "-nolisten", "tcp"], pass_fds=[w], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        os.close(w)
+        with os.fdopen(r) as f:
+            num = f.readline().strip()
+        if not num:
+            raise RuntimeError("Xvfb did not start (is the xvfb package installed?)")
+        self.display = f":{num}"
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class ServicePoint:
+    def __init__(self, out: Path, *, speed: float = 60.0, duration: float | None = None,
+                 headless: bool | None = None, seed: int = 1, apps: bool = True) -> None:
+        self.out = out.resolve()
+        self.work = self.out / "run"
+        self.logs = self.out / "logs"
+        self.shots = self.out / "screenshots"
+        self.tickets_dir = self.out / "tickets"
+        self.speed = speed
+        self.duration = duration
+        self.headless = (not os.environ.get("DISPLAY")) if headless is None else headless
+        self.seed = seed
+        self.with_apps = apps
+        self.procs: list[Proc] = []
+        self.app_procs: dict[str, Proc] = {}
+        self.xservers: list[Xvfb] = []
+        self.passwords: dict[str, str] = {}
+        self.stop_event = threading.Event()
+        self.printer = None
+        self.crowd = None
+        self.site = None
+
+    # --- preparation --------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        for d in (self.work, self.logs, self.shots, self.tickets_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for old in list(self.shots.glob("*.png")) + list(self.tickets_dir.glob("*")):
+            old.unlink()
+        text = EXAMPLE_SITE.read_text(encoding="utf-8")
+        for dev, role in SIM_DEVICES.items():
+            text += f'\n[[devices]]\nid = "{dev}"\nrole = "{role}"\n'
+        self.site_file = self.work / "site.toml"
+        self.site_file.write_text(text, encoding="utf-8")
+        self.site = load_site(self.site_file)
+        sid = self.site.id
+        self.site_port, self.central_port = free_port(), free_port()
+        all_devices = {**DEVICES, **SIM_DEVICES}
+        users = {dev: secrets.token_urlsafe(18) for dev in all_devices}
+        central_users = {topics.central_username(sid, dev): secrets.token_urlsafe(18) for dev in DEVICES}
+        central_users["ingest"] = secrets.token_urlsafe(18)
+        central_users["publisher"] = secrets.token_urlsafe(18)
+        self.passwords = {**users, **central_users}
+        me = _user()
+        # site broker
+        sb = self.work / "site-broker"
+        sb.mkdir()
+        brokerconf.write_password_file(sb / "passwd", users)
+        (sb / "acl").write_text(brokerconf.render_site_acl(sid, all_devices))
+        (sb / "mosquitto.conf").write_text(brokerconf.render_site_broker_conf(
+            data_dir=sb, password_file=sb / "passwd", acl_file=sb / "acl", port=self.site_port,
+            bind_address="127.0.0.1", user=me))
+        # central broker (loopback only, so without its TLS listener)
+        cb = self.work / "central-broker"
+        cb.mkdir()
+        brokerconf.write_password_file(cb / "passwd", central_users)
+        (cb / "acl").write_text(brokerconf.render_central_acl({sid: list(DEVICES)}))
+        (cb / "mosquitto.conf").write_text(brokerconf.render_central_broker_conf(
+            data_dir=cb, password_file=cb / "passwd", acl_file=cb / "acl", tls=None,
+            port=self.central_port, bind_address="127.0.0.1", user=me))
+        for name, pw in self.passwords.items():
+            p = self.work / "secrets" / f"{name}.password"
+            p.parent.mkdir(exist_ok=True)
+            p.write_text(pw)
+            p.chmod(0o600)
+        self.device_configs = {dev: self._device_config(dev, role) for dev, role in DEVICES.items()}
+
+    def secret(self, name: str) -> Path:
+        return self.work / "secrets" / f"{name}.password"
+
+    def _device_config(self, dev: str, role: str) -> Path:
+        sid = self.site.id
+        d = self.work / dev
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.site_file, d / "site.toml")
+        lines = [
+            "[device]", f'id = "{dev}"', f'role = "{role}"', f'site = "{sid}"', f'data_dir = "{d}"',
+            f'site_config = "{d / "site.toml"}"', "",
+            "[site_broker]", f'url = "mqtt://127.0.0.1:{self.site_port}"', f'username = "{dev}"',
+            f'password_file = "{self.secret(dev)}"', "",
+            "[central_broker]", f'url = "mqtt://127.0.0.1:{self.central_port}"',
+            f'username = "{topics.central_username(sid, dev)}"',
+            f'password_file = "{self.secret(topics.central_username(sid, dev))}"', "",
+            "[sync]", "status_interval_s = 5", "",
+        ]
+        lines += self._role_section(dev, role)
+        path = d / "device.toml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def _role_section(self, dev: str, role: str) -> list[str]:
+        if role == "hub":
+            return ["[hub]", "heartbeat_s = 5"]
+        if role == "kiosk":
+            return ["[kiosk]", "idle_s = 30", 'ticket_url_template = "https://jono.example.fi/{site}/{token}"',
+                    "", "[printer]", 'url = "{printer_url}"']
+        if role == "display":
+            return ["[display]", 'orientation = "landscape"', "speak = true"]
+        if role == "feedback":
+            return ["[feedback]", "scale = 5"]
+        return []
+
+    # --- processes ----------------------------------------------------------------------------
+
+    def _cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "cli", *args]
+
+    def start_infrastructure(self) -> None:
+        mosq = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        for name, port in (("site-broker", self.site_port), ("central-broker", self.central_port)):
+            p = Proc(name, [mosq, "-c", str(self.work / name / "mosquitto.conf")]).start(self.logs)
+            self.procs.append(p)
+            if not wait_port(port, 10):
+                raise RuntimeError(f"{name} did not start; see {p.logfile}")
+        db = self.out / "central.sqlite"
+        for old in self.out.glob("central.sqlite*"):
+            old.unlink()
+        self.central_db = db
+        self.procs.append(Proc("ingest", self._cli(
+            "central", "ingest", "--db", str(db), "--broker", f"mqtt://127.0.0.1:{self.central_port}",
+            "--username", "ingest", "--password-file", str(self.secret("ingest")))).start(self.logs))
+        self.procs.append(Proc("hub", self._cli("hub", "--config", str(self.device_configs["hub-1"])))
+                          .start(self.logs))
+        for dev in DEVICES:
+            self.procs.append(Proc(f"sync-{dev}", self._cli("sync", "--config", str(self.device_configs[dev])))
+                              .start(self.logs))
+
+    def start_printer(self) -> None:
+        from printer.emulator import PtyPrinter
+
+        self.printer = PtyPrinter().start()
+        cfg = self.device_configs["kiosk-1"]
+        cfg.write_text(cfg.read_text().replace("{printer_url}", self.printer.url()))
+        threading.Thread(target=self._collect_tickets, name="tickets", daemon=True).start()
+
+    def _collect_tickets(self) -> None:
+        from printer.emulator_render import job_text, render_png
+
+        written = 0
+        while not self.stop_event.is_set():
+            jobs = self.printer.jobs()
+            for job in jobs[written:]:
+                written += 1
+                base = self.tickets_dir / f"ticket-{written:04d}"
+                try:
+                    base.with_suffix(".txt").write_text(job_text(job), encoding="utf-8")
+                    render_png(job, base.with_suffix(".png"))
+                except Exception as exc:  # a rendering problem must not stop the demo
+                    log.warning("could not render ticket %d: %s", written, exc)
+            self.stop_event.wait(0.5)
+
+    def start_apps(self) -> None:
+        for dev, args, size in APPS:
+            module = {"kiosk": "kiosk.app", "display": "display.app", "counter": "counter.app",
+                      "feedback": "feedback_terminal.app"}[args[0]]
+            try:
+                __import__(module)
+            except ImportError as exc:
+                log.warning("%s is not available (%s): skipped", module, exc)
+                continue
+            env = {"KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(self.work / dev / "kivy"),
+                   "PALVELUPISTE_SCREENSHOT_DIR": str(self.shots), "PALVELUPISTE_SCREENSHOT_NAME": dev}
+            if self.headless:
+                x = Xvfb(size).start()
+                self.xservers.append(x)
+                env["DISPLAY"] = x.display
+            argv = self._cli(*args, "--config", str(self.device_configs[dev]))
+            p = Proc(dev, argv, env).start(self.logs)
+            self.procs.append(p)
+            self.app_procs[dev] = p
+
+    def feedback_input(self):
+        """How simulated customers press a smiley: through the feedback app's simulated buttons
+        when it runs, or None."""
+        return None
+
+    def start_crowd(self) -> None:
+        from appliance.crowd import Crowd
+
+        self.crowd = Crowd(self.site, f"mqtt://127.0.0.1:{self.site_port}", self.passwords,
+                           speed=self.speed, seed=self.seed, feedback=self.feedback_input())
+        self.crowd.start()
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        self.prepare()
+        interrupted = False
+        prev = signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        try:
+            self.start_infrastructure()
+            if self.with_apps:
+                self.start_printer()
+                self.start_apps()
+            self.start_crowd()
+            print(f"Service point running: site broker mqtt://127.0.0.1:{self.site_port}, "
+                  f"central broker mqtt://127.0.0.1:{self.central_port}; output in {self.out}")
+            print("Ctrl-C stops it." if self.duration is None else f"Running for {self.duration:g} s …")
+            deadline = None if self.duration is None else time.monotonic() + self.duration
+            while not self.stop_event.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self.stop_event.wait(0.5)
+                dead = [p.name for p in self.procs if not p.alive()]
+                if dead:
+                    raise RuntimeError(f"stopped unexpectedly: {', '.join(dead)} (logs in {self.logs})")
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            signal.signal(signal.SIGTERM, prev)
+        return self.finish(interrupted)
+
+    def finish(self, interrupted: bool = False) -> dict[str, Any]:
+        if self.crowd is not None:
+            self.crowd.stop()
+        summary: dict[str, Any] = {}
+        try:
+            self._screenshots()
+            self._wait_synced(timeout=30)
+            summary = self.summary()
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        finally:
+            self.stop_event.set()
+            for p in reversed(self.procs):
+                p.stop()
+            for x in self.xservers:
+                x.stop()
+            if self.printer is not None:
+                self.printer.stop()
+        summary["interrupted"] = interrupted
+        return summary
+
+    def _screenshots(self, timeout: float = 15.0) -> None:
+        for p in self.app_procs.values():
+            if p.alive():
+                p.popen.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all((self.shots / f"{dev}.png").exists() for dev in self.app_procs):
+                return
+            time.sleep(0.2)
+        log.warning("not every window answered the screenshot request")
+
+    def _stores(self) -> dict[str, Any]:
+        from core.store import EventStore
+
+        out = {}
+        for dev in DEVICES:
+            path = self.work / dev / "events.sqlite"
+            if path.exists():
+                out[dev] = EventStore(path, self.site.id, dev, check=False)
+        return out
+
+    def _wait_synced(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stores = self._stores()
+            try:
+                if all(s.acked_seq == s.last_seq for s in stores.values()):
+                    return
+            finally:
+                for s in stores.values():
+                    s.close()
+            time.sleep(0.3)
+        log.warning("not everything was acknowledged by the central side within %ss", timeout)
+
+    def summary(self) -> dict[str, Any]:
+        from core.engine import QueueState
+        from sync.central_db import CentralDB
+
+        stores = self._stores()
+        try:
+            hub = stores["hub-1"]
+            st = QueueState(self.site).apply_all(hub.iter_events())
+            states: dict[str, int] = {}
+            for t in st.tickets.values():
+                states[t.state] = states.get(t.state, 0) + 1
+            lost = [t.number for t in st.tickets.values() if t.state != "waiting" and t.called_ms is None
+                    and t.state not in ("cancelled",)]
+            devices = {dev: {"events": s.last_seq, "acked": s.acked_seq} for dev, s in stores.items()}
+            feedback = 0
+            if "feedback-1" in stores:
+                feedback = sum(1 for e in stores["feedback-1"].iter_events() if e.type == "feedback.given")
+        finally:
+            for s in stores.values():
+                s.close()
+        with CentralDB(self.central_db) as db:
+            for dev in devices:
+                devices[dev]["central"] = db.count_events(self.site.id, dev)
+                seqs = db.seqs(self.site.id, dev)
+                devices[dev]["central_gap_free"] = seqs == list(range(1, len(seqs) + 1))
+            dead = db.dead_letter_count()
+        return {
+            "site": self.site.id,
+            "tickets": len(st.tickets),
+            "ticket_states": states,
+            "calls": sum(1 for t in st.tickets.values() if t.called_ms is not None),
+            "tickets_neither_called_nor_waiting": lost,
+            "printed_tickets": len(list(self.tickets_dir.glob("*.txt"))),
+            "feedback": feedback,
+            "devices": devices,
+            "all_events_central": all(d["events"] == d["central"] and d["central_gap_free"] for d in devices.values()),
+            "dead_letters": dead,
+            "screenshots": sorted(p.name for p in self.shots.glob("*.png")),
+            "windows": sorted(self.app_procs),
+            "crowd": self.crowd.stats() if self.crowd else {},
+        }
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def print_summary(s: dict[str, Any], out: Path) -> None:
+    print(f"\nSummary ({out / 'summary.json'}):")
+    print(f"  tickets {s.get('tickets')}  calls {s.get('calls')}  states {s.get('ticket_states')}")
+    print(f"  printed tickets {s.get('printed_tickets')}  feedback {s.get('feedback')}  dead letters {s.get('dead_letters')}")
+    for dev, d in (s.get("devices") or {}).items():
+        print(f"  {dev:11} events {d['events']:5}  acknowledged {d['acked']:5}  in central database {d['central']:5}")
+    print(f"  every event in the central database: {s.get('all_events_central')}")
+    print(f"  screenshots: {', '.join(s.get('screenshots', [])) or '-'}")
