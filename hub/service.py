@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance import sdnotify
 from core.appointments import appointments_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
@@ -100,6 +101,7 @@ class HubService:
         self.authority: QueueAuthority | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._watchdog = sdnotify.WatchdogPinger()
         self._startup_error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._rev = 0
@@ -176,6 +178,10 @@ class HubService:
         self._ready.set()
         log.info("hub %s of site %s: %d events folded, serving on %s", self.device.id, self.site.id,
                  self.store.last_seq, self.broker.url)
+        # systemd (Type=notify): ready once the queue is rebuilt; pings from this loop only, so a
+        # hung service loop is restarted by the watchdog.
+        sdnotify.ready(f"{self.store.last_seq} events folded")
+        self._watchdog = sdnotify.WatchdogPinger()
         try:
             self._loop()
         finally:
@@ -232,6 +238,7 @@ class HubService:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._watchdog.tick()
             now = time.monotonic()
             wait = max(0.0, min(self._next_heartbeat, self._next_appt_check) - now)
             try:

@@ -14,20 +14,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-WATCHDOG_PING_S = 5.0
-
-
-def _notify(msg: str) -> None:
-    try:
-        from appliance import sdnotify
-    except ImportError:
-        return
-    try:
-        getattr(sdnotify, "notify")(msg)
-    except Exception as exc:  # never let supervision break the app
-        log.debug("sd_notify failed: %s", exc)
-
-
 def take_screenshot(name: str, directory: str | os.PathLike | None = None) -> Path | None:
     from kivy.core.window import Window
 
@@ -46,9 +32,13 @@ def take_screenshot(name: str, directory: str | os.PathLike | None = None) -> Pa
 def install(app, name: str) -> None:
     from kivy.clock import Clock
 
+    from appliance import sdnotify
+
     def ready(_dt: float) -> None:
-        _notify("READY=1")
-        Clock.schedule_interval(lambda _d: _notify("WATCHDOG=1"), WATCHDOG_PING_S)
+        # After the first frame: READY=1, then pings from the UI thread's own clock, so a
+        # frozen UI stops pinging and systemd restarts it (WatchdogSec in the unit).
+        sdnotify.ready()
+        sdnotify.start_watchdog_pings(Clock.schedule_interval)
 
     Clock.schedule_once(ready, 0)
 

@@ -1,0 +1,747 @@
+"""`palvelupiste provision`: make a machine (or a folder) into one device of a service point.
+
+    palvelupiste provision --role kiosk --site example-pp --device kiosk-1 \\
+        --site-broker mqtt://hub.local:1883 --central-broker mqtts://central.example.fi:8883 \\
+        --site-config example.toml --printer serial:/dev/ttyUSB0?baudrate=19200 [--root DIR] [--dry-run]
+
+Three steps, so that a bad argument changes nothing and a second run changes nothing:
+
+1. **validate** every argument and everything already on the machine that the run depends on
+   (the site configuration, an existing store's identity, an existing device configuration) —
+   all problems are reported together, exit 2, nothing written;
+2. **plan** every directory, file, link, store and command, each marked create / update /
+   unchanged by comparing with what is there (secrets: an existing password is kept, never
+   generated again; a Mosquitto password entry that still matches its password is kept, so the
+   random salt does not change the file);
+3. **apply** only what differs (identical files are not rewritten: same bytes, same mtimes), or with
+   --dry-run print the plan — every file with its contents (secrets: never) and every command.
+
+`--root DIR` puts everything under DIR as if DIR were `/` (an SD card image, a test). The files
+name the target's paths (/etc/palvelupiste/..., never DIR/...). `systemctl` runs only when the
+root is `/` and systemd is running; otherwise the enable links are made by hand (what
+`systemctl enable` does) and systemd-sysusers / systemd-tmpfiles create the user and set owners at
+the next boot from the files written here.
+
+Layout on the device (appliance.units has the names):
+    /etc/palvelupiste/device.toml               device configuration (core.config.load_device)
+    /etc/palvelupiste/site-broker.password      0600, this device's site broker password
+    /etc/palvelupiste/central-broker.password   0600, its central broker password
+    /etc/palvelupiste/central-broker.entry      its Mosquitto password-file line (a hash) to send
+                                                to the central broker's administrators
+    /etc/palvelupiste/site-credentials/<id>.password   hub only: every site device's password
+    /var/lib/palvelupiste/                      data dir (StateDirectory): events.sqlite, site.toml,
+                                                kivy/config.ini
+    /etc/systemd/system/palvelupiste-<role>.service, palvelupiste-sync.service (+ enable links)
+    /etc/mosquitto/palvelupiste-site.{conf,passwd,acl}, mosquitto.service.d/palvelupiste.conf  (hub)
+    /etc/sysusers.d/palvelupiste.conf, /etc/tmpfiles.d/palvelupiste.conf
+
+Site broker passwords: the hub makes one for every device of the site (its site-credentials
+folder). Provision the hub first and give each device its file with --site-password-file; or
+provision a device first, copy its site-broker.password to the hub's site-credentials/<id>.password
+and provision the hub again.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from core.config import ROLES, Broker, ConfigError, load_site, parse_device
+from core.events import valid_id
+
+from . import units as U
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+SITE_PASSWORD = f"{U.CONFIG_DIR}/site-broker.password"
+CENTRAL_PASSWORD = f"{U.CONFIG_DIR}/central-broker.password"
+CENTRAL_ENTRY = f"{U.CONFIG_DIR}/central-broker.entry"
+CENTRAL_CA = f"{U.CONFIG_DIR}/central-ca.pem"
+SITE_CREDENTIALS = f"{U.CONFIG_DIR}/site-credentials"
+SITE_TOML = f"{U.DATA_DIR}/site.toml"
+STORE = f"{U.DATA_DIR}/events.sqlite"
+KIVY_CONFIG = f"{U.KIVY_HOME}/config.ini"
+#: device.toml tables provisioning writes; every other table of an existing file is kept as it is
+OWNED_TABLES = ("device", "site_broker", "central_broker")
+
+
+class ProvisionError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass
+class Options:
+    role: str
+    site: str
+    device: str
+    site_broker: str
+    central_broker: str
+    printer: str | None = None
+    root: str = "/"
+    dry_run: bool = False
+    site_config: str | None = None
+    bin: str | None = None
+    listen: str | None = None
+    site_password_file: str | None = None
+    central_password_file: str | None = None
+    central_ca: str | None = None
+
+
+# --- plan items ------------------------------------------------------------------------------------
+
+@dataclass
+class Item:
+    kind: str            # dir | file | link | remove | store
+    path: str            # on the target, e.g. /etc/palvelupiste/device.toml
+    state: str = ""      # create | update | unchanged | mode
+    content: bytes = b""
+    mode: int = 0o644
+    secret: bool = False
+    show: bool = True    # dry-run prints the content (not for copies and secrets)
+    note: str = ""
+    target: str = ""     # link target
+    site: str = ""       # store identity
+    device: str = ""
+
+
+@dataclass
+class Plan:
+    opts: Options
+    root: Path
+    items: list[Item] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    live: bool = False
+
+    def host(self, target: str) -> Path:
+        return host_path(self.root, target)
+
+    @property
+    def changes(self) -> list[Item]:
+        return [i for i in self.items if i.state != "unchanged"]
+
+
+def host_path(root: Path, target: str) -> Path:
+    return root / target.lstrip("/")
+
+
+def systemd_running() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def default_bin() -> str:
+    """The palvelupiste executable to put in ExecStart: the one running now, else the one next to
+    this Python (a venv), else one on PATH, else the documented place /opt/palvelupiste/venv."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name == "palvelupiste" and argv0.exists():
+        return str(argv0.absolute())
+    beside = Path(sys.executable).parent / "palvelupiste"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("palvelupiste")
+    return str(Path(found).absolute()) if found else U.DEFAULT_BIN
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+def _read_secret(path: str, what: str, problems: list[str]) -> str | None:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        problems.append(f"{what} {path}: cannot read ({exc.strerror or exc})")
+        return None
+    if not text or "\n" in text:
+        problems.append(f"{what} {path}: must hold exactly one line, the password")
+        return None
+    return text
+
+
+def _broker_url(url: str, what: str, problems: list[str]) -> Broker | None:
+    b = Broker(url=url)
+    try:
+        b.port  # noqa: B018 — parses the URL
+    except ValueError as exc:
+        problems.append(f"{what}: {exc}")
+        return None
+    return b
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _split_tables(text: str) -> list[tuple[str | None, str]]:
+    """(root table name or None for the preamble, block text) in file order."""
+    import re
+
+    head = re.compile(r'^\s*\[\[?\s*("?)([A-Za-z0-9_\-]+)\1\s*[.\]]')
+    blocks: list[tuple[str | None, list[str]]] = [(None, [])]
+    for line in text.splitlines(keepends=True):
+        m = head.match(line)
+        if m:
+            # comment lines right above a header belong to that table, not to the one before
+            prev = blocks[-1][1]
+            lead: list[str] = []
+            while prev and prev[-1].lstrip().startswith("#"):
+                lead.insert(0, prev.pop())
+            blocks.append((m[2], lead + [line]))
+        else:
+            blocks[-1][1].append(line)
+    return [(name, "".join(lines)) for name, lines in blocks]
+
+
+def _store_identity(path: Path) -> tuple[str | None, str | None] | str:
+    """(site, device) of an existing store, read without writing anything; or an error text."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"cannot read it ({exc})"
+    return meta.get("site"), meta.get("device")
+
+
+def validate(opts: Options) -> tuple[list[str], dict]:
+    """Every problem with the arguments and the machine, and what was read on the way."""
+    problems: list[str] = []
+    ctx: dict = {}
+    root = Path(opts.root)
+    if not root.is_absolute():
+        root = root.absolute()
+    ctx["root"] = root
+    if not root.is_dir():
+        problems.append(f"--root {opts.root}: no such directory")
+    elif not opts.dry_run:
+        if str(root) == "/" and os.geteuid() != 0:
+            problems.append("provisioning the running system needs root: run it with sudo (or use --root DIR)")
+        elif not os.access(root, os.W_OK):
+            problems.append(f"--root {opts.root}: not writable by this user")
+
+    if opts.role not in ROLES:
+        problems.append(f"--role {opts.role!r}: unknown role (one of {', '.join(ROLES)})")
+    for what, value in (("--site", opts.site), ("--device", opts.device)):
+        if not valid_id(value):
+            problems.append(f"{what} {value!r}: must be a short id of letters, digits, '-', '_' or '.'")
+    ctx["site_b"] = _broker_url(opts.site_broker, "--site-broker", problems)
+    ctx["central_b"] = _broker_url(opts.central_broker, "--central-broker", problems)
+    if ctx["central_b"] is not None and not ctx["central_b"].tls:
+        ctx.setdefault("notes", []).append(
+            "the central broker URL is plain mqtt://: production devices use mqtts:// (TLS) over the internet")
+
+    if opts.role == "hub" and ctx["site_b"] is not None and ctx["site_b"].tls:
+        problems.append("--site-broker: the site broker on the hub listens without TLS on the site's own network "
+                        "(systemd/mosquitto/site-broker.conf.in): use mqtt://")
+    if opts.printer is not None:
+        if opts.role != "kiosk":
+            problems.append(f"--printer: only a kiosk has a ticket printer (role is {opts.role!r})")
+        else:
+            from printer.connection import parse_connection_url
+
+            try:
+                parse_connection_url(opts.printer)
+            except ValueError as exc:
+                problems.append(f"--printer: {exc}")
+    if opts.listen is not None:
+        if opts.role != "hub":
+            problems.append("--listen: only the hub runs the site broker")
+        else:
+            try:
+                ipaddress.ip_address(opts.listen)
+            except ValueError:
+                problems.append(f"--listen {opts.listen!r}: must be an IP address such as 0.0.0.0")
+
+    bin_ = opts.bin or default_bin()
+    ctx["bin"] = bin_
+    try:
+        U.check_unit_path(bin_, "--bin")
+    except U.UnitError as exc:
+        problems.append(str(exc))
+    else:
+        if not host_path(root, bin_).exists() and not Path(bin_).exists():
+            ctx.setdefault("notes", []).append(
+                f"{bin_} does not exist yet: the units start it (install palvelupiste there, or give --bin)")
+
+    if opts.site_password_file is not None:
+        if opts.role == "hub":
+            problems.append("--site-password-file: the hub makes the site's passwords itself "
+                            f"(in {SITE_CREDENTIALS}/); give the file to the other devices")
+        else:
+            ctx["site_password"] = _read_secret(opts.site_password_file, "--site-password-file", problems)
+    if opts.central_password_file is not None:
+        ctx["central_password"] = _read_secret(opts.central_password_file, "--central-password-file", problems)
+    if opts.central_ca is not None:
+        if ctx["central_b"] is not None and not ctx["central_b"].tls:
+            problems.append("--central-ca: only for an mqtts:// central broker")
+        try:
+            ctx["central_ca"] = Path(opts.central_ca).read_bytes()
+        except OSError as exc:
+            problems.append(f"--central-ca {opts.central_ca}: cannot read ({exc.strerror or exc})")
+
+    # The site configuration: the one given, else the one already on the device.
+    site = None
+    existing_site = host_path(root, SITE_TOML)
+    src = Path(opts.site_config) if opts.site_config else (existing_site if existing_site.is_file() else None)
+    if src is None:
+        problems.append(f"--site-config FILE is needed: no site configuration at {SITE_TOML} yet")
+    else:
+        try:
+            site = load_site(src)
+            ctx["site_bytes"] = src.read_bytes()
+        except ConfigError as exc:
+            problems.append(f"--site-config {src}: " + "; ".join(str(i) for i in exc.issues))
+        except OSError as exc:  # pragma: no cover — load_site reports unreadable files itself
+            problems.append(f"--site-config {src}: {exc}")
+    if site is not None and valid_id(opts.site) and valid_id(opts.device):
+        if site.id != opts.site:
+            problems.append(f"--site-config {src}: it is site {site.id!r}, not {opts.site!r}")
+        elif opts.device not in site.devices:
+            problems.append(f"--site-config {src}: device {opts.device!r} is not in its [[devices]] "
+                            f"(add id = {_toml_str(opts.device)}, role = {_toml_str(opts.role)}); "
+                            "the hub accepts only the site's devices")
+        elif site.devices[opts.device] != opts.role and opts.role in ROLES:
+            problems.append(f"--site-config {src}: device {opts.device!r} has role "
+                            f"{site.devices[opts.device]!r} there, not {opts.role!r}")
+    ctx["site"] = site
+
+    # An existing store must be this device's: a store of another device would be refused by
+    # EventStore, and its events would be synced under the wrong name.
+    store = host_path(root, STORE)
+    if store.exists():
+        ident = _store_identity(store)
+        if isinstance(ident, str):
+            problems.append(f"{STORE} exists but {ident}: move it away (it may hold unsynced events)")
+        elif ident != (opts.site, opts.device):
+            problems.append(f"{STORE} belongs to site {ident[0]!r} device {ident[1]!r}: move it away "
+                            f"before making this machine {opts.device!r} (it may hold unsynced events)")
+        ctx["store_exists"] = True
+
+    # An existing device configuration: its other tables ([kiosk], [display], ...) are kept.
+    conf = host_path(root, U.DEVICE_CONFIG)
+    ctx["kept_tables"] = ""
+    ctx["kept_names"] = set()
+    if conf.exists():
+        try:
+            text = conf.read_text(encoding="utf-8")
+            tomllib.loads(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"{U.DEVICE_CONFIG} exists but cannot be read as TOML ({exc}): fix or remove it")
+        else:
+            owned = set(OWNED_TABLES) | ({"printer"} if opts.printer is not None else set())
+            kept = [(name, block) for name, block in _split_tables(text) if name is not None and name not in owned]
+            ctx["kept_tables"] = "".join(b if b.endswith("\n") else b + "\n" for _, b in kept)
+            ctx["kept_names"] = {name for name, _ in kept}
+    return problems, ctx
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+def _existing_secret(root: Path, target: str) -> str | None:
+    try:
+        text = host_path(root, target).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def device_toml(opts: Options, ctx: dict) -> str:
+    central_user = f"{opts.site}.{opts.device}"
+    lines = [
+        "# palvelupiste device configuration, written by `palvelupiste provision`. Run it again to change",
+        "# [device], [site_broker], [central_broker] and [printer]; other tables ([kiosk], [display],",
+        "# [feedback], ...) are kept as they are. Check it: palvelupiste check-config --device FILE",
+        "",
+        "[device]",
+        f"id = {_toml_str(opts.device)}",
+        f"role = {_toml_str(opts.role)}",
+        f"site = {_toml_str(opts.site)}",
+        f"data_dir = {_toml_str(U.DATA_DIR)}",
+        "",
+        "[site_broker]",
+        f"url = {_toml_str(opts.site_broker)}",
+        f"username = {_toml_str(opts.device)}",
+        f"password_file = {_toml_str(SITE_PASSWORD)}",
+        "",
+        "[central_broker]",
+        f"url = {_toml_str(opts.central_broker)}",
+        f"username = {_toml_str(central_user)}",
+        f"password_file = {_toml_str(CENTRAL_PASSWORD)}",
+    ]
+    if ctx.get("central_ca") is not None or host_path(ctx["root"], CENTRAL_CA).exists():
+        lines.append(f"ca_file = {_toml_str(CENTRAL_CA)}")
+    if opts.printer is not None:
+        lines += ["", "[printer]", f"url = {_toml_str(opts.printer)}"]
+    if opts.role == "counter" and "counter" not in ctx["kept_names"]:
+        # the panel of a counter device fills its screen (on a clerk's PC it runs in a window instead)
+        lines += ["", "[counter]", "fullscreen = true"]
+    text = "\n".join(lines) + "\n"
+    if ctx["kept_tables"]:
+        text += "\n" + ctx["kept_tables"]
+    return text
+
+
+def _file_state(path: Path, content: bytes, mode: int) -> str:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return "create"
+    if path.is_symlink() or not path.is_file():
+        return "update"
+    try:
+        if path.read_bytes() != content:
+            return "update"
+    except OSError:
+        return "update"
+    return "unchanged" if (st.st_mode & 0o7777) == mode else "mode"
+
+
+def make_plan(opts: Options) -> Plan:
+    problems, ctx = validate(opts)
+    if problems:
+        raise ProvisionError(problems)
+    root: Path = ctx["root"]
+    plan = Plan(opts, root, notes=list(ctx.get("notes", [])))
+    plan.live = str(root) == "/" and systemd_running()
+    site = ctx["site"]
+    from sync import brokerconf, topics
+
+    def d(path: str, mode: int = 0o755) -> None:
+        p = plan.host(path)
+        plan.items.append(Item("dir", path, "unchanged" if p.is_dir() else "create", mode=mode))
+
+    def f(path: str, content: str | bytes, mode: int = 0o644, *, secret: bool = False, show: bool = True,
+          note: str = "") -> None:
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        plan.items.append(Item("file", path, _file_state(plan.host(path), data, mode), data, mode,
+                               secret=secret, show=show and not secret, note=note))
+
+    # directories
+    for path, mode in ((U.CONFIG_DIR, 0o755), (U.DATA_DIR, 0o750), (U.UNIT_DIR, 0o755),
+                       (f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants", 0o755), ("/etc/sysusers.d", 0o755),
+                       ("/etc/tmpfiles.d", 0o755)):
+        d(path, mode)
+    if opts.role in U.SCREEN_ROLES:
+        d(U.KIVY_HOME, 0o750)
+    if opts.role == "hub":
+        d(SITE_CREDENTIALS, 0o700)
+        d("/etc/mosquitto", 0o755)
+        d(f"{U.UNIT_DIR}/mosquitto.service.d", 0o755)
+
+    # secrets
+    secret_owners = [(SITE_PASSWORD, U.SERVICE_USER), (CENTRAL_PASSWORD, U.SERVICE_USER)]
+    if opts.role == "hub":
+        site_passwords: dict[str, str] = {}
+        for dev in sorted(site.devices):
+            target = f"{SITE_CREDENTIALS}/{dev}.password"
+            pw = _existing_secret(root, target)
+            if pw is None and dev == opts.device:
+                pw = _existing_secret(root, SITE_PASSWORD)
+            pw = pw or _new_password()
+            site_passwords[dev] = pw
+            f(target, pw + "\n", 0o600, secret=True, note=f"site broker password of {dev}")
+        site_pw = site_passwords[opts.device]
+    else:
+        site_pw = ctx.get("site_password") or _existing_secret(root, SITE_PASSWORD)
+        if site_pw is None:
+            site_pw = _new_password()
+            plan.notes.append(
+                f"the hub does not know {opts.device}'s new site broker password yet: copy {SITE_PASSWORD} "
+                f"to the hub as {SITE_CREDENTIALS}/{opts.device}.password and provision the hub again "
+                "(or provision the hub first and pass its file here with --site-password-file)")
+    f(SITE_PASSWORD, site_pw + "\n", 0o600, secret=True, note="site broker password")
+    central_pw = ctx.get("central_password") or _existing_secret(root, CENTRAL_PASSWORD) or _new_password()
+    f(CENTRAL_PASSWORD, central_pw + "\n", 0o600, secret=True, note="central broker password")
+    central_user = topics.central_username(opts.site, opts.device)
+    old_entry = _existing_secret(root, CENTRAL_ENTRY)
+    if old_entry and old_entry.split(":", 1)[0] == central_user and \
+            brokerconf.verify_password_entry(old_entry, central_pw):
+        entry = old_entry
+    else:
+        entry = brokerconf.password_entry(central_user, central_pw)
+    f(CENTRAL_ENTRY, entry + "\n", 0o644,
+      note="a hash, safe to send: the central broker's password-file line for this device")
+    if _file_state(plan.host(CENTRAL_ENTRY), (entry + "\n").encode(), 0o644) != "unchanged":
+        plan.notes.append(f"send {CENTRAL_ENTRY} (one Mosquitto password-file line, a hash: safe to send) to "
+                          "the central broker's administrators, so that the sync agent can log in")
+    if ctx.get("central_ca") is not None:
+        f(CENTRAL_CA, ctx["central_ca"], 0o644, show=False, note=f"copy of {opts.central_ca}")
+
+    # configuration and data
+    conf_text = device_toml(opts, ctx)
+    try:
+        parse_device(tomllib.loads(conf_text), U.DEVICE_CONFIG, base=Path(U.CONFIG_DIR))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProvisionError([f"{U.DEVICE_CONFIG}: its kept tables do not fit the new ones ({exc}): fix or "
+                              "remove the file"]) from None
+    except ConfigError as exc:  # pragma: no cover — every value was validated above
+        raise ProvisionError([f"{U.DEVICE_CONFIG}: {i}" for i in exc.issues]) from None
+    f(U.DEVICE_CONFIG, conf_text)
+    f(SITE_TOML, ctx["site_bytes"], 0o644, show=False,
+      note=f"copy of {opts.site_config}" if opts.site_config else "kept")
+    if opts.role in U.SCREEN_ROLES:
+        doc = tomllib.loads(conf_text)
+        kiosk = doc.get("kiosk", {}) if isinstance(doc.get("kiosk"), dict) else {}
+        try:
+            f(KIVY_CONFIG, U.kivy_config(opts.role, kiosk.get("input")))
+        except U.UnitError as exc:
+            raise ProvisionError([f"{U.DEVICE_CONFIG} [kiosk] {exc}"]) from None
+    plan.items.append(Item("store", STORE, "unchanged" if ctx.get("store_exists") else "create",
+                           site=opts.site, device=opts.device))
+
+    # systemd
+    names = U.units_for(opts.role)
+    for name in names:
+        text = U.render_unit(name, bin=ctx["bin"], config=U.DEVICE_CONFIG)
+        f(f"{U.UNIT_DIR}/{name}", text)
+        for target in U.wanted_by(text):
+            link = f"{U.UNIT_DIR}/{target}.wants/{name}"
+            dest = f"{U.UNIT_DIR}/{name}"
+            h = plan.host(link)
+            state = "unchanged" if h.is_symlink() and os.readlink(h) == dest else \
+                ("update" if h.is_symlink() or h.exists() else "create")
+            plan.items.append(Item("link", link, state, target=dest))
+    for name in U.all_units():  # another role's units (the device had another role before)
+        if name in names:
+            continue
+        for path in (f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{name}", f"{U.UNIT_DIR}/{name}"):
+            h = plan.host(path)
+            if h.is_symlink() or h.exists():
+                plan.items.append(Item("remove", path, "remove"))
+    f(U.SYSUSERS_FILE, U.sysusers_conf())
+
+    if opts.role == "hub":
+        port = ctx["site_b"].port
+        old_lines = {}
+        try:
+            for line in plan.host(U.MOSQUITTO_PASSWD).read_text(encoding="utf-8").splitlines():
+                if ":" in line:
+                    old_lines[line.split(":", 1)[0]] = line
+        except OSError:
+            pass
+        entries = []
+        for dev, pw in sorted(site_passwords.items()):
+            old = old_lines.get(dev)
+            entries.append(old if old and brokerconf.verify_password_entry(old, pw)
+                           else brokerconf.password_entry(dev, pw))
+        f(U.MOSQUITTO_PASSWD, "".join(e + "\n" for e in entries), 0o600, secret=True,
+          note=f"Mosquitto password file: {len(entries)} devices of site {opts.site}")
+        f(U.MOSQUITTO_ACL, brokerconf.render_site_acl(opts.site, site.devices), 0o600)
+        f(U.MOSQUITTO_CONF, brokerconf.render_site_broker_conf(
+            data_dir=U.MOSQUITTO_DATA, password_file=U.MOSQUITTO_PASSWD, acl_file=U.MOSQUITTO_ACL,
+            port=port, bind_address=opts.listen or "0.0.0.0", user=U.MOSQUITTO_USER))
+        f(U.MOSQUITTO_DROPIN, U.mosquitto_dropin())
+        secret_owners += [(U.MOSQUITTO_PASSWD, U.MOSQUITTO_USER), (U.MOSQUITTO_ACL, U.MOSQUITTO_USER)]
+    f(U.TMPFILES_FILE, U.tmpfiles_conf(secret_owners))
+
+    plan.commands = _commands(plan, names)
+    if not plan.live and plan.changes:
+        why = "the root is not /" if str(root) != "/" else "systemd is not running here"
+        plan.notes.append(f"no systemctl ({why}): the units are enabled by their links and start at the next "
+                          "boot; systemd-sysusers and systemd-tmpfiles make the user and set the owners then")
+    return plan
+
+
+def _commands(plan: Plan, names: list[str]) -> list[list[str]]:
+    if not plan.live:
+        return []
+    changed = {i.path for i in plan.changes}
+    cmds: list[list[str]] = []
+    if U.SYSUSERS_FILE in changed or _missing_user():
+        cmds.append(["systemd-sysusers", U.SYSUSERS_FILE])
+    if changed:
+        cmds.append(["systemd-tmpfiles", "--create", U.TMPFILES_FILE])
+    if any(p.startswith(U.UNIT_DIR) for p in changed):
+        cmds.append(["systemctl", "daemon-reload"])
+    removed = [Path(i.path).name for i in plan.items if i.kind == "remove" and i.path.startswith(U.UNIT_DIR + "/palv")]
+    if removed:
+        cmds.append(["systemctl", "disable", "--now", *removed])
+    if plan.opts.role == "hub" and any(p.startswith("/etc/mosquitto") or "mosquitto.service.d" in p for p in changed):
+        cmds.append(["systemctl", "restart", U.MOSQUITTO_UNIT])
+    if changed:
+        # start what is not running; restart what runs with an old configuration
+        cmds.append(["systemctl", "enable", "--now", *names])
+        cmds.append(["systemctl", "try-restart", *names])
+    return cmds
+
+
+def _missing_user() -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(U.SERVICE_USER)
+        return False
+    except KeyError:
+        return True
+
+
+# --- apply -----------------------------------------------------------------------------------------
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.provision-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)  # the umask may have taken bits away
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def _same_owner_as_data_dir(plan: Plan, path: Path) -> None:
+    """Running as root, a file made inside the data directory gets the directory's owner, so that
+    the services (which own it once systemd has started them) can still write next to it."""
+    if os.geteuid() != 0:
+        return
+    data = plan.host(U.DATA_DIR)
+    try:
+        st = data.stat()
+        if st.st_uid == 0 or not path.is_relative_to(data):
+            return
+        for p in [path, *(path.parent / (path.name + s) for s in ("-wal", "-shm"))]:
+            if p.exists() and p.stat().st_uid != st.st_uid:
+                os.chown(p, st.st_uid, st.st_gid)
+    except OSError:
+        pass
+
+
+def apply(plan: Plan, out: TextIO | None = None) -> list[Item]:
+    out = out or sys.stdout
+    from core.store import EventStore
+
+    done: list[Item] = []
+    for item in plan.items:
+        h = plan.host(item.path)
+        if item.state == "unchanged":
+            continue
+        if item.kind == "dir":
+            h.mkdir(mode=item.mode, parents=True, exist_ok=True)
+            os.chmod(h, item.mode)  # not the umask's choice
+        elif item.kind == "file":
+            h.parent.mkdir(parents=True, exist_ok=True)
+            if item.state == "mode":
+                os.chmod(h, item.mode)
+            else:
+                if h.is_symlink() or h.is_dir():
+                    raise ProvisionError([f"{item.path}: a link or folder is in the way; remove it"])
+                _write_atomic(h, item.content, item.mode)
+            _same_owner_as_data_dir(plan, h)
+        elif item.kind == "link":
+            h.parent.mkdir(parents=True, exist_ok=True)
+            if h.is_symlink() or h.exists():
+                h.unlink()
+            os.symlink(item.target, h)
+        elif item.kind == "remove":
+            h.unlink(missing_ok=True)
+        elif item.kind == "store":
+            EventStore(h, item.site, item.device).close()
+            _same_owner_as_data_dir(plan, h)
+        done.append(item)
+    for cmd in plan.commands:
+        print("run:", " ".join(cmd), file=out)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"  failed ({r.returncode}): {(r.stderr or r.stdout).strip()[:500]}", file=out)
+    return done
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+def _describe(item: Item) -> str:
+    if item.kind == "dir":
+        return f"directory {item.path} (mode {item.mode:04o})"
+    if item.kind == "link":
+        return f"link {item.path} -> {item.target}"
+    if item.kind == "remove":
+        return f"remove {item.path}"
+    if item.kind == "store":
+        return f"event store {item.path} (site {item.site}, device {item.device})"
+    extra = f", {item.note}" if item.note else ""
+    if item.secret:
+        extra += ", secret: not shown"
+    return f"file {item.path} ({len(item.content)} bytes, mode {item.mode:04o}{extra})"
+
+
+def print_plan(plan: Plan, out: TextIO) -> None:
+    o = plan.opts
+    print(f"dry run: provision {o.device} ({o.role}) of site {o.site} into {plan.root} — nothing is written",
+          file=out)
+    for item in plan.items:
+        print(f"  {item.state:9} {_describe(item)}", file=out)
+        if item.kind == "file" and item.show and item.state in ("create", "update"):
+            for line in item.content.decode("utf-8", "replace").splitlines():
+                print(f"            | {line}", file=out)
+    if plan.commands:
+        for cmd in plan.commands:
+            print(f"  would run {' '.join(cmd)}", file=out)
+    else:
+        print("  no commands would run" + ("" if plan.live else " (systemd is not managing this root)"),
+              file=out)
+    for note in plan.notes:
+        print(f"note: {note}", file=out)
+
+
+def run(opts: Options, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        plan = make_plan(opts)
+    except ProvisionError as exc:
+        print(f"palvelupiste provision: {len(exc.problems)} problem(s), nothing was changed:", file=err)
+        for p in exc.problems:
+            print(f"  {p}", file=err)
+        return EXIT_USAGE
+    if opts.dry_run:
+        print_plan(plan, out)
+        return EXIT_OK
+    try:
+        done = apply(plan, out)
+    except ProvisionError as exc:
+        print("palvelupiste provision: stopped: " + "; ".join(exc.problems), file=err)
+        return 1
+    except OSError as exc:
+        print(f"palvelupiste provision: stopped: {exc}", file=err)
+        return 1
+    o = opts
+    print(f"provisioned {o.device} ({o.role}) of site {o.site} in {plan.root}: "
+          f"{len(done)} change(s), {len(plan.items) - len(done)} unchanged", file=out)
+    for item in done:
+        print(f"  {item.state:9} {_describe(item)}", file=out)
+    for note in plan.notes:
+        print(f"note: {note}", file=out)
+    return EXIT_OK
+
+
+def options_from_args(args) -> Options:
+    return Options(role=args.role, site=args.site, device=args.device, site_broker=args.site_broker,
+                   central_broker=args.central_broker, printer=args.printer, root=args.root,
+                   dry_run=args.dry_run, site_config=args.site_config, bin=args.bin, listen=args.listen,
+                   site_password_file=args.site_password_file,
+                   central_password_file=args.central_password_file, central_ca=args.central_ca)

@@ -1,0 +1,261 @@
+"""The systemd units, the Kivy configuration and the sysusers/tmpfiles entries of a device.
+
+The unit files in systemd/ are the real units with the production paths (DEFAULT_BIN,
+DEVICE_CONFIG): `systemd-analyze verify` runs on them as they are. `render_unit()` gives the same
+text with another `palvelupiste` executable or configuration path substituted — nothing else
+changes. systemd/README.md explains every line.
+
+Pure: text in, text out. Provisioning (appliance.provision) decides where the text goes.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SYSTEMD_DIR = REPO / "systemd"
+
+SERVICE_USER = "palvelupiste"
+DEFAULT_BIN = "/opt/palvelupiste/venv/bin/palvelupiste"
+CONFIG_DIR = "/etc/palvelupiste"
+DEVICE_CONFIG = f"{CONFIG_DIR}/device.toml"
+DATA_DIR = "/var/lib/palvelupiste"          # = StateDirectory=palvelupiste
+KIVY_HOME = f"{DATA_DIR}/kivy"
+UNIT_DIR = "/etc/systemd/system"
+WANTS_TARGET = "multi-user.target"
+
+SYNC_UNIT = "palvelupiste-sync.service"
+ROLE_UNITS = {
+    "hub": "palvelupiste-hub.service",
+    "kiosk": "palvelupiste-kiosk.service",
+    "display": "palvelupiste-display.service",
+    "counter": "palvelupiste-counter.service",
+    "feedback": "palvelupiste-feedback.service",
+}
+#: the `palvelupiste` subcommand each unit runs (followed by --config DEVICE_CONFIG)
+UNIT_COMMANDS = {
+    "palvelupiste-hub.service": ("hub",),
+    "palvelupiste-kiosk.service": ("kiosk", "--fullscreen"),
+    "palvelupiste-display.service": ("display",),
+    "palvelupiste-counter.service": ("counter", "panel"),
+    "palvelupiste-feedback.service": ("feedback",),
+    SYNC_UNIT: ("sync",),
+}
+#: roles whose app draws on a screen (Kivy on KMS/DRM)
+SCREEN_ROLES = ("kiosk", "display", "counter", "feedback")
+#: device groups of each unit — the only extra rights a unit gets (systemd/README.md says why)
+UNIT_GROUPS = {
+    "palvelupiste-hub.service": (),
+    "palvelupiste-kiosk.service": ("video", "render", "input", "audio", "dialout", "lp"),
+    "palvelupiste-display.service": ("video", "render", "input", "audio"),
+    "palvelupiste-counter.service": ("video", "render", "input"),
+    "palvelupiste-feedback.service": ("video", "render", "input", "audio"),
+    SYNC_UNIT: (),
+}
+
+# --- the site broker on a hub ---------------------------------------------------------------------
+MOSQUITTO_UNIT = "mosquitto.service"
+MOSQUITTO_DROPIN = f"{UNIT_DIR}/mosquitto.service.d/palvelupiste.conf"
+MOSQUITTO_CONF = "/etc/mosquitto/palvelupiste-site.conf"
+MOSQUITTO_PASSWD = "/etc/mosquitto/palvelupiste-site.passwd"
+MOSQUITTO_ACL = "/etc/mosquitto/palvelupiste-site.acl"
+MOSQUITTO_DATA = "/var/lib/mosquitto"
+MOSQUITTO_USER = "mosquitto"
+
+SYSUSERS_FILE = "/etc/sysusers.d/palvelupiste.conf"
+TMPFILES_FILE = "/etc/tmpfiles.d/palvelupiste.conf"
+
+_UNSAFE = re.compile(r"[\s%$\\\"';`]")
+
+
+class UnitError(ValueError):
+    pass
+
+
+def units_for(role: str) -> list[str]:
+    """The role's own unit, then the sync agent every device runs."""
+    if role not in ROLE_UNITS:
+        raise UnitError(f"unknown role {role!r} (one of {', '.join(ROLE_UNITS)})")
+    return [ROLE_UNITS[role], SYNC_UNIT]
+
+
+def all_units() -> list[str]:
+    return [*ROLE_UNITS.values(), SYNC_UNIT]
+
+
+def check_unit_path(path: str, what: str) -> str:
+    """A path that goes into a unit file as is: absolute, and nothing systemd would expand or
+    split (whitespace, % specifiers, $ variables, quotes)."""
+    if not path.startswith("/") or _UNSAFE.search(path) or "//" in path:
+        raise UnitError(f"{what} {path!r} must be an absolute path without spaces, quotes, % or $")
+    return path
+
+
+def unit_template(name: str) -> str:
+    try:
+        return (SYSTEMD_DIR / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnitError(f"no unit file systemd/{name} in {SYSTEMD_DIR}") from None
+
+
+def render_unit(name: str, *, bin: str = DEFAULT_BIN, config: str = DEVICE_CONFIG) -> str:
+    """The unit `name` with `bin` as the palvelupiste executable and `config` as the device
+    configuration. With the defaults it is the file in systemd/ byte for byte."""
+    check_unit_path(bin, "the palvelupiste executable")
+    check_unit_path(config, "the device configuration")
+    text = unit_template(name)
+    exec_line = f"ExecStart={DEFAULT_BIN} "
+    if exec_line not in text or DEVICE_CONFIG not in text:
+        raise UnitError(f"systemd/{name}: ExecStart must start with {DEFAULT_BIN} and name {DEVICE_CONFIG}")
+    return text.replace(exec_line, f"ExecStart={bin} ").replace(DEVICE_CONFIG, config)
+
+
+def exec_start(text: str) -> list[str]:
+    for line in text.splitlines():
+        if line.startswith("ExecStart="):
+            return line.split("=", 1)[1].split()
+    return []
+
+
+def wanted_by(text: str) -> list[str]:
+    """The [Install] WantedBy= targets of a unit text (what `systemctl enable` links into)."""
+    out: list[str] = []
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line
+        elif section == "[Install]" and line.startswith("WantedBy="):
+            out.extend(line.split("=", 1)[1].split())
+    return out
+
+
+def unit_groups(text: str) -> list[str]:
+    for line in text.splitlines():
+        if line.startswith("SupplementaryGroups="):
+            return line.split("=", 1)[1].split()
+    return []
+
+
+def mosquitto_dropin(conf: str = MOSQUITTO_CONF) -> str:
+    """Drop-in for Debian's mosquitto.service: run the site broker's own configuration."""
+    check_unit_path(conf, "the Mosquitto configuration")
+    text = (SYSTEMD_DIR / "mosquitto.service.d" / "palvelupiste.conf").read_text(encoding="utf-8")
+    return text.replace(MOSQUITTO_CONF, conf)
+
+
+# --- accounts and file owners ---------------------------------------------------------------------
+
+def sysusers_conf() -> str:
+    return ("# The system user of the palvelupiste services (written by palvelupiste provision;\n"
+            "# systemd-sysusers creates it at boot). No login shell, no extra groups: each unit\n"
+            "# adds only the device groups it needs (SupplementaryGroups=).\n"
+            f'u {SERVICE_USER} - "palvelupiste appliance services" {DATA_DIR} -\n')
+
+
+def tmpfiles_conf(secrets: list[tuple[str, str]]) -> str:
+    """`secrets`: (path, owner) of files that must be owned by the user that reads them, mode 0600.
+    systemd-tmpfiles applies the lines at every boot (after systemd-sysusers made the users)."""
+    lines = ["# Owners and modes for palvelupiste (written by palvelupiste provision; applied at boot by",
+             "# systemd-tmpfiles). Secrets: 0600, owned by the service that reads them. The data",
+             "# directory is handed to the service user recursively, so that files made by root",
+             "# (provisioning, a technician) never lock the services out.",
+             f"d {DATA_DIR} 0750 {SERVICE_USER} {SERVICE_USER} -",
+             f"Z {DATA_DIR} - {SERVICE_USER} {SERVICE_USER} -"]
+    for path, owner in secrets:
+        check_unit_path(path, "a secret file")
+        lines.append(f"z {path} 0600 {owner} {owner} -")
+    return "\n".join(lines) + "\n"
+
+
+# --- Kivy -----------------------------------------------------------------------------------------
+
+#: Kivy 2.3's KIVY_CONFIG_VERSION. With it in [kivy], Kivy upgrades nothing and so adds no
+#: default input providers (its first-run upgrade adds `%(name)s = probesysfs`, a second provider
+#: for the same touch screen). tests/test_units.py checks it against the installed Kivy.
+KIVY_CONFIG_VERSION = 27
+
+# Kivy 2.3's own defaults, complete (a key missing here would crash Kivy: its upgrade step that
+# fills defaults is skipped when config_version is current). Overrides are marked with a comment.
+_KIVY_DEFAULTS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("kivy", [
+        ("keyboard_repeat_delay", "300"), ("keyboard_repeat_rate", "30"), ("log_dir", "logs"),
+        ("log_enable", "0"),  # logs go to stderr → journald, not to files on the SD card
+        ("log_level", "info"), ("log_name", "kivy_%y-%m-%d_%_.txt"), ("window_icon", ""),
+        ("keyboard_mode", ""), ("keyboard_layout", "qwerty"), ("desktop", "1"),
+        ("exit_on_escape", "0"),  # a keyboard plugged into a kiosk must not close the app
+        ("pause_on_minimize", "0"), ("kivy_clock", "default"),
+        ("default_font", "['Roboto', 'data/fonts/Roboto-Regular.ttf', 'data/fonts/Roboto-Italic.ttf', "
+                         "'data/fonts/Roboto-Bold.ttf', 'data/fonts/Roboto-BoldItalic.ttf']"),
+        ("log_maxfiles", "100"), ("window_shape", "data/images/defaultshape.png"),
+        ("config_version", str(KIVY_CONFIG_VERSION)),
+    ]),
+    ("graphics", [
+        ("display", "-1"),
+        ("fullscreen", "auto"),  # the screen's own mode
+        ("height", "600"), ("left", "0"), ("maxfps", "60"), ("multisamples", "2"), ("position", "auto"),
+        ("rotation", "0"),
+        ("show_cursor", "0"),  # touch only: no pointer on screen
+        ("top", "0"), ("width", "800"),
+        ("resizable", "0"), ("borderless", "1"),  # no window decorations, ever
+        ("window_state", "visible"), ("minimum_width", "0"), ("minimum_height", "0"),
+        ("min_state_time", ".035"),
+        ("allow_screensaver", "0"),  # SDL keeps the screen on (X11/Wayland screensaver, DPMS)
+        ("shaped", "0"), ("vsync", ""), ("verify_gl_main_thread", "1"), ("custom_titlebar", "0"),
+        ("custom_titlebar_border", "5"), ("always_on_top", "0"), ("show_taskbar_icon", "1"),
+    ]),
+    ("input", []),  # exactly one provider, filled in by kivy_config()
+    ("postproc", [
+        ("double_tap_distance", "20"), ("double_tap_time", "250"), ("ignore", "[]"),
+        ("jitter_distance", "0"), ("jitter_ignore_devices", "mouse,mactouch,"), ("retain_distance", "50"),
+        ("retain_time", "0"), ("triple_tap_distance", "20"), ("triple_tap_time", "375"),
+    ]),
+    ("widgets", [
+        ("scroll_timeout", "250"), ("scroll_distance", "20"), ("scroll_friction", "1."),
+        ("scroll_stoptime", "300"), ("scroll_moves", "5"),
+    ]),
+    ("modules", []),
+    ("network", [("useragent", "curl"), ("implementation", "default")]),
+]
+
+_INPUT_RE = re.compile(r"^(mouse|hidinput|mtdev|linuxwacom)(?::(/\S+))?$")
+
+
+def kivy_input(setting: str | None) -> tuple[str, str]:
+    """The one [input] entry for a kiosk-style `input` setting:
+
+        "mouse" (default)           mouse = mouse,disable_multitouch
+                                    (SDL2 turns the touch screen into pointer events; on Linux
+                                    Kivy ignores SDL's own finger events, so this is one source)
+        "hidinput:/dev/input/event3" touch = hidinput,/dev/input/event3   (multitouch, direct)
+        "mtdev" / "hidinput"        touch = probesysfs,provider=mtdev      (found by capability)
+    """
+    setting = setting or "mouse"
+    m = _INPUT_RE.match(setting)
+    if not m:
+        raise UnitError(f"input {setting!r}: use one provider: mouse, hidinput:/dev/input/eventN or "
+                        "mtdev:/dev/input/eventN")
+    provider, dev = m[1], m[2]
+    if provider == "mouse":
+        return "mouse", "mouse,disable_multitouch"
+    if dev:
+        return "touch", f"{provider},{dev}"
+    return "touch", f"probesysfs,provider={provider}"
+
+
+def kivy_config(role: str, input_setting: str | None = None) -> str:
+    """config.ini for KIVY_HOME of a screen role: Kivy's complete defaults with exactly one input
+    provider, no cursor, full screen, no screensaver, logs to the journal."""
+    if role not in SCREEN_ROLES:
+        raise UnitError(f"role {role!r} has no screen")
+    key, value = kivy_input(input_setting if role == "kiosk" else None)
+    out = ["; Kivy configuration of this palvelupiste device, written by `palvelupiste provision`",
+           "; (run it again instead of editing). [input] has exactly ONE provider: two providers",
+           "; reading one touch screen give every tap twice (Kivy issues #3801, #8494).", ""]
+    for section, items in _KIVY_DEFAULTS:
+        out.append(f"[{section}]")
+        if section == "input":
+            items = [(key, value)]
+        out.extend(f"{k} = {v}" for k, v in items)
+        out.append("")
+    return "\n".join(out)
