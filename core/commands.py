@@ -52,7 +52,9 @@ def _lang(obj: dict) -> str | CommandError:
 
 
 def _needs(obj: dict) -> e.Needs | CommandError:
-    v = obj.get("needs") or {}
+    v = obj.get("needs")
+    if v is None:  # not `or {}`: that let [], 0, "" and false pass as "no needs"
+        v = {}
     if not isinstance(v, dict):
         return CommandError("malformed", "'needs' must be an object")
     extra = set(v) - {"interpreter", "hearing_loop", "accessible_room"}
@@ -80,12 +82,17 @@ def parse_command(obj: Any) -> e.Command | CommandError:
 
 
 def parse_command_json(payload: bytes | str) -> e.Command | CommandError:
-    if len(payload) > MAX_COMMAND_BYTES:
+    # The limit is in bytes: a str of 4k characters can be 16 KB on the wire.
+    size = (len(payload) if isinstance(payload, (bytes, bytearray))
+            else len(payload.encode("utf-8", "surrogatepass")))
+    if size > MAX_COMMAND_BYTES:
         return CommandError("too_large", f"command larger than {MAX_COMMAND_BYTES} bytes")
     try:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         return CommandError("malformed", f"not valid JSON: {str(exc)[:80]}")
+    except RecursionError:  # "[[[[..." within the size limit nests deeper than the parser goes
+        return CommandError("malformed", "not valid JSON: nested too deeply")
     return parse_command(obj)
 
 
@@ -97,14 +104,19 @@ def _first_error(*vals: Any) -> CommandError | None:
     return next((v for v in vals if isinstance(v, CommandError)), None)
 
 
+def _build(cls, *vals: Any):
+    """The command, or the first error among its fields. Not `_first_error(...) or cls(...)`:
+    a CommandError is falsy, so that built the command with the error as a field value."""
+    err = _first_error(*vals)
+    return err if err is not None else cls(*vals)
+
+
 def _take(o: dict):
-    s, lang, needs = _str(o, "service"), _lang(o), _needs(o)
-    return _first_error(s, lang, needs) or e.TakeTicket(s, lang, needs)
+    return _build(e.TakeTicket, _str(o, "service"), _lang(o), _needs(o))
 
 
 def _checkin(o: dict):
-    code, lang, needs = _str(o, "code", 32), _lang(o), _needs(o)
-    return _first_error(code, lang, needs) or e.CheckIn(code, lang, needs)
+    return _build(e.CheckIn, _str(o, "code", 32), _lang(o), _needs(o))
 
 
 def _counter_cmd(cls):
@@ -115,8 +127,7 @@ def _counter_cmd(cls):
 
 
 def _transfer(o: dict):
-    c, to = _str(o, "counter"), _str(o, "service")
-    return _first_error(c, to) or e.Transfer(c, to)
+    return _build(e.Transfer, _str(o, "counter"), _str(o, "service"))
 
 
 def _cancel(o: dict):
@@ -128,8 +139,7 @@ def _cancel(o: dict):
 
 
 def _help(o: dict):
-    d, lang = _str(o, "device"), _lang(o)
-    return _first_error(d, lang) or e.RequestHelp(d, lang)
+    return _build(e.RequestHelp, _str(o, "device"), _lang(o))
 
 
 def _help_answered(o: dict):

@@ -19,6 +19,7 @@ REQUIRED_LANGS = ("fi", "sv", "en")
 KNOWN_LANGS = ("fi", "sv", "en", "ru", "et", "uk", "so", "ar", "fa")
 ROLES = ("hub", "kiosk", "display", "counter", "feedback")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Both used with fullmatch(): with match(), "$" also accepts a trailing newline ("K\n").
 _PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -141,7 +142,7 @@ def _hours(obj: Any, issues: list[Issue]) -> dict[str, tuple[_dt.time, _dt.time]
             continue
         if span in ("", "closed"):
             continue
-        m = _HOURS_RE.match(span) if isinstance(span, str) else None
+        m = _HOURS_RE.fullmatch(span) if isinstance(span, str) else None
         if not m:
             issues.append(Issue(where, "must be \"HH:MM-HH:MM\" or \"closed\""))
             continue
@@ -217,12 +218,14 @@ def parse_site(doc: dict[str, Any], source: str = "<site>") -> Site:
         if sid in services:
             issues.append(Issue(f"{where}.id", "duplicate service id"))
         prefix = s.get("prefix")
-        if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+        if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
             issues.append(Issue(f"{where}.prefix", "must be one or two capital letters A-Z"))
         elif prefix in prefixes:
             issues.append(Issue(f"{where}.prefix", f"duplicate prefix {prefix!r}, already used by {prefixes[prefix]!r}"))
         else:
             prefixes[prefix] = sid
+        if not isinstance(s.get("general_advice", False), bool):  # "false" as text would count as true
+            issues.append(Issue(f"{where}.general_advice", "must be true or false"))
         services[sid] = Service(
             id=sid, prefix=prefix if isinstance(prefix, str) else "?",
             name=_names(s.get("name"), f"{where}.name", issues),
@@ -230,7 +233,7 @@ def parse_site(doc: dict[str, Any], source: str = "<site>") -> Site:
             if "description" in s else {},
             default_service_min=_number(s.get("default_service_min"), f"{where}.default_service_min", issues, 10, 0.5, 240),
             target_wait_min=_number(s.get("target_wait_min"), f"{where}.target_wait_min", issues, 20, 0, 480),
-            general_advice=bool(s.get("general_advice", False)),
+            general_advice=s.get("general_advice") is True,
         )
     advice = [s.id for s in services.values() if s.general_advice]
     if len(advice) != 1:
@@ -263,9 +266,10 @@ def parse_site(doc: dict[str, Any], source: str = "<site>") -> Site:
             issues.append(Issue(f"{where}.services", "must list at least one service id"))
             svc = []
         for s_id in svc:
-            if s_id not in services:
+            # isinstance first: a TOML inline table here is unhashable and `in` would raise.
+            if not isinstance(s_id, str) or s_id not in services:
                 issues.append(Issue(f"{where}.services", f"unknown service {s_id!r}"))
-        served.update(svc)
+        served.update(x for x in svc if isinstance(x, str))
         counters[cid] = Counter(id=cid, kind=kind, name=_names(c.get("name"), f"{where}.name", issues),
                                 services=tuple(x for x in svc if isinstance(x, str)))
     for sid in services:
@@ -348,6 +352,8 @@ def _split_url(url: str) -> tuple[str, str, int]:
     if not m:
         raise ValueError(f"broker url {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
     scheme, host, port = m[1], m[2], m[3]
+    if port and not 1 <= int(port) <= 65535:
+        raise ValueError(f"broker url {url!r}: port must be 1 to 65535")
     return scheme, host, int(port) if port else (8883 if scheme == "mqtts" else 1883)
 
 
@@ -398,13 +404,20 @@ def parse_device(doc: dict[str, Any], source: str = "<device>", base: Path | Non
     if d.get("role") not in ROLES:
         issues.append(Issue("device.role", f"must be one of {', '.join(ROLES)}"))
     base = base or Path(".")
-    data_dir = str(base / d.get("data_dir", "data")) if not str(d.get("data_dir", "")).startswith("/") else d["data_dir"]
-    store = d.get("store") or str(Path(data_dir) / "events.sqlite")
-    if not str(store).startswith("/"):
-        store = str(base / store)
-    site_config = d.get("site_config") or str(Path(data_dir) / "site.toml")
-    if not str(site_config).startswith("/"):
-        site_config = str(base / site_config)
+    for key in ("data_dir", "store", "site_config"):
+        # Checked before use: `base / 5` would raise instead of naming the field.
+        if key in d and (not isinstance(d[key], str) or not d[key]):
+            issues.append(Issue(f"device.{key}", "must be a path (text)"))
+            d = {k: v for k, v in d.items() if k != key}
+
+    def under_base(p: str) -> str:
+        return p if p.startswith("/") else str(base / p)
+
+    data_dir = under_base(d.get("data_dir", "data"))
+    # The defaults derive from data_dir, which already has the base: joining the base again
+    # gave conf/conf/data/... whenever the device file was loaded by a relative path.
+    store = under_base(d["store"]) if d.get("store") else str(Path(data_dir) / "events.sqlite")
+    site_config = under_base(d["site_config"]) if d.get("site_config") else str(Path(data_dir) / "site.toml")
     site_b = _broker(doc.get("site_broker"), "site_broker", issues)
     central_b = _broker(doc.get("central_broker"), "central_broker", issues)
     if issues:

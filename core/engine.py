@@ -281,7 +281,9 @@ class QueueState:
 
     def _learn(self, service: str, seconds: Any) -> None:
         if isinstance(seconds, (int, float)) and MIN_SAMPLE_S <= seconds <= MAX_SAMPLE_S:
-            prev = self.ewma.get(service)
+            # The configured default stands only until the first real sample: that sample
+            # replaces it (the ewma is pre-filled with defaults, so `prev` alone cannot tell).
+            prev = self.ewma.get(service) if self.samples.get(service) else None
             self.ewma[service] = seconds if prev is None else prev + EWMA_ALPHA * (seconds - prev)
             self.samples[service] = self.samples.get(service, 0) + 1
 
@@ -456,7 +458,8 @@ class QueueState:
             cur = self.tickets.get(c.current) if c.current else None
             counters[cid] = {"open": c.open, "current": None if cur is None else {
                 "ticket": cur.id, "number": cur.number, "service": cur.service, "kind": cur.kind,
-                "called_ms": cur.called_ms, "waited_s": (cur.called_ms - cur.issued_ms) // 1000
+                # max(): a clock stepped back between issue and call must not show a negative wait.
+                "called_ms": cur.called_ms, "waited_s": max(0, (cur.called_ms - cur.issued_ms) // 1000)
                 if cur.called_ms else None, "needs": cur.needs, "lang": cur.lang}}
         return {"ts": now, "services": services, "counters": counters,
                 "calls": list(self.recent_calls), "help": sorted(self.help.values(), key=lambda h: h["ts"])}

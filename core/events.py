@@ -35,13 +35,16 @@ EVENT_DATA: dict[str, frozenset[str]] = {
 EVENT_TYPES = frozenset(EVENT_DATA)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Event ids: uuid4 hex here, but any short token of safe characters from other writers.
+_EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 #: Largest JSON text of one event that is accepted; keeps a runaway payload out of every store.
 MAX_EVENT_BYTES = 16 * 1024
 
 
 def valid_id(value: Any) -> bool:
     """Site and device ids: short, ASCII, usable as one MQTT topic level and a file name."""
-    return isinstance(value, str) and bool(_ID_RE.match(value))
+    # fullmatch: with match(), "$" also matches before a trailing newline ("hub-1\n").
+    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))
 
 
 def now_ms() -> int:
@@ -97,16 +100,18 @@ def parse_event(obj: Any) -> Event | EventError:
         return EventError("an event must be a JSON object")
     if "v" not in obj:
         return EventError("missing", "v")
-    if obj["v"] != SCHEMA_VERSION:
+    # `True == 1` and `1.0 == 1` in Python: a bool or float version must not pass as 1.
+    if not _is_int(obj["v"]) or obj["v"] != SCHEMA_VERSION:
         return EventError(f"unsupported schema version {obj['v']!r} (this side reads {SCHEMA_VERSION})", "v")
     for key in ("id", "site", "device", "seq", "type", "ts", "data"):
         if key not in obj:
             return EventError("missing", key)
     extra = set(obj) - {"v", "id", "site", "device", "seq", "type", "ts", "data"}
     if extra:
-        return EventError(f"unknown field(s) {sorted(extra)}")
-    if not isinstance(obj["id"], str) or not 8 <= len(obj["id"]) <= 64:
-        return EventError("must be a string of 8 to 64 characters", "id")
+        # str(): a dict built in code may mix key types, and sorting those would raise.
+        return EventError(f"unknown field(s) {sorted(map(str, extra))}")
+    if not isinstance(obj["id"], str) or not _EVENT_ID_RE.fullmatch(obj["id"]):
+        return EventError("must be 8 to 64 letters, digits, '-' or '_'", "id")
     for key in ("site", "device"):
         if not valid_id(obj[key]):
             return EventError("must be a short id of letters, digits, '-', '_' or '.'", key)
@@ -115,7 +120,7 @@ def parse_event(obj: Any) -> Event | EventError:
     if not _is_int(obj["ts"]) or not 0 <= obj["ts"] < 2**53:
         return EventError("must be UTC epoch milliseconds", "ts")
     etype = obj["type"]
-    if etype not in EVENT_DATA:
+    if not isinstance(etype, str) or etype not in EVENT_DATA:  # a list or dict is unhashable
         return EventError(f"unknown event type {etype!r}", "type")
     data = obj["data"]
     if not isinstance(data, dict):
@@ -128,10 +133,14 @@ def parse_event(obj: Any) -> Event | EventError:
 
 
 def parse_event_json(text: str | bytes) -> Event | EventError:
-    if len(text) > MAX_EVENT_BYTES:
+    # The limit is in bytes: a str of 16k characters can be 64 KB on the wire.
+    size = len(text) if isinstance(text, (bytes, bytearray)) else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_EVENT_BYTES:
         return EventError(f"event larger than {MAX_EVENT_BYTES} bytes")
     try:
         obj = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         return EventError(f"not valid JSON: {exc}")
+    except RecursionError:  # "[[[[..." within the size limit nests deeper than the parser goes
+        return EventError("not valid JSON: nested too deeply")
     return parse_event(obj)

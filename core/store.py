@@ -77,17 +77,23 @@ class EventStore:
         self.site = site
         self.device = device
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = None
         try:
             self.conn = connect(self.path)
             self.db = sqlite_utils.Database(self.conn)
             if check:
                 self._quick_check()
             self._create()
-        except sqlite3.DatabaseError as exc:
-            if _is_full(exc):
-                raise StoreFullError(f"{self.path}: disk full while opening the store") from exc
-            raise StoreCorruptError(f"{self.path}: cannot open the store: {exc}") from exc
-        self._check_identity()
+            self._check_identity()
+        except BaseException as exc:
+            # A refused store must not stay open (and hold its WAL) behind the caller's back.
+            if self.conn is not None:
+                self.conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                if _is_full(exc):
+                    raise StoreFullError(f"{self.path}: disk full while opening the store") from exc
+                raise StoreCorruptError(f"{self.path}: cannot open the store: {exc}") from exc
+            raise
 
     # --- schema ---------------------------------------------------------------------------
 
@@ -167,7 +173,9 @@ class EventStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
+        # DatabaseError, not only OperationalError: corruption or a constraint hit at run time must
+        # reach the hub as a StoreError (answered "store_failed"), not as a raw sqlite3 exception.
+        except sqlite3.DatabaseError as exc:
             if _is_full(exc):
                 raise StoreFullError(f"{self.path}: disk full, the event was not stored") from exc
             raise StoreError(f"{self.path}: could not store the event: {exc}") from exc
