@@ -646,7 +646,9 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             return Decision(events, {"ok": True, "counter": counter, "open": False})
 
         case RequestHelp(device=device, lang=lang):
-            req = f"{device}-{now}"
+            # A random part: two requests in one millisecond, or after the clock stepped back,
+            # must not merge into one.
+            req = f"{device}-{now}-{state.new_token()[:6]}"
             return Decision([("help.requested", {"request": req, "device": device, "lang": lang})],
                             {"ok": True, "request": req})
 

@@ -20,6 +20,7 @@ import sqlite_utils
 from .events import MAX_EVENT_BYTES, EVENT_TYPES, Event, new_event_id, now_ms, valid_id
 
 DAY_MS = 86_400_000
+MIN_KEEP_DAYS = 2
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -265,6 +266,9 @@ class EventStore:
 
     def prune(self, keep_days: float, now: int | None = None) -> int:
         """Retention: delete acknowledged events older than `keep_days`. Returns how many went."""
+        # Never less than two days: the hub folds today's (and, across midnight, yesterday's)
+        # events to know which numbers it has handed out; pruning them would repeat numbers.
+        keep_days = max(keep_days, MIN_KEEP_DAYS)
         cutoff = (now_ms() if now is None else now) - int(keep_days * DAY_MS)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
