@@ -1,0 +1,150 @@
+"""palvelupiste central ... — the central side: ingest workers, publishing down the wire, reports."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+
+
+def _broker_opts(p, default_user: str) -> None:
+    p.add_argument("--broker", required=True, help="central broker, e.g. mqtt://127.0.0.1:1883 or mqtts://central:8883")
+    p.add_argument("--username", default=default_user, help=f"broker user name (default: {default_user})")
+    p.add_argument("--password-file", help="file holding the broker password")
+    p.add_argument("--ca-file", help="CA certificate that signed the broker's certificate (mqtts://)")
+    p.add_argument("--cert-file", help="client certificate (when the broker requires one)")
+    p.add_argument("--key-file", help="client key")
+    p.add_argument("--client-id", help="MQTT client id (default: derived from the host and process)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("central", help="central side: ingest, publish config/appointments, report")
+    a = p.add_subparsers(dest="central_action", metavar="ACTION", required=True)
+
+    i = a.add_parser("ingest", help="run an ingest worker (several may share one database and broker)")
+    i.add_argument("--db", required=True, help="the central SQLite database (created if missing)")
+    _broker_opts(i, "ingest")
+    i.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    i.set_defaults(func=run_ingest)
+
+    c = a.add_parser("publish-config", help="validate a site configuration and publish it (retained) to the site",
+                     description="Refused whole (exit 2) when any field is wrong or the site id differs from SITE.")
+    c.add_argument("site")
+    c.add_argument("file")
+    _broker_opts(c, "publisher")
+    c.set_defaults(func=run_publish_config)
+
+    ap = a.add_parser("publish-appointments", help="validate an appointment list (CSV or JSON) and publish it",
+                      description="Refused whole (exit 2) naming the line that is wrong. The services are checked "
+                                  "against --site-config, or against the configuration published on the broker.")
+    ap.add_argument("site")
+    ap.add_argument("file")
+    ap.add_argument("--site-config", help="site configuration to check against (default: the retained one)")
+    _broker_opts(ap, "publisher")
+    ap.set_defaults(func=run_publish_appointments)
+
+    r = a.add_parser("report", help="events per site, device and type; acknowledgements; dead letters")
+    r.add_argument("--db", required=True)
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.set_defaults(func=run_report)
+
+
+def _broker_args(args):
+    from sync.downwire import BrokerArgs
+
+    return BrokerArgs(url=args.broker, username=args.username, password_file=args.password_file,
+                      ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
+                      client_id=args.client_id)
+
+
+def run_ingest(args) -> int:
+    from core.config import Broker
+    from sync.ingest import IngestWorker, default_client_id
+    from sync.mqtt import LinkOptions, Tls
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        b = Broker(url=args.broker, username=args.username, password_file=args.password_file,
+                   ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file)
+        host, port, tls = b.host, b.port, b.tls
+        password = b.password()
+    except (ValueError, OSError) as exc:
+        print(f"central ingest: {exc}", file=sys.stderr)
+        return 2
+    if tls and not args.ca_file:
+        print("central ingest: mqtts:// needs --ca-file", file=sys.stderr)
+        return 2
+    opts = LinkOptions(host=host, port=port, client_id=args.client_id or default_client_id(),
+                       username=args.username, password=password,
+                       tls=Tls(args.ca_file, args.cert_file, args.key_file) if tls else None,
+                       min_backoff_s=0.2, max_backoff_s=10.0)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    IngestWorker(args.db, opts).run(stop)
+    return 0
+
+
+def _publish(fn) -> int:
+    from sync.downwire import DownwireError, PublishError
+
+    try:
+        print(fn())
+    except PublishError as exc:
+        print(f"not published: {exc}", file=sys.stderr)
+        return 1
+    except DownwireError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"not published: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_publish_config(args) -> int:
+    from sync.downwire import publish_config
+
+    def go() -> str:
+        site = publish_config(args.site, args.file, _broker_args(args))
+        return (f"published the configuration of site {site.id} ({len(site.services)} services, "
+                f"{len(site.counters)} counters)")
+    return _publish(go)
+
+
+def run_publish_appointments(args) -> int:
+    from sync.downwire import publish_appointments
+
+    def go() -> str:
+        n = publish_appointments(args.site, args.file, _broker_args(args), args.site_config)
+        return f"published {n} appointments to site {args.site}"
+    return _publish(go)
+
+
+def run_report(args) -> int:
+    from pathlib import Path
+
+    from sync.central_db import CentralDB
+
+    if not Path(args.db).exists():
+        print(f"{args.db}: no such database", file=sys.stderr)
+        return 2
+    with CentralDB(args.db) as db:
+        rep = db.report()
+    if args.json:
+        print(json.dumps(rep, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'site/device':40} {'events':>9} {'acked':>9} {'beyond':>7}  availability")
+    for d in rep["devices"]:
+        print(f"{d['site'] + '/' + d['device']:40} {d['events']:>9} {d['acked_seq']:>9} "
+              f"{d['beyond_watermark']:>7}  {d.get('availability') or '-'}")
+    for site, s in sorted(rep["sites"].items()):
+        types = ", ".join(f"{t} {n}" for t, n in sorted(s["types"].items()))
+        print(f"site {site}: {s['events']} events from {s['devices']} devices — {types or 'none'}")
+    dl = rep["dead_letters"]
+    print(f"dead letters: {dl['rows']} distinct, received {dl['times']} times")
+    for r in dl["by_reason"][:20]:
+        print(f"  {r['rows']:>6} × {r['reason'][:100]}")
+    return 0

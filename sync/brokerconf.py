@@ -1,0 +1,191 @@
+"""Mosquitto configuration of the site and central brokers, rendered from systemd/mosquitto/*.in.
+
+Pure functions (text in, text out) used by provisioning and by the tests, which run the real
+broker on what these return. Password-file entries are written in Mosquitto 2's own format
+(`user:$7$<iterations>$<base64 salt>$<base64 PBKDF2-HMAC-SHA512>`), the same bytes
+`mosquitto_passwd` writes, without needing the tool on the provisioning machine.
+
+Topic rights (see systemd/README-mqtt.md for the whole model):
+    site broker   user = device id; the hub reads commands and publishes state, calls, replies;
+                  every other device publishes only its own command topic, availability, status.
+    central       user = "<site>.<device>" for devices (own events/status/availability; reads own
+                  ack, the site's config and appointments); `ingest` alone writes acks; `publisher`
+                  alone writes config and appointments.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.events import valid_id
+
+from . import topics
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "systemd" / "mosquitto"
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default in 2.0
+SALT_BYTES = 12
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_TLS_BLOCK = re.compile(r"^# --- tls ---\n.*?^# --- end tls ---\n?", re.S | re.M)
+
+
+class BrokerConfError(ValueError):
+    pass
+
+
+def template(name: str) -> str:
+    return (TEMPLATE_DIR / name).read_text(encoding="utf-8")
+
+
+def render(text: str, **values: object) -> str:
+    """Fill {name} placeholders; a placeholder without a value is an error, never left in."""
+    missing = sorted({m for m in _PLACEHOLDER.findall(text) if m not in values})
+    if missing:
+        raise BrokerConfError(f"no value for placeholder(s) {', '.join(missing)}")
+    for key, value in values.items():
+        s = str(value)
+        if "\n" in s or "\r" in s:
+            raise BrokerConfError(f"{key}: a value cannot span lines")
+    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
+
+
+def _path(p: str | Path) -> str:
+    s = str(p)
+    if not s or any(c.isspace() for c in s):
+        raise BrokerConfError(f"{s!r}: paths in a Mosquitto configuration cannot be empty or hold spaces")
+    return s
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cafile: str
+    certfile: str
+    keyfile: str
+
+
+# --- broker configurations -------------------------------------------------------------------------
+
+def render_site_broker_conf(*, data_dir: str | Path, password_file: str | Path, acl_file: str | Path,
+                            port: int = 1883, bind_address: str = "0.0.0.0", user: str = "mosquitto") -> str:
+    return render(template("site-broker.conf.in"), port=int(port), bind_address=bind_address, user=user,
+                  dir=_path(data_dir), password_file=_path(password_file), acl_file=_path(acl_file))
+
+
+def render_central_broker_conf(*, data_dir: str | Path, password_file: str | Path, acl_file: str | Path,
+                               tls: TlsFiles | None, port: int = 1883, bind_address: str = "127.0.0.1",
+                               tls_port: int = 8883, tls_bind_address: str = "0.0.0.0",
+                               require_certificate: bool = False, user: str = "mosquitto") -> str:
+    """`tls=None` leaves the TLS listener out (tests that are not about TLS; never production)."""
+    text = template("central-broker.conf.in")
+    values: dict[str, object] = dict(port=int(port), bind_address=bind_address, user=user, dir=_path(data_dir),
+                                     password_file=_path(password_file), acl_file=_path(acl_file))
+    if tls is None:
+        text = _TLS_BLOCK.sub("", text)
+    else:
+        values.update(tls_port=int(tls_port), tls_bind_address=tls_bind_address, cafile=_path(tls.cafile),
+                      certfile=_path(tls.certfile), keyfile=_path(tls.keyfile),
+                      require_certificate="true" if require_certificate else "false")
+    return render(text, **values)
+
+
+# --- ACL files -------------------------------------------------------------------------------------
+
+def _check_id(kind: str, value: str) -> None:
+    if not valid_id(value):
+        raise BrokerConfError(f"{kind} id {value!r} is not a valid id")
+
+
+def render_site_acl(site: str, devices: Mapping[str, str]) -> str:
+    """ACL of a site broker. `devices`: device id → role (as in the site TOML's [[devices]])."""
+    _check_id("site", site)
+    out = [render(template("site-acl-header.in"), site=site)]
+    hub = template("site-acl-hub.in")
+    other = template("site-acl-device.in")
+    for dev, role in sorted(devices.items()):
+        _check_id("device", dev)
+        out.append(render(hub if role == "hub" else other, site=site, device=dev, role=role))
+    return "".join(out)
+
+
+def render_central_acl(sites: Mapping[str, Iterable[str]], *, ingest_user: str = "ingest",
+                       publisher_user: str = "publisher") -> str:
+    """ACL of the central broker. `sites`: site id → its device ids."""
+    for u in (ingest_user, publisher_user):
+        _check_username(u)
+    out = [render(template("central-acl-header.in"), ingest_user=ingest_user, publisher_user=publisher_user)]
+    dev_t = template("central-acl-device.in")
+    for site, devs in sorted(sites.items()):
+        _check_id("site", site)
+        for dev in sorted(devs):
+            _check_id("device", dev)
+            out.append(render(dev_t, site=site, device=dev, username=topics.central_username(site, dev)))
+    return "".join(out)
+
+
+# --- password files --------------------------------------------------------------------------------
+
+def _check_username(user: str) -> None:
+    if not user or ":" in user or any(c.isspace() for c in user) or len(user) > 200:
+        raise BrokerConfError(f"user name {user!r} cannot be used in a password file")
+
+
+def password_entry(username: str, password: str, *, iterations: int = PBKDF2_ITERATIONS,
+                   salt: bytes | None = None) -> str:
+    """One password-file line (without newline), as `mosquitto_passwd -b` writes it."""
+    _check_username(username)
+    if not password or "\n" in password:
+        raise BrokerConfError("a password cannot be empty or hold a newline")
+    salt = os.urandom(SALT_BYTES) if salt is None else salt
+    dk = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations, 64)
+    return f"{username}:$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
+
+
+def verify_password_entry(line: str, password: str) -> bool:
+    try:
+        user, rest = line.strip().split(":", 1)
+        _, kind, iterations, salt, digest = rest.split("$")
+        if kind != "7":
+            return False
+        dk = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), base64.b64decode(salt), int(iterations), 64)
+        return hmac.compare_digest(base64.b64encode(dk).decode(), digest)
+    except (ValueError, TypeError):
+        return False
+
+
+def render_password_file(users: Mapping[str, str]) -> str:
+    return "".join(password_entry(u, p) + "\n" for u, p in sorted(users.items()))
+
+
+def write_password_file(path: str | Path, users: Mapping[str, str], *, mode: int = 0o600) -> Path:
+    """Write (replace) a password file atomically, readable only by its owner."""
+    from .downwire import atomic_write
+
+    path = Path(path)
+    atomic_write(path, render_password_file(users).encode("utf-8"))
+    os.chmod(path, mode)
+    return path
+
+
+def set_password(path: str | Path, username: str, password: str) -> Path:
+    """Add or replace one user's entry, keeping the others."""
+    from .downwire import atomic_write
+
+    path = Path(path)
+    keep = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and line.split(":", 1)[0] != username:
+                keep.append(line)
+    keep.append(password_entry(username, password))
+    atomic_write(path, ("\n".join(keep) + "\n").encode("utf-8"))
+    os.chmod(path, 0o600)
+    return path
+
+
+def central_users(sites: Mapping[str, Iterable[str]]) -> list[str]:
+    return [topics.central_username(s, d) for s, devs in sorted(sites.items()) for d in sorted(devs)]

@@ -1,0 +1,250 @@
+"""The central event database: every event of every device, stored exactly once.
+
+One SQLite file (WAL, `synchronous=FULL` on every connection). Several ingest workers may share
+it: each batch is written inside one `BEGIN IMMEDIATE` transaction, the primary key
+(site, device, seq) makes a second copy of an event impossible, and the acknowledgement sent
+back to a device is read from the database (the per-device contiguous watermark), never from
+what one worker happens to have seen.
+
+Tables
+    events         (site, device, seq) primary key; id, type, ts, data (JSON text), v, received_ms
+    watermarks     (site, device) → seq: highest sequence such that 1..seq are all stored
+    dead_letter    what could not be stored, with the reason and the (truncated) raw payload;
+                   one row per distinct (topic, reason, payload), `count` says how often it came
+    device_status  the last retained status / availability each device published
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from core.events import Event, now_ms
+from core.store import connect
+
+#: The raw payload kept with a dead letter is cut to this many bytes.
+DEAD_PAYLOAD_BYTES = 4096
+_IN_CHUNK = 500
+
+
+def _text(payload: bytes | str, limit: int = DEAD_PAYLOAD_BYTES) -> str:
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    return payload[:limit].decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+    topic: str
+    payload: bytes | str
+    site: str | None = None
+    device: str | None = None
+    seq: int | None = None
+
+
+class CentralDB:
+    """One connection to the central database. One instance per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(self.path)
+        self.db = sqlite_utils.Database(self.conn)
+        self._create()
+
+    def _create(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.db["events"].create(
+                {"site": str, "device": str, "seq": int, "id": str, "type": str, "ts": int,
+                 "data": str, "v": int, "received_ms": int},
+                pk=("site", "device", "seq"), not_null={"id", "type", "ts", "data", "v", "received_ms"},
+                if_not_exists=True)
+            self.db["events"].create_index(["site", "type", "ts"], if_not_exists=True)
+            self.db["events"].create_index(["id"], if_not_exists=True)
+            self.db["watermarks"].create(
+                {"site": str, "device": str, "seq": int, "updated_ms": int},
+                pk=("site", "device"), not_null={"seq", "updated_ms"}, if_not_exists=True)
+            self.db["dead_letter"].create(
+                {"id": int, "digest": str, "first_ms": int, "last_ms": int, "count": int, "topic": str,
+                 "site": str, "device": str, "seq": int, "reason": str, "payload": str, "payload_bytes": int},
+                pk="id", not_null={"digest", "first_ms", "last_ms", "count", "reason"}, if_not_exists=True)
+            self.db["dead_letter"].create_index(["digest"], unique=True, if_not_exists=True)
+            self.db["device_status"].create(
+                {"site": str, "device": str, "status": str, "status_ms": int, "availability": str,
+                 "availability_ms": int},
+                pk=("site", "device"), if_not_exists=True)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    # --- transactions -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    # --- writes (inside a transaction the caller opened) ------------------------------------
+
+    def existing_ids(self, site: str, device: str, seqs: Sequence[int]) -> dict[int, str]:
+        """Event ids already stored for these sequence numbers of one device."""
+        out: dict[int, str] = {}
+        uniq = sorted(set(seqs))
+        for i in range(0, len(uniq), _IN_CHUNK):
+            chunk = uniq[i:i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT seq, id FROM events WHERE site=? AND device=? AND seq IN ({marks})",
+                (site, device, *chunk)).fetchall())
+        return out
+
+    def insert_events(self, events: Iterable[Event], received_ms: int | None = None) -> int:
+        """INSERT OR IGNORE: an event already stored under its (site, device, seq) stays as it was."""
+        when = now_ms() if received_ms is None else received_ms
+        rows = [(e.site, e.device, e.seq, e.id, e.type, e.ts,
+                 json.dumps(e.data, ensure_ascii=False, separators=(",", ":"), sort_keys=True), e.v, when)
+                for e in events]
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO events(site, device, seq, id, type, ts, data, v, received_ms) "
+            "VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        return self.conn.total_changes - before
+
+    def dead_letter(self, d: DeadLetter, when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        raw = d.payload.encode("utf-8", "surrogatepass") if isinstance(d.payload, str) else bytes(d.payload)
+        h = hashlib.sha256()
+        for part in (d.topic.encode("utf-8", "surrogatepass"), d.reason.encode("utf-8", "surrogatepass"), raw):
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+        self.conn.execute(
+            "INSERT INTO dead_letter(digest, first_ms, last_ms, count, topic, site, device, seq, reason, "
+            "payload, payload_bytes) VALUES (?,?,?,1,?,?,?,?,?,?,?) "
+            "ON CONFLICT(digest) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms",
+            (h.hexdigest(), when, when, _text(d.topic, 1024), d.site, d.device,
+             d.seq if isinstance(d.seq, int) and not isinstance(d.seq, bool) and abs(d.seq) < 2**63 else None,
+             _text(d.reason, 1000), _text(raw), len(raw)))
+
+    def watermark(self, site: str, device: str) -> int:
+        row = self.conn.execute("SELECT seq FROM watermarks WHERE site=? AND device=?", (site, device)).fetchone()
+        return row[0] if row else 0
+
+    def advance_watermark(self, site: str, device: str, when: int | None = None) -> int:
+        """Move the device's watermark over every contiguous stored row; never past a gap."""
+        wm = self.watermark(site, device)
+        has_next = self.conn.execute(
+            "SELECT 1 FROM events WHERE site=? AND device=? AND seq=?", (site, device, wm + 1)).fetchone()
+        if not has_next:
+            return wm
+        # The first stored row after the watermark whose successor is missing ends the run.
+        row = self.conn.execute(
+            "SELECT e.seq FROM events e WHERE e.site=? AND e.device=? AND e.seq > ? AND NOT EXISTS "
+            "(SELECT 1 FROM events n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
+            "ORDER BY e.seq LIMIT 1", (site, device, wm)).fetchone()
+        end = row[0]
+        self.conn.execute(
+            "INSERT INTO watermarks(site, device, seq, updated_ms) VALUES (?,?,?,?) "
+            "ON CONFLICT(site, device) DO UPDATE SET seq=excluded.seq, updated_ms=excluded.updated_ms",
+            (site, device, end, now_ms() if when is None else when))
+        return end
+
+    def set_status(self, site: str, device: str, leaf: str, payload: str, when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        col = "status" if leaf == "status" else "availability"
+        self.conn.execute(
+            f"INSERT INTO device_status(site, device, {col}, {col}_ms) VALUES (?,?,?,?) "
+            f"ON CONFLICT(site, device) DO UPDATE SET {col}=excluded.{col}, {col}_ms=excluded.{col}_ms",
+            (site, device, payload, when))
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def count_events(self, site: str | None = None, device: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM events", []
+        if site is not None:
+            sql += " WHERE site=?" + (" AND device=?" if device is not None else "")
+            args = [site] + ([device] if device is not None else [])
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    def seqs(self, site: str, device: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM events WHERE site=? AND device=? ORDER BY seq", (site, device))]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM dead_letter ORDER BY id")
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def dead_letter_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+
+    def report(self) -> dict[str, Any]:
+        """Counts per site and device and per event type, watermarks, dead letters, device status."""
+        devices: dict[str, dict[str, Any]] = {}
+        for site, device, n, lo, hi, last_ms in self.conn.execute(
+                "SELECT site, device, count(*), min(seq), max(seq), max(received_ms) FROM events "
+                "GROUP BY site, device ORDER BY site, device"):
+            devices[f"{site}/{device}"] = {"site": site, "device": device, "events": n, "min_seq": lo,
+                                           "max_seq": hi, "last_received_ms": last_ms, "types": {}}
+        for site, device, etype, n in self.conn.execute(
+                "SELECT site, device, type, count(*) FROM events GROUP BY site, device, type"):
+            devices[f"{site}/{device}"]["types"][etype] = n
+        for site, device, seq in self.conn.execute("SELECT site, device, seq FROM watermarks"):
+            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
+            d["acked_seq"] = seq
+        for site, device, status, status_ms, avail, avail_ms in self.conn.execute(
+                "SELECT site, device, status, status_ms, availability, availability_ms FROM device_status"):
+            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
+            try:
+                d["status"] = json.loads(status) if status else None
+            except ValueError:
+                d["status"] = None
+            d["availability"] = avail
+            d["availability_ms"] = avail_ms
+        for d in devices.values():
+            d.setdefault("acked_seq", 0)
+            d["beyond_watermark"] = max(0, (d.get("max_seq") or 0) - d["acked_seq"])
+        sites: dict[str, dict[str, Any]] = {}
+        for d in devices.values():
+            s = sites.setdefault(d["site"], {"events": 0, "devices": 0, "types": {}})
+            s["events"] += d["events"]
+            s["devices"] += 1
+            for t, n in d["types"].items():
+                s["types"][t] = s["types"].get(t, 0) + n
+        dead = [{"reason": r, "rows": n, "times": c} for r, n, c in self.conn.execute(
+            "SELECT reason, count(*), sum(count) FROM dead_letter GROUP BY reason ORDER BY count(*) DESC LIMIT 50")]
+        total_dead = self.conn.execute("SELECT count(*), coalesce(sum(count), 0) FROM dead_letter").fetchone()
+        return {"sites": sites, "devices": list(devices.values()),
+                "dead_letters": {"rows": total_dead[0], "times": total_dead[1], "by_reason": dead}}
+
+    def checkpoint(self) -> None:
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass  # busy: another worker is writing; the next one will do
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> "CentralDB":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

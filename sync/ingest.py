@@ -1,0 +1,324 @@
+"""Central ingest: event batches from every device's sync agent → the central database, once.
+
+Workers subscribe `$share/ingest/pp/+/dev/+/events` (an MQTT 5 shared subscription: the broker
+hands each message to one worker of the group, so several workers share the load). Exactly-once
+does not depend on that: a message may reach two workers (a device re-sends after a timeout, the
+broker re-delivers), and both write inside one SQLite transaction where (site, device, seq) is the
+primary key. The acknowledgement is read back from the database — the device's contiguous
+watermark — and published retained, QoS 1, on pp/<site>/dev/<device>/ack as {"seq": N}.
+
+Nothing that arrives is dropped and nothing crashes the worker: a message or an event that cannot
+be stored goes to the dead_letter table with the reason and the raw payload (truncated).
+
+Batch format (what `sync.agent` publishes on pp/<site>/dev/<device>/events):
+    {"site": "<site>", "device": "<device>", "events": [<event envelope>, ...]}
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.events import MAX_EVENT_BYTES, Event, EventError, now_ms, parse_event, valid_id
+
+from . import topics
+from .central_db import CentralDB, DeadLetter
+from .mqtt import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
+
+log = logging.getLogger(__name__)
+
+#: A batch larger than this is refused whole (the agent sends at most 64 KB by default).
+MAX_BATCH_BYTES = 512 * 1024
+MAX_BATCH_EVENTS = 5000
+MAX_STATUS_BYTES = 16 * 1024
+
+STATUS_SHARED = f"$share/{topics.INGEST_GROUP}/{topics.ROOT}/+/dev/+/status"
+AVAILABILITY_SHARED = f"$share/{topics.INGEST_GROUP}/{topics.ROOT}/+/dev/+/availability"
+
+
+def ack_payload(seq: int) -> bytes:
+    return json.dumps({"seq": seq}, separators=(",", ":")).encode()
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    statuses: int = 0
+    #: (site, device) → contiguous watermark after this call: the ack to publish.
+    acks: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, other: "IngestResult") -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.dead += other.dead
+        self.statuses += other.statuses
+        self.acks.update(other.acks)
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+class Ingest:
+    """The message-handling core, without MQTT: topic + payload in, rows and acks out."""
+
+    def __init__(self, db: CentralDB) -> None:
+        self.db = db
+
+    def handle(self, topic: str, payload: bytes | str) -> IngestResult:
+        return self.handle_many([(topic, payload)])
+
+    def handle_many(self, messages: Iterable[tuple[str, bytes | str]]) -> IngestResult:
+        """Store a group of messages in one transaction; returns the acks to publish (read from
+        the database after the writes). A database failure rolls everything back and raises
+        sqlite3.Error: nothing was acknowledged, the devices will send again."""
+        res = IngestResult()
+        touched: set[tuple[str, str]] = set()
+        when = now_ms()
+        self.db.begin()
+        try:
+            for topic, payload in messages:
+                self._one(topic, payload, when, res, touched)
+            for site, device in sorted(touched):
+                res.acks[(site, device)] = self.db.advance_watermark(site, device, when)
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+        return res
+
+    # --- one message --------------------------------------------------------------------------
+
+    def _dead(self, res: IngestResult, d: DeadLetter, when: int) -> None:
+        self.db.dead_letter(d, when)
+        res.dead += 1
+
+    def _one(self, topic: Any, payload: Any, when: int, res: IngestResult, touched: set) -> None:
+        if not isinstance(topic, str):
+            topic = repr(topic)
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8", "surrogatepass")
+        elif not isinstance(payload, (bytes, bytearray, memoryview)):
+            payload = repr(payload).encode()
+        payload = bytes(payload)
+        parsed = topics.parse_device_topic(topic)
+        if parsed is None or not valid_id(parsed[0]) or not valid_id(parsed[1]):
+            self._dead(res, DeadLetter("topic is not pp/<site>/dev/<device>/events", topic, payload), when)
+            return
+        site, device, leaf = parsed
+        if leaf in ("status", "availability"):
+            self._status(site, device, leaf, topic, payload, when, res)
+            return
+        if leaf != "events":
+            self._dead(res, DeadLetter(f"unexpected topic leaf {leaf!r}", topic, payload, site, device), when)
+            return
+        touched.add((site, device))  # even a bad message gets the current ack: it helps the device resync
+        try:
+            self._batch(site, device, topic, payload, when, res)
+        except sqlite3.Error:
+            raise
+        except Exception as exc:  # a bug must cost one message, not the worker
+            log.exception("ingest: unexpected error on %s", topic)
+            self._dead(res, DeadLetter(f"internal error: {type(exc).__name__}: {exc}", topic, payload,
+                                       site, device), when)
+
+    def _batch(self, site: str, device: str, topic: str, payload: bytes, when: int, res: IngestResult) -> None:
+        def dead(reason: str, raw: bytes | str = payload, seq: int | None = None) -> None:
+            self._dead(res, DeadLetter(reason, topic, raw, site, device, seq), when)
+
+        if len(payload) > MAX_BATCH_BYTES:
+            return dead(f"batch of {len(payload)} bytes is larger than {MAX_BATCH_BYTES}")
+        try:
+            doc = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            return dead(f"not valid JSON: {str(exc)[:200]}")
+        if not isinstance(doc, dict):
+            return dead("a batch must be a JSON object {site, device, events}")
+        if doc.get("site") != site or doc.get("device") != device:
+            return dead(f"batch says site {str(doc.get('site'))[:70]!r} device {str(doc.get('device'))[:70]!r}, "
+                        f"the topic says {site!r} {device!r}")
+        evs = doc.get("events")
+        if not isinstance(evs, list):
+            return dead("events: must be a list")
+        if len(evs) > MAX_BATCH_EVENTS:
+            return dead(f"batch of {len(evs)} events is more than {MAX_BATCH_EVENTS}")
+        good: dict[int, Event] = {}
+        for obj in evs:
+            seq = _int_or_none(obj.get("seq")) if isinstance(obj, dict) else None
+            try:
+                raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            except (ValueError, TypeError, RecursionError):  # cannot happen for decoded JSON; be safe
+                dead("event cannot be encoded as JSON", "", seq)
+                continue
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate ("\ud800") decodes but is not text
+                dead("event contains text that is not valid Unicode", raw, seq)
+                continue
+            if len(raw.encode("utf-8")) > MAX_EVENT_BYTES:
+                dead(f"event larger than {MAX_EVENT_BYTES} bytes", raw, seq)
+                continue
+            ev = parse_event(obj)
+            if isinstance(ev, EventError):
+                dead(f"invalid event: {ev}", raw, seq)
+                continue
+            if ev.site != site or ev.device != device:
+                dead(f"event belongs to site {ev.site!r} device {ev.device!r}, the topic is {site!r} {device!r}",
+                     raw, ev.seq)
+                continue
+            if ev.seq >= 2**63:
+                dead("seq: out of range", raw, None)
+                continue
+            prior = good.get(ev.seq)
+            if prior is not None:
+                if prior.id != ev.id:
+                    dead(f"seq {ev.seq} appears twice in the batch with different event ids", raw, ev.seq)
+                else:
+                    res.duplicates += 1
+                continue
+            good[ev.seq] = ev
+        if not good:
+            return
+        existing = self.db.existing_ids(site, device, list(good))
+        fresh = []
+        for seq, ev in good.items():
+            old = existing.get(seq)
+            if old is None:
+                fresh.append(ev)
+            elif old == ev.id:
+                res.duplicates += 1
+            else:
+                dead(f"conflict: seq {seq} is already stored with event id {old}, this one is {ev.id}",
+                     ev.to_json(), seq)
+        if fresh:
+            n = self.db.insert_events(fresh, when)
+            res.stored += n
+            res.duplicates += len(fresh) - n
+
+    def _status(self, site: str, device: str, leaf: str, topic: str, payload: bytes, when: int,
+                res: IngestResult) -> None:
+        if not payload:
+            return  # a retained message being cleared
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if leaf == "availability":
+            if text not in ("online", "offline"):
+                self._dead(res, DeadLetter("availability must be 'online' or 'offline'", topic, payload,
+                                           site, device), when)
+                return
+        else:
+            ok = text is not None and len(payload) <= MAX_STATUS_BYTES
+            if ok:
+                try:
+                    ok = isinstance(json.loads(text), dict)
+                except (ValueError, RecursionError):
+                    ok = False
+            if not ok:
+                self._dead(res, DeadLetter(f"status must be a JSON object of at most {MAX_STATUS_BYTES} bytes",
+                                           topic, payload, site, device), when)
+                return
+        self.db.set_status(site, device, leaf, text, when)
+        res.statuses += 1
+
+
+# --- the worker process -------------------------------------------------------------------------
+
+def default_client_id() -> str:
+    return f"ingest-{socket.gethostname()[:40]}-{os.getpid()}"
+
+
+class IngestWorker:
+    """One ingest worker: an MqttLink to the central broker and the thread that owns the DB."""
+
+    def __init__(self, db_path: str, link_opts: LinkOptions, *, statuses: bool = True,
+                 max_group: int = 1000, checkpoint_s: float = 300.0) -> None:
+        subs = [(topics.events_all(shared=True), 1)]
+        if statuses:
+            subs += [(STATUS_SHARED, 1), (AVAILABILITY_SHARED, 1)]
+        for s in subs:
+            if s not in link_opts.subscriptions:
+                link_opts.subscriptions.append(s)
+        link_opts.max_inflight = max(link_opts.max_inflight, 1000)
+        self.db_path = db_path
+        self.link = MqttLink(link_opts)
+        self.max_group = max_group
+        self.checkpoint_s = checkpoint_s
+        self.totals = IngestResult()
+        self.ack_failures = 0
+
+    def run(self, stop: threading.Event) -> None:
+        db = CentralDB(self.db_path)
+        ingest = Ingest(db)
+        self.link.start()
+        last_cp = last_log = time.monotonic()
+        try:
+            while not stop.is_set():
+                items = drain(self.link.inbox, 0.5)
+                msgs: list[tuple[str, bytes]] = []
+                for it in items:
+                    if isinstance(it, Message):
+                        msgs.append((it.topic, it.payload))
+                    elif isinstance(it, PubAck):
+                        if it.failure:
+                            self.ack_failures += 1
+                            log.error("ingest: the broker refused an ack publish: %s (0x%02x)", it.reason, it.code)
+                    elif isinstance(it, Connected):
+                        log.info("ingest: connected to the central broker")
+                    elif isinstance(it, ConnectFailed):
+                        log.warning("ingest: cannot connect: %s", it.reason)
+                    elif isinstance(it, Disconnected):
+                        log.warning("ingest: disconnected: %s", it.reason)
+                for i in range(0, len(msgs), self.max_group):
+                    self._process(ingest, msgs[i:i + self.max_group], stop)
+                now = time.monotonic()
+                if now - last_cp > self.checkpoint_s:
+                    db.checkpoint()
+                    last_cp = now
+                if now - last_log > 60:
+                    t = self.totals
+                    log.info("ingest: stored %d, duplicates %d, dead letters %d", t.stored, t.duplicates, t.dead)
+                    last_log = now
+        finally:
+            self.link.stop()
+            db.close()
+
+    def _process(self, ingest: Ingest, msgs: list[tuple[str, bytes]], stop: threading.Event) -> None:
+        for attempt in range(5):
+            try:
+                res = ingest.handle_many(msgs)
+                break
+            except sqlite3.Error as exc:
+                # Nothing was acknowledged, so nothing is lost: the devices send again on timeout.
+                log.error("ingest: database error (attempt %d): %s", attempt + 1, exc)
+                if stop.wait(0.5 * (attempt + 1)):
+                    return
+        else:
+            return
+        self.totals.add(res)
+        for (site, device), seq in res.acks.items():
+            # Read again just before publishing: another worker may have moved it further since our
+            # commit, and a retained ack should not step back (the device ignores a lower one, but
+            # would resume from it after a reconnect).
+            try:
+                seq = max(seq, ingest.db.watermark(site, device))
+            except sqlite3.Error:
+                pass
+            self.link.publish(topics.ack(site, device), ack_payload(seq), qos=1, retain=True)
+
+
+def run_worker(db_path: str, link_opts: LinkOptions, stop: threading.Event | None = None) -> IngestWorker:
+    """Run a worker until `stop` is set (blocks)."""
+    w = IngestWorker(db_path, link_opts)
+    w.run(stop or threading.Event())
+    return w

@@ -1,0 +1,238 @@
+"""The brokers' security, on the real Mosquitto running the project's own templates
+(systemd/mosquitto/*.in rendered by sync.brokerconf): no anonymous access, a password per device,
+ACLs that keep each device under its own topics (an ACL refusal is PUBACK 0x87 with MQTT 5),
+and TLS on the central broker with a throw-away CA made by openssl."""
+import getpass
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from sync import brokerconf, topics
+from sync.mqtt import Connected, ConnectFailed, LinkOptions, Message, MqttLink, Tls
+from tests.support.broker import MosquittoBroker, free_port
+from tests.support.syncproc import (Central, assert_synced, connect_result, fill_store, publish_until_delivered,
+                                    publish_wait, wait_item, wait_synced, write_device)
+
+pytestmark = pytest.mark.broker
+SITE = "s1"
+SITE_DEVICES = {"hub-1": "hub", "kiosk-1": "kiosk", "kiosk-2": "kiosk", "display-1": "display"}
+NOT_AUTHORIZED = 0x87
+
+
+def pw(user):
+    return f"{user}-pw"
+
+
+@pytest.fixture
+def site_broker(tmp_path):
+    d = tmp_path / "site"
+    d.mkdir()
+    brokerconf.write_password_file(d / "passwd", {u: pw(u) for u in SITE_DEVICES})
+    (d / "acl").write_text(brokerconf.render_site_acl(SITE, SITE_DEVICES))
+    port = free_port()
+    conf = brokerconf.render_site_broker_conf(data_dir=d, password_file=d / "passwd", acl_file=d / "acl",
+                                              port=port, bind_address="127.0.0.1", user=getpass.getuser())
+    b = MosquittoBroker(d, port=port, config_text=conf).start()
+    links = []
+
+    def connect(user, password=None, subs=()):
+        link = MqttLink(LinkOptions("127.0.0.1", port, f"c-{user}-{len(links)}", username=user,
+                                    password=pw(user) if password is None and user else password,
+                                    subscriptions=list(subs), min_backoff_s=5, max_backoff_s=5)).start()
+        links.append(link)
+        return link
+    yield connect
+    for link in links:
+        link.stop()
+    b.stop()
+
+
+def test_site_broker_refuses_anonymous_and_wrong_passwords(site_broker):
+    assert isinstance(connect_result(site_broker(None)), ConnectFailed)
+    assert isinstance(connect_result(site_broker("kiosk-1", password="guess")), ConnectFailed)
+    assert isinstance(connect_result(site_broker("stranger", password="x")), ConnectFailed)
+    assert isinstance(connect_result(site_broker("kiosk-1")), Connected)
+
+
+def test_site_devices_publish_only_under_their_own_topics(site_broker):
+    kiosk = site_broker("kiosk-1")
+    hub = site_broker("hub-1", subs=[(topics.commands_all(SITE), 1)])
+    assert isinstance(connect_result(kiosk), Connected) and isinstance(connect_result(hub), Connected)
+    ok = lambda link, t: publish_wait(link, t, b"{}").code  # noqa: E731
+    publish_until_delivered(kiosk, topics.command(SITE, "kiosk-1"), b"{}")  # allowed, and the hub gets it
+    msg = wait_item(hub, lambda i: isinstance(i, Message))
+    assert msg.topic == topics.command(SITE, "kiosk-1")
+    for forbidden in (topics.command(SITE, "kiosk-2"), topics.state(SITE), topics.calls(SITE),
+                      topics.reply(SITE, "kiosk-1"), topics.status(SITE, "kiosk-2"),
+                      topics.availability(SITE, "hub-1"), "pp/other-site/hub/cmd/kiosk-1", "anything/else"):
+        assert ok(kiosk, forbidden) == NOT_AUTHORIZED, forbidden
+    assert ok(kiosk, topics.status(SITE, "kiosk-1")) in (0, 0x10)
+    assert ok(kiosk, topics.availability(SITE, "kiosk-1")) in (0, 0x10)
+    # only the hub publishes state, calls and replies
+    for allowed in (topics.state(SITE), topics.calls(SITE), topics.reply(SITE, "kiosk-1")):
+        assert ok(hub, allowed) in (0, 0x10), allowed
+    assert ok(hub, topics.command(SITE, "kiosk-1")) == NOT_AUTHORIZED
+
+
+def test_a_device_reads_only_its_own_replies(site_broker):
+    kiosk = site_broker("kiosk-1", subs=[(f"pp/{SITE}/dev/+/reply", 1)])
+    hub = site_broker("hub-1")
+    assert isinstance(connect_result(kiosk), Connected) and isinstance(connect_result(hub), Connected)
+    publish_until_delivered(hub, topics.reply(SITE, "kiosk-1"), b"probe")
+    assert wait_item(kiosk, lambda i: isinstance(i, Message)).payload == b"probe"
+    publish_wait(hub, topics.reply(SITE, "kiosk-2"), b"for kiosk-2")
+    publish_wait(hub, topics.reply(SITE, "kiosk-1"), b"for kiosk-1")
+    msg = wait_item(kiosk, lambda i: isinstance(i, Message))
+    assert msg.payload == b"for kiosk-1"  # same publisher, in order: kiosk-2's would have come first
+
+
+@pytest.fixture
+def central(tmp_path):
+    c = Central(tmp_path / "central", ["kiosk-1", "kiosk-2"], site=SITE).start()
+    yield c
+    c.stop_all()
+
+
+def test_central_acl(central):
+    for user, password in ((None, None), ("s1.kiosk-1", "wrong"), ("ingest", "")):
+        refused = central.link(user, password=password)
+        assert isinstance(connect_result(refused), ConnectFailed), user
+        refused.stop()
+    a = central.link("s1.kiosk-1", subscriptions=[("pp/s1/dev/+/ack", 1)])
+    ingest = central.link("ingest", subscriptions=[(topics.events_all(shared=True), 1)])
+    pub = central.link("publisher")
+    for link in (a, ingest, pub):
+        assert isinstance(connect_result(link), Connected)
+    code = lambda link, t, p=b"{}": publish_wait(link, t, p).code  # noqa: E731
+    publish_until_delivered(a, topics.events(SITE, "kiosk-1"), b"{}")  # allowed, and the ingest link gets it
+    wait_item(ingest, lambda i: isinstance(i, Message) and i.topic == topics.events(SITE, "kiosk-1"))
+    for forbidden in (topics.events(SITE, "kiosk-2"), topics.ack(SITE, "kiosk-1"), topics.config(SITE),
+                      topics.appointments(SITE), topics.status(SITE, "kiosk-2"), topics.events("s2", "kiosk-1")):
+        assert code(a, forbidden) == NOT_AUTHORIZED, forbidden
+    assert code(ingest, topics.events(SITE, "kiosk-1")) == NOT_AUTHORIZED
+    assert code(ingest, topics.config(SITE)) == NOT_AUTHORIZED
+    assert code(pub, topics.events(SITE, "kiosk-1")) == NOT_AUTHORIZED
+    assert code(pub, topics.ack(SITE, "kiosk-1")) == NOT_AUTHORIZED
+    assert code(pub, topics.config(SITE), b"x") in (0, 0x10)
+    # Only the ingest acks, and a device reads only its own ack.
+    assert code(ingest, topics.ack(SITE, "kiosk-2"), b'{"seq":2}') in (0, 0x10)
+    assert code(ingest, topics.ack(SITE, "kiosk-1"), b'{"seq":1}') == 0  # a's subscription is older
+    msg = wait_item(a, lambda i: isinstance(i, Message))
+    assert (msg.topic, msg.payload) == (topics.ack(SITE, "kiosk-1"), b'{"seq":1}')
+    for link in (a, ingest, pub):
+        link.stop()
+
+
+def test_password_entries_match_mosquitto_passwd(tmp_path):
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd not installed")
+    f = tmp_path / "p"
+    f.touch()
+    subprocess.run(["mosquitto_passwd", "-b", str(f), "alice", "s3cret äö"], check=True, capture_output=True)
+    line = f.read_text().strip()
+    assert brokerconf.verify_password_entry(line, "s3cret äö")
+    assert not brokerconf.verify_password_entry(line, "s3cret")
+    ours = brokerconf.password_entry("alice", "s3cret äö")
+    assert ours.startswith("alice:$7$101$") and brokerconf.verify_password_entry(ours, "s3cret äö")
+    with pytest.raises(brokerconf.BrokerConfError):
+        brokerconf.password_entry("bad:user", "x")
+
+
+def test_templates_leave_no_placeholder_and_tls_block_is_optional(tmp_path):
+    kw = dict(data_dir=tmp_path, password_file=tmp_path / "p", acl_file=tmp_path / "a")
+    plain = brokerconf.render_central_broker_conf(tls=None, **kw)
+    settings = [line for line in plain.splitlines() if line and not line.startswith("#")]
+    assert not any("{" in line or line.startswith("cafile") for line in settings), settings
+    assert "allow_anonymous false" in settings and "per_listener_settings true" in settings
+    tls = brokerconf.render_central_broker_conf(tls=brokerconf.TlsFiles("/c/ca", "/c/crt", "/c/key"), **kw)
+    assert "listener 8883 0.0.0.0" in tls and "cafile /c/ca" in tls and tls.count("allow_anonymous false") == 2
+    with pytest.raises(brokerconf.BrokerConfError):
+        brokerconf.render_site_acl("bad site", {})
+    with pytest.raises(brokerconf.BrokerConfError):
+        brokerconf.render("listener {port}")
+
+
+def make_ca(d, cn="palvelupiste test CA"):
+    """A throw-away CA and a server certificate for 127.0.0.1, as systemd/README-mqtt.md describes."""
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)  # noqa: E731
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", f"/CN={cn}")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=central.test")
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                                  "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+    return brokerconf.TlsFiles(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
+
+
+def test_tls_listener_with_a_throwaway_ca(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    files = make_ca(tmp_path / "ca")
+    other = make_ca(tmp_path / "other-ca", "someone else")
+    tls_port = free_port()
+    c = Central(tmp_path / "central", ["kiosk-1"], site=SITE, tls=files, tls_port=tls_port).start()
+    try:
+        def link(ca, user="s1.kiosk-1", tls=True):
+            return MqttLink(LinkOptions("127.0.0.1", tls_port, f"tls-{user}-{ca}", username=user,
+                                        password=c.users.get(user), tls=Tls(ca) if tls else None,
+                                        min_backoff_s=5, max_backoff_s=5)).start()
+        good = link(files.cafile)
+        assert isinstance(connect_result(good), Connected)
+        assert publish_wait(good, topics.events(SITE, "kiosk-1"), b"{}").code == 0x10
+        assert publish_wait(good, topics.events(SITE, "kiosk-2"), b"{}").code == NOT_AUTHORIZED
+        good.stop()
+        untrusting = link(other.cafile)
+        fail = connect_result(untrusting)
+        assert isinstance(fail, ConnectFailed) and "certificate verify failed" in fail.reason.lower(), fail
+        untrusting.stop()
+        plain = link(None, tls=False)
+        assert not plain.wait_connected(1.0)
+        plain.stop()
+
+        # A device's sync agent over mqtts://, the ingest on the local listener.
+        kiosk = write_device(tmp_path, c, "kiosk-1")
+        kiosk.write_text(kiosk.read_text().replace(f'url = "{c.url}"',
+                                                   f'url = "mqtts://127.0.0.1:{tls_port}"\nca_file = "{files.cafile}"'))
+        fill_store(kiosk, SITE, "kiosk-1", 500)
+        c.start_ingest()
+        c.start_agent(kiosk)
+        wait_synced(c, {"kiosk-1": kiosk})
+        assert_synced(c, {"kiosk-1": kiosk})
+        status = json.loads((kiosk.parent / "data" / "sync-status.json").read_text())
+        assert status["sync"]["puback_failures"] == 0
+    finally:
+        c.stop_all()
+
+
+def test_tls_listener_can_require_a_device_certificate(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    files = make_ca(tmp_path / "ca")
+    d = tmp_path / "ca"
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)  # noqa: E731
+    # the device's certificate, as systemd/README-mqtt.md describes
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "dev.key",
+        "-out", "dev.csr", "-subj", "/CN=s1.kiosk-1")
+    (d / "dev.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+    run("x509", "-req", "-in", "dev.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "dev.crt",
+        "-days", "2", "-extfile", "dev.ext")
+    tls_port = free_port()
+    c = Central(tmp_path / "central", ["kiosk-1"], site=SITE, tls=files, tls_port=tls_port)
+    c.broker.config_text = c.broker.config_text.replace("require_certificate false", "require_certificate true")
+    c.start()
+    try:
+        def link(cert):
+            t = Tls(files.cafile, str(d / "dev.crt"), str(d / "dev.key")) if cert else Tls(files.cafile)
+            return MqttLink(LinkOptions("127.0.0.1", tls_port, f"cert-{cert}", username="s1.kiosk-1",
+                                        password=c.users["s1.kiosk-1"], tls=t, min_backoff_s=5, max_backoff_s=5)).start()
+        with_cert, without = link(True), link(False)
+        assert isinstance(connect_result(with_cert), Connected)
+        assert not without.wait_connected(1.0)
+        with_cert.stop()
+        without.stop()
+    finally:
+        c.stop_all()

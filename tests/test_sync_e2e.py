@@ -1,0 +1,176 @@
+"""End to end with real, secured Mosquittos (the project's templates, passwords and ACLs):
+
+    kiosk/counter commands → site broker → hub service (durable append to the hub's store)
+    hub's and kiosk's stores → sync agents (subprocesses) → central broker → ingest (subprocess)
+    → central SQLite → retained ack → the devices' acked_seq
+    publish-appointments → central broker → the hub's sync agent writes appointments.json
+    → the hub reloads it → an appointment check-in works
+"""
+import datetime as _dt
+import getpass
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sync import brokerconf, topics
+from sync.downwire import BrokerArgs, publish_appointments
+from sync.mqtt import Message
+from tests.support.broker import MosquittoBroker, free_port
+from tests.support.syncproc import (REPO, Central, assert_synced, fill_store, store_seqs, wait_item, wait_synced,
+                                    wait_until, write_device)
+
+pytestmark = pytest.mark.broker
+SITE = "test-site"
+SITE_TOML = (REPO / "assets" / "sites" / "example.toml").read_text().replace('id = "example-pp"', f'id = "{SITE}"', 1)
+
+
+@pytest.fixture
+def central(tmp_path):
+    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"]).start()
+    yield c
+    c.stop_all()
+
+
+@pytest.fixture
+def site_broker(tmp_path):
+    """The site's own broker, from the site template, for the hub and the apps."""
+    from core.config import loads_site
+
+    site = loads_site(SITE_TOML)
+    d = tmp_path / "site-broker"
+    d.mkdir()
+    users = {dev: f"site-pw-{dev}" for dev in site.devices}
+    brokerconf.write_password_file(d / "passwd", users)
+    (d / "acl").write_text(brokerconf.render_site_acl(SITE, site.devices))
+    for u, p in users.items():
+        (d / f"{u}.pw").write_text(p)
+    port = free_port()
+    b = MosquittoBroker(d, port=port, config_text=brokerconf.render_site_broker_conf(
+        data_dir=d, password_file=d / "passwd", acl_file=d / "acl", port=port, bind_address="127.0.0.1",
+        user=getpass.getuser())).start()
+    b.users = users
+    b.site = site
+    yield b
+    b.stop()
+
+
+def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp_path):
+    from core.config import load_device
+    from hub.client import HubClient
+    from hub.service import HubService
+
+    site_cfg = tmp_path / "hub-1" / "site.toml"
+    site_cfg.parent.mkdir(parents=True)
+    site_cfg.write_text(SITE_TOML)
+    hub = write_device(tmp_path, central, "hub-1", role="hub", device_keys={"site_config": str(site_cfg)},
+                       extra=f'\n[site_broker]\nurl = "{site_broker.url}"\nusername = "hub-1"\n'
+                             f'password_file = "{site_broker.workdir / "hub-1.pw"}"\n')
+    kiosk = write_device(tmp_path, central, "kiosk-1", role="kiosk")
+    tomls = {"hub-1": hub, "kiosk-1": kiosk}
+    fill_store(kiosk, SITE, "kiosk-1", 1500)
+    (kiosk.parent / "data" / "printer-status.json").write_text(json.dumps({"paper": "low", "status": 18}))
+
+    service = HubService(load_device(hub), appointments_poll_s=0.1,
+                         link_kw={"min_backoff_s": 0.05, "max_backoff_s": 0.5}).start_in_thread()
+    clients = [HubClient(site_broker.url, SITE, dev, password=site_broker.users[dev]).start()
+               for dev in ("kiosk-1", "counter-1")]
+    agents = {}
+    try:
+        central.start_ingest()
+        agents = {d: central.start_agent(t) for d, t in tomls.items()}
+        k, c = clients
+        wait_until(lambda: k.request({"cmd": "state"}, timeout=0.5).get("ok"), 10, what="the hub answering")
+        desk = next(iter(site_broker.site.counters))
+        svc = site_broker.site.counters[desk].services[0]
+        assert c.request({"cmd": "open", "counter": desk}).get("ok")
+        for _ in range(30):
+            assert k.request({"cmd": "take", "service": svc, "lang": "fi", "needs": {}}).get("ok")
+        # the kiosk app keeps appending to its own store while its agent syncs it
+        fill_store(kiosk, SITE, "kiosk-1", 300, chunk=7)
+        for _ in range(30):
+            assert c.request({"cmd": "call", "counter": desk}).get("ok")
+            assert c.request({"cmd": "finish", "counter": desk}).get("ok")
+
+        # Down the wire to the hub: an appointment published centrally can be checked in on site.
+        at = _dt.datetime.now(site_broker.site.tz) + _dt.timedelta(minutes=5)
+        appts = tmp_path / "appts.csv"
+        appts.write_text(f"code,service,time\nAB123,{svc},{at.strftime('%Y-%m-%dT%H:%M')}\n")
+        n = publish_appointments(SITE, appts, BrokerArgs(central.url, "publisher", central.pwfile("publisher")),
+                                 site_config=site_cfg)
+        assert n == 1
+        r = wait_until(lambda: (x := k.request({"cmd": "checkin", "code": "AB123", "lang": "fi", "needs": {}}))
+                       .get("ok") and x, 15, 0.2, "the hub to take the published appointment")
+        assert r["ok"]
+
+        wait_synced(central, tomls)
+        assert_synced(central, tomls)
+        assert store_seqs(hub)[0] >= 92  # open + 30 issued + 30 called + 30 finished + check-in
+
+        # Retained status and availability, as the publisher (technician tools) sees them.
+        watch = central.link("publisher", subscriptions=[(topics.status(SITE, "kiosk-1"), 1),
+                                                         (topics.availability(SITE, "kiosk-1"), 1)])
+        try:
+            def kiosk_status():
+                m = wait_item(watch, lambda i: isinstance(i, Message) and i.topic.endswith("/status"))
+                return json.loads(m.payload)
+            status = kiosk_status()
+            while status["acked_seq"] != 1800:  # an older retained copy may come first
+                status = kiosk_status()
+            assert status["last_seq"] == status["acked_seq"] == 1800 and status["backlog"] == 0
+            assert status["role"] == "kiosk" and status["version"]
+            assert status["printer"]["paper"] == "low"
+            assert status["sync"]["puback_failures"] == 0 and status["sync"]["pubacks_ok"] >= 9
+            assert status["oldest_unsynced_age_s"] is None and status["last_sync_ms"] > 0
+            assert status["disk_free_bytes"] > 0
+
+            # The ingest keeps the device status in the central database too (for the report).
+            wait_until(lambda: central.query("SELECT availability FROM device_status WHERE device='kiosk-1'")
+                       == [("online",)], 10, what="availability in the central db")
+
+            # A stopped agent says so: retained "offline".
+            agents["kiosk-1"].terminate()
+            assert agents["kiosk-1"].wait(10) == 0
+            wait_item(watch, lambda i: isinstance(i, Message) and i.topic.endswith("/availability")
+                      and i.payload == b"offline")
+        finally:
+            watch.stop()
+    finally:
+        for cl in clients:
+            cl.close()
+        service.stop()
+
+    # The report names both devices with their counts.
+    out = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", str(central.db_path), "--json"],
+                         cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    by_dev = {d["device"]: d for d in rep["devices"]}
+    assert by_dev["kiosk-1"]["events"] == 1800 and by_dev["kiosk-1"]["acked_seq"] == 1800
+    assert by_dev["kiosk-1"]["types"] == {"feedback.given": 1800}
+    assert by_dev["hub-1"]["types"]["ticket.issued"] == 31 and by_dev["hub-1"]["types"]["ticket.finished"] == 30
+    assert rep["dead_letters"]["rows"] == 0
+    text = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", str(central.db_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert text.returncode == 0 and "test-site/kiosk-1" in text.stdout and "dead letters: 0" in text.stdout
+
+
+def test_days_of_events_in_one_go_and_the_ack_is_the_only_sync_signal(central, tmp_path):
+    """A device that was offline comes back with a backlog (and an old one: age in the status)."""
+    kiosk = write_device(tmp_path, central, "kiosk-1")
+    from core.store import EventStore
+    from tests.support.syncproc import device_store_path
+
+    two_days_ago = int((_dt.datetime.now(_dt.UTC) - _dt.timedelta(days=2)).timestamp() * 1000)
+    with EventStore(device_store_path(kiosk), "test-site", "kiosk-1") as s:
+        s.append_many([("feedback.given", {"rating": 1, "scale": 5})] * 50, ts=two_days_ago)
+    fill_store(kiosk, "test-site", "kiosk-1", 2000)
+    central.start_agent(kiosk)
+    # no ingest yet: the status reports the backlog and its age
+    status_file = kiosk.parent / "data" / "sync-status.json"
+    st = wait_until(lambda: status_file.exists() and json.loads(status_file.read_text()), 10)
+    assert st["backlog"] == 2050 and st["oldest_unsynced_age_s"] > 86_400 * 1.9
+    central.start_ingest()
+    wait_synced(central, {"kiosk-1": kiosk})
+    assert_synced(central, {"kiosk-1": kiosk})
