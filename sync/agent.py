@@ -41,6 +41,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from appliance import sdnotify
 from core.config import ConfigError, Device, Issue
 from core.events import now_ms
 from core.store import EventStore, StoreError
@@ -176,8 +177,13 @@ class SyncAgent:
         self.link.start()
         log.info("sync: %s/%s → %s, outbox %d..%d", self.site, self.dev, self.device.central_broker.url,
                  self._acked, self._last_seq)
+        # systemd (Type=notify): ready with the store open; pings from this loop, so a hung
+        # agent is restarted (the outbox is on disk: nothing is lost by a restart).
+        sdnotify.ready(f"outbox {self._acked}..{self._last_seq}")
+        watchdog = sdnotify.WatchdogPinger()
         try:
             while not stop.is_set():
+                watchdog.tick()
                 try:
                     for item in drain(self.link.inbox, self.opts.poll_s):
                         self._on_item(item)
