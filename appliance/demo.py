@@ -136,6 +136,7 @@ class ServicePoint:
         self.logs = self.out / "logs"
         self.shots = self.out / "screenshots"
         self.tickets_dir = self.out / "tickets"
+        self.feedback_presses = self.out / "run" / "feedback-presses.txt"
         self.speed = speed
         self.duration = duration
         self.headless = (not os.environ.get("DISPLAY")) if headless is None else headless
@@ -291,6 +292,7 @@ class ServicePoint:
                 log.warning("%s is not available (%s): skipped", module, exc)
                 continue
             env = {"KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(self.work / dev / "kivy"),
+                   "PALVELUPISTE_FEEDBACK_DEMO_PRESSES": str(self.feedback_presses),
                    "PALVELUPISTE_SCREENSHOT_DIR": str(self.shots), "PALVELUPISTE_SCREENSHOT_NAME": dev}
             if self.headless:
                 x = Xvfb(size).start()
@@ -302,9 +304,13 @@ class ServicePoint:
             self.app_procs[dev] = p
 
     def feedback_input(self):
-        """How simulated customers press a smiley: through the feedback app's simulated buttons
-        when it runs, or None."""
-        return None
+        """How simulated customers press a smiley: lines in a file that the feedback app plays
+        through its own screens and button path (feedback_terminal.demo), when the app runs."""
+        if "feedback-1" not in self.app_procs:
+            return None
+        from feedback_terminal.demo import DemoPresses
+
+        return DemoPresses(self.feedback_presses, seed=self.seed)
 
     def start_crowd(self) -> None:
         from appliance.crowd import Crowd

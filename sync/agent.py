@@ -398,6 +398,9 @@ class SyncAgent:
     def status(self) -> dict[str, Any]:
         assert self.store is not None
         extra = self.keeper.summary()
+        inputs = st.read_app_status(self.device.data_dir, st.FEEDBACK_STATUS_FILE)
+        if inputs is not None:  # the feedback terminal's buttons: present, stuck keys
+            extra = {**extra, "feedback": inputs}
         return st.build_status(
             site=self.site, device=self.dev, role=self.device.role, version=self.version,
             last_seq=self._last_seq, acked_seq=self._acked, oldest_unacked_ts=self.store.oldest_unacked_ts(),

@@ -28,6 +28,7 @@ from typing import Any
 
 STATUS_VERSION = 1
 PRINTER_STATUS_FILE = "printer-status.json"
+FEEDBACK_STATUS_FILE = "feedback-status.json"
 STATUS_FILE = "sync-status.json"
 MAX_PRINTER_BYTES = 4096
 
@@ -51,24 +52,31 @@ def software_version() -> str:
         return "unknown"
 
 
-def read_printer_status(data_dir: str | Path) -> dict[str, Any] | None:
-    """`<data_dir>/printer-status.json` if present; {"error": ...} if it cannot be read."""
-    path = Path(data_dir) / PRINTER_STATUS_FILE
+def read_app_status(data_dir: str | Path, filename: str) -> dict[str, Any] | None:
+    """A small JSON status file an app keeps in its data dir (printer-status.json of the kiosk,
+    feedback-status.json of the feedback terminal: buttons present, stuck keys), with its age;
+    None if absent, {"error": ...} if it cannot be read."""
+    path = Path(data_dir) / filename
     try:
         st = path.stat()
     except OSError:
         return None
     try:
         if st.st_size > MAX_PRINTER_BYTES:
-            return {"error": f"{PRINTER_STATUS_FILE} larger than {MAX_PRINTER_BYTES} bytes"}
+            return {"error": f"{filename} larger than {MAX_PRINTER_BYTES} bytes"}
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return {"error": f"cannot read {PRINTER_STATUS_FILE}: {exc}"[:200]}
+        return {"error": f"cannot read {filename}: {exc}"[:200]}
     if not isinstance(obj, dict):
-        return {"error": f"{PRINTER_STATUS_FILE} is not a JSON object"}
+        return {"error": f"{filename} is not a JSON object"}
     obj = dict(obj)
     obj["age_s"] = round(max(0.0, time.time() - st.st_mtime), 1)
     return obj
+
+
+def read_printer_status(data_dir: str | Path) -> dict[str, Any] | None:
+    """`<data_dir>/printer-status.json` if present; {"error": ...} if it cannot be read."""
+    return read_app_status(data_dir, PRINTER_STATUS_FILE)
 
 
 def disk_free_bytes(path: str | Path) -> int | None:
