@@ -11,6 +11,7 @@ window and a summary to the output folder. Either way Ctrl-C stops everything cl
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -225,7 +226,7 @@ class ServicePoint:
         if role == "hub":
             return ["[hub]", "heartbeat_s = 5"]
         if role == "kiosk":
-            return ["[kiosk]", "idle_s = 30", 'ticket_url_template = "https://jono.example.fi/{site}/{token}"',
+            return ["[kiosk]", "idle_s = 30", 'ticket_url = "https://jono.example.fi/{site}/{token}?n={number}"',
                     "", "[printer]", 'url = "{printer_url}"']
         if role == "display":
             return ["[display]", 'orientation = "landscape"', "speak = true"]
@@ -286,10 +287,10 @@ class ServicePoint:
         for dev, args, size in APPS:
             module = {"kiosk": "kiosk.app", "display": "display.app", "counter": "counter.app",
                       "feedback": "feedback_terminal.app"}[args[0]]
-            try:
-                __import__(module)
-            except ImportError as exc:
-                log.warning("%s is not available (%s): skipped", module, exc)
+            # find_spec, not import: importing an app module here would open a Kivy window in
+            # the demo's own process.
+            if importlib.util.find_spec(module) is None:
+                log.warning("%s is not available: skipped", module)
                 continue
             env = {"KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(self.work / dev / "kivy"),
                    "PALVELUPISTE_FEEDBACK_DEMO_PRESSES": str(self.feedback_presses),
