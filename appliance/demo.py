@@ -294,6 +294,9 @@ class ServicePoint:
                 continue
             env = {"KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(self.work / dev / "kivy"),
                    "PALVELUPISTE_FEEDBACK_DEMO_PRESSES": str(self.feedback_presses),
+                   # the kiosk plays a customer through its own screens every few seconds, so
+                   # tickets are really printed (kiosk/demo.py)
+                   "PALVELUPISTE_KIOSK_DEMO_EVERY_S": "6",
                    "PALVELUPISTE_SCREENSHOT_DIR": str(self.shots), "PALVELUPISTE_SCREENSHOT_NAME": dev}
             if self.headless:
                 x = Xvfb(size).start()
