@@ -1,0 +1,437 @@
+"""The kiosk app: Kivy window, touches, the barcode reader, idle reset, speech.
+
+The app only draws `kiosk.flow.Flow` and forwards input to it. Nothing here waits: the hub is
+asked on the hub link's thread, tickets are printed on the printer worker's thread, speech is
+rendered and played on the speaker's thread; their answers come back through Kivy's clock.
+
+Kivy set-up that matters on a kiosk (`configure_kivy`, before the window exists):
+  * exactly one touch input provider — two providers reading one device double every touch;
+  * Escape does not close the app (a barcode reader or a stray keyboard may send it);
+  * the window size is the kiosk's (default portrait 1080x1920), fullscreen on the device.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from core.config import Site
+from core.events import now_ms
+
+from . import flow as F
+from . import texts as T
+from .settings import KioskSettings
+
+log = logging.getLogger(__name__)
+
+#: Keystrokes further apart than this start a new code: a reader types a whole code in
+#: milliseconds, so a stray key long ago is not glued to the next scan.
+SCAN_GAP_S = 1.0
+MAX_SCAN_LEN = 256
+TICK_S = 0.25
+#: The hub link must be down this long before the start screen says so.
+HUB_DOWN_NOTICE_S = 5.0
+
+
+def configure_kivy(settings: KioskSettings, fullscreen: bool = False) -> None:
+    """Kivy's configuration for a kiosk. Call before the window exists (before importing
+    kivy.core.window); later calls still set what can change at run time."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    if settings.dpi:
+        os.environ["KIVY_DPI"] = f"{settings.dpi:g}"
+    from kivy.config import Config
+
+    w, h = settings.window
+    Config.set("graphics", "width", str(w))
+    Config.set("graphics", "height", str(h))
+    Config.set("graphics", "resizable", "0")
+    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("graphics", "borderless", "1" if fullscreen else "0")
+    Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
+    Config.set("graphics", "maxfps", "60")
+    # No multisampling: flat shapes and text do not need it, and at 1080x1920 it doubles the
+    # framebuffer (66 MB more resident memory with software GL) and the cost of every frame.
+    Config.set("graphics", "multisamples", "0")
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("kivy", "pause_on_minimize", "0")
+    # Exactly one input provider (LIBRARY-NOTES: two providers on one device = double touches).
+    for opt in list(Config.options("input")):
+        Config.remove_option("input", opt)
+    kind, _, dev = settings.input.partition(":")
+    Config.set("input", "kiosk", "mouse,disable_multitouch" if kind == "mouse" else f"{kind},{dev}" if dev else kind)
+
+
+def _kivy_app_base():
+    from kivy.app import App
+
+    return App
+
+
+class KioskApp(_kivy_app_base()):
+    title = "palvelupiste"
+
+    def __init__(self, site: Site, device_id: str, settings: KioskSettings, hub: Any, printer: Any = None, *,
+                 data_dir: str | Path, speech_player: list[str] | None | str = "auto",
+                 settle_s: float = F.SETTLE_S, fullscreen: bool = False, **kw: Any) -> None:
+        configure_kivy(settings, fullscreen)
+        super().__init__(**kw)
+        self.site = site
+        self.device_id = device_id
+        self.settings = settings
+        self.hub = hub
+        self.printer = printer
+        self.data_dir = Path(data_dir)
+        self.speech_player = speech_player
+        self.fullscreen = fullscreen
+        self.flow = F.Flow(site, settings, device_id, settle_s=settle_s, now=time.monotonic())
+        self.screen_widget = None
+        self.spoken: list[tuple[str, str]] = []  # (voice language, text) queued for speech
+        self.speech_done: list[tuple[str, int]] = []  # (screen, bytes of audio) rendered
+        self.first_frame_at: float | None = None
+        self.renders = 0
+        self._speaker = None
+        self._rendered_version = -1
+        self._spoken_entered = 0
+        self._overlay_secs: int | None = None
+        self._scan_buf = ""
+        self._scan_last = 0.0
+        self._hub_down_since: float | None = None
+        self._render_trigger = None
+        self._rendered_frame = 0
+        self._rendered_key: tuple | None = None
+        self._rendered_screen: str | None = None
+        self._fast_printed: set[str] = set()
+
+    # --- time -------------------------------------------------------------------------------
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def now_ms() -> int:
+        return now_ms()
+
+    @property
+    def screen_name(self) -> str:
+        return self.flow.screen
+
+    # --- Kivy life cycle --------------------------------------------------------------------
+
+    def build(self):
+        from kivy.clock import Clock
+        from kivy.core.window import Window
+        from kivy.uix.floatlayout import FloatLayout
+
+        if not self.fullscreen and tuple(Window.size) != tuple(self.settings.window):
+            Window.size = self.settings.window  # a window made before configure_kivy ran
+
+        app = self
+
+        class KioskRoot(FloatLayout):
+            def on_touch_down(self, touch):
+                app.touch()
+                return super().on_touch_down(touch)
+
+        self.root_box = KioskRoot()
+        self._render_trigger = Clock.create_trigger(self._render, 0)
+        Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput, on_flip=self._on_flip)
+        self._render()
+        Clock.schedule_interval(self._tick, TICK_S)
+        return self.root_box
+
+    def on_start(self) -> None:
+        from uikit import appsupport
+
+        # systemd: READY=1 after the first frame and watchdog pings from this UI thread's clock;
+        # SIGUSR1: a screenshot into $PALVELUPISTE_SCREENSHOT_DIR (the headless demo uses it).
+        appsupport.install(self, os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or self.device_id)
+        demo_every = os.environ.get("PALVELUPISTE_KIOSK_DEMO_EVERY_S")
+        if demo_every:
+            from .demo import DemoCustomers
+
+            self.demo = DemoCustomers(self, float(demo_every)).start()
+        if self.printer is not None:
+            self.printer.on_printed = self._printed_from_thread
+            self.printer.on_status = self._status_from_thread
+            self.printer.start()
+        self.hub.start()
+
+    def on_stop(self) -> None:
+        for closer in (getattr(self.hub, "close", None), getattr(self.printer, "stop", None),
+                       getattr(self._speaker, "close", None)):
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:
+                    log.exception("kiosk: closing failed")
+
+    def _on_flip(self, *_a) -> None:
+        if self.first_frame_at is None:
+            self.first_frame_at = time.time()
+            marker = os.environ.get("PALVELUPISTE_KIOSK_READY_FILE")
+            if marker:  # written whole, then renamed: a reader never sees it half-written
+                tmp = Path(marker + ".tmp")
+                tmp.write_text(f"{self.first_frame_at:.6f}\n")
+                tmp.replace(marker)
+            log.info("kiosk: first frame")
+
+    # --- input ------------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        """Any touch anywhere."""
+        before = self.flow.version
+        self.flow.touch(self.now())
+        if self.flow.version != before:
+            self._schedule_render()
+
+    def act(self, name: str, *args: Any) -> None:
+        """A button's action: call the flow, then carry out what it asks."""
+        now = self.now()
+        getattr(self.flow, name)(*args, now)
+        self._after_input()
+
+    def _after_input(self) -> None:
+        self._run_effects()
+        flow = self.flow
+        if flow.busy is not None and self.screen_widget is not None:
+            # Disable what would send again at once, not only at the next render.
+            for w in self.screen_widget.walk(restrict=True):
+                if getattr(w, "sends", False):
+                    w.disabled = True
+            if flow.visual_key() == self._rendered_key:
+                # Only "a request is in flight" changed: say so on the pressed button and do not
+                # build the screen again (that would hold the interpreter while the answer comes).
+                self._show_busy()
+                self._rendered_version = flow.version
+        if flow.version != self._rendered_version:
+            self._schedule_render()
+
+    def _show_busy(self) -> None:
+        _ = self.translator().gettext
+        words = {"get_number": _("Getting your number…"), "check_in": _("Checking…"), "retry": _("Trying again…")}
+        for w in self.screen_widget.walk(restrict=True):
+            pid = getattr(w, "pp_id", "")
+            if pid in words and hasattr(w, "set_text"):
+                w.set_text(words[pid])
+
+    def _on_textinput(self, _window, text: str) -> None:
+        now = self.now()
+        if now - self._scan_last > SCAN_GAP_S:
+            self._scan_buf = ""
+        self._scan_last = now
+        self._scan_buf = (self._scan_buf + text)[-MAX_SCAN_LEN:]
+
+    def _on_key_down(self, _window, key: int, _scancode: int, _codepoint: Any, _modifiers: Any) -> bool:
+        if key in (13, 271):  # Enter, keypad Enter: the reader finished a code
+            code, self._scan_buf = self._scan_buf, ""
+            if code.strip() and self.now() - self._scan_last <= SCAN_GAP_S:
+                self.act("scanned", code)
+            return True
+        if key == 27:  # Escape must never close the kiosk
+            return True
+        return False
+
+    # --- effects ----------------------------------------------------------------------------
+
+    def _run_effects(self) -> None:
+        for e in self.flow.drain():
+            if isinstance(e, F.Send):
+                self.hub.send(e.req, e.payload,
+                              lambda req, reply, payload=e.payload: self._reply_from_thread(req, reply, payload))
+            elif isinstance(e, F.Print):
+                if not e.reprint and e.ticket.ticket in self._fast_printed:
+                    self._fast_printed.discard(e.ticket.ticket)  # already sent to the printer
+                elif self.printer is not None:
+                    self.printer.submit(e.ticket, e.reprint)
+                else:
+                    self.flow.on_printed(e.ticket.ticket, False, "not_configured")
+
+    def _reply_from_thread(self, req: int, reply: dict[str, Any], payload: dict[str, Any] | None = None) -> None:
+        """On the hub link's thread. A new ticket goes to the printer from here, at once: the
+        UI thread may be in the middle of drawing a frame (tens of ms with software GL)."""
+        from kivy.clock import Clock
+
+        if self.printer is not None and payload and payload.get("cmd") in ("take", "checkin"):
+            t = F.ticket_view(reply, str(payload.get("lang", self.flow.default_lang)),
+                              F.needs_from(payload.get("needs")), self.settings, self.site.id)
+            if t is not None:
+                self._fast_printed.add(t.ticket)
+                self.printer.submit(t)
+        Clock.schedule_once(lambda _dt: self._on_reply(req, reply), 0)
+
+    def _on_reply(self, req: int, reply: dict[str, Any]) -> None:
+        self.flow.on_reply(req, reply, self.now())
+        self._after_input()
+
+    def _printed_from_thread(self, ticket: str, ok: bool, reason: str | None) -> None:
+        from kivy.clock import Clock
+
+        def apply(_dt):
+            self.flow.on_printed(ticket, ok, reason)
+            self._after_input()
+        Clock.schedule_once(apply, 0)
+
+    def _status_from_thread(self, can_print: bool, status: str) -> None:
+        from kivy.clock import Clock
+
+        def apply(_dt):
+            self.flow.on_printer_state(can_print, None if can_print else status)
+            self._after_input()
+        Clock.schedule_once(apply, 0)
+
+    # --- clock ------------------------------------------------------------------------------
+
+    def _tick(self, _dt: float) -> None:
+        now = self.now()
+        connected = bool(getattr(self.hub, "connected", True))
+        if connected:
+            self._hub_down_since = None
+            self.flow.on_hub_state(True)
+        else:
+            self._hub_down_since = self._hub_down_since or now
+            if now - self._hub_down_since >= HUB_DOWN_NOTICE_S:
+                self.flow.on_hub_state(False)
+        self.flow.tick(now)
+        if self.flow.warning:
+            secs = max(1, math.ceil(self.flow.idle_remaining(now)))
+            if secs != self._overlay_secs:
+                self._schedule_render()
+        if self.flow.version != self._rendered_version:
+            self._schedule_render()
+        self._run_effects()
+
+    # --- drawing ----------------------------------------------------------------------------
+
+    def _schedule_render(self) -> None:
+        if self._render_trigger is not None:
+            self._render_trigger()
+
+    def look(self):
+        from kivy.core.window import Window
+
+        from .widgets import Look
+
+        p = self.flow.prefs
+        return Look(p.large_text, p.high_contrast, p.low_layout, tuple(Window.size))
+
+    def translator(self):
+        return T.tr_for(self.flow.lang, self.site)
+
+    def _render(self, *_a) -> None:
+        from kivy.core.window import Window
+
+        from .screens import Screens
+
+        flow = self.flow
+        look = self.look()
+        tr = self.translator()
+        Window.clearcolor = look.p.background
+        screens = Screens(self)
+        self.root_box.clear_widgets()
+        if self.screen_widget is not None and flow.screen != self._rendered_screen:
+            # The old screen's widgets hold each other in cycles: collect them soon, so their
+            # text textures go instead of piling up until the collector runs by itself. After
+            # the new screen is drawn, and within the settle time in which taps are ignored.
+            from kivy.clock import Clock
+
+            Clock.schedule_once(lambda _dt: gc.collect(), 0.05)
+        self._rendered_screen = flow.screen
+        self.screen_widget = screens.build(flow, look, tr)
+        self.root_box.add_widget(self.screen_widget)
+        self._overlay_secs = None
+        if flow.warning:
+            secs = max(1, math.ceil(flow.idle_remaining(self.now())))
+            self._overlay_secs = secs
+            self.root_box.add_widget(screens.idle_overlay(flow, look, tr, secs))
+        self._rendered_version = flow.version
+        self._rendered_key = flow.visual_key()
+        self.renders += 1
+        from kivy.clock import Clock
+
+        self._rendered_frame = Clock.frames
+        if flow.entered != self._spoken_entered:
+            self._spoken_entered = flow.entered
+            if flow.prefs.speak:
+                self.speak(T.speech_text(flow, tr))
+
+    # --- speech -----------------------------------------------------------------------------
+
+    def speak(self, text: str) -> None:
+        """Queue `text` for speech in the customer's language (English where espeak-ng has no
+        voice for it). Never blocks; a failing speaker never stops the screen."""
+        from uikit.speech import Speaker, has_voice
+
+        lang = self.flow.lang
+        if not has_voice(lang):
+            lang, text = "en", T.speech_text(self.flow, T.tr_for("en", self.site))
+        try:
+            if self._speaker is None:
+                self._speaker = Speaker(self.data_dir / "speech", player=self.speech_player,
+                                        speed=self.settings.speech_speed, on_done=self._speech_done)
+            self._speaker.say([(lang, text)], tag=self.flow.screen)
+            self.spoken.append((lang, text))
+        except Exception:
+            log.exception("kiosk: speech failed")
+
+    def _speech_done(self, utterance: Any, files: list[Path]) -> None:
+        """On the speaker's thread: remember what was rendered (the files go away after)."""
+        size = sum(f.stat().st_size for f in files if f.exists())
+        self.speech_done.append((utterance.tag, size))
+
+    # --- inspection (tests, the bench) ------------------------------------------------------
+
+    def settled(self) -> bool:
+        """The flow's state is drawn and laid out (layouts settle in the frames after a build)."""
+        from kivy.clock import Clock
+
+        return (self.screen_widget is not None and self._rendered_version == self.flow.version
+                and Clock.frames >= self._rendered_frame + 2)
+
+    def all_texts(self) -> list[str]:
+        """Every text of every widget in the window: what a person could read off it."""
+        from kivy.core.window import Window
+
+        out = []
+        for root in Window.children:
+            for w in root.walk(restrict=False):
+                t = getattr(w, "text", None)
+                if isinstance(t, str) and t:
+                    out.append(t)
+                d = getattr(w, "data", None)
+                if isinstance(d, str) and d:
+                    out.append(d)
+        return out
+
+
+def build_from_device(device_config: str | Path, fullscreen: bool = False, local: bool = False,
+                      **app_kw: Any) -> KioskApp:
+    """The kiosk app for a device configuration: site, [kiosk], [printer], the hub link."""
+    from core.config import load_device, load_site
+
+    from .hub_link import LocalHubLink, link_for_device
+    from .printing import PrinterWorker, printer_config
+    from .settings import kiosk_settings
+
+    device = load_device(device_config)
+    site = load_site(device.site_config)
+    settings = kiosk_settings(device)
+    pconf = printer_config(device.section("printer"), f"{device.id}: [printer]")
+    if local:
+        hub = LocalHubLink(site, str(Path(device.data_dir) / "local-hub.sqlite"), timeout_s=settings.hub_timeout_s)
+    else:
+        hub = link_for_device(device, site, settings.hub_timeout_s)
+    printer = PrinterWorker(pconf, site, settings, store_path=device.store, device_id=device.id,
+                            data_dir=device.data_dir)
+    return KioskApp(site, device.id, settings, hub, printer, data_dir=device.data_dir, fullscreen=fullscreen,
+                    **app_kw)
+
+
+def run_device(device_config: str | Path, fullscreen: bool = False, local: bool = False) -> int:
+    """`palvelupiste kiosk --config DEVICE.toml`: load everything, open the window, run."""
+    build_from_device(device_config, fullscreen, local).run()
+    return 0

@@ -1,0 +1,262 @@
+"""What the kiosk says, screen by screen, in the customer's language (gettext domain "kiosk").
+
+Pure functions of the flow state and a Translator, shared by the screens (what is shown) and
+by speech (what is read aloud), so the two never disagree. msgids are plain English; every
+one of them is in assets/locale/<lang>/LC_MESSAGES/kiosk.po for the seven citizen languages.
+
+Service names and descriptions come from the site configuration, which has fi, sv and en:
+for other languages the English name is shown (Service.label falls back to it).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from babel import Locale
+from babel import dates as babel_dates
+
+from core.config import Site
+from core.i18n import Translator, native_name, translator
+
+from . import flow as F
+
+DOMAIN = "kiosk"
+#: Babel locale used for dates and times per language: Finland reads the 24-hour clock.
+_TIME_LOCALE = {"en": "en_GB"}
+#: Scripts the kiosk font draws without a text shaper (Latin, Greek, Cyrillic): a native
+#: language name in another script (Arabic, Persian) is shown by its translated name only.
+_SIMPLE_SCRIPT_MAX = 0x058F
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is translated later."""
+    return message
+
+
+def tr_for(lang: str, site: Site) -> Translator:
+    return translator(lang, DOMAIN, site.timezone)
+
+
+@functools.lru_cache(maxsize=None)
+def _time_locale(lang: str) -> Locale:
+    try:
+        return Locale.parse(_TIME_LOCALE.get(lang, lang))
+    except Exception:
+        return Locale.parse("en_GB")
+
+
+def fmt_time(tr: Translator, ms: int) -> str:
+    when = tr.local(int(ms))
+    if tr.lang == "so":
+        return when.strftime("%H:%M")
+    return babel_dates.format_time(when, format="short", locale=_time_locale(tr.lang))
+
+
+def fmt_date(tr: Translator, ms: int) -> str:
+    return babel_dates.format_date(tr.local(int(ms)), format="full", locale=_time_locale(tr.lang))
+
+
+def spoken_number(number: str) -> str:
+    """'K012' -> 'K 12': speech says the letter and then the number, not 'zero one two'."""
+    head = number.rstrip("0123456789")
+    tail = number[len(head):]
+    return f"{head} {int(tail)}" if tail else number
+
+
+def simple_script(text: str) -> bool:
+    return all(ord(ch) <= _SIMPLE_SCRIPT_MAX for ch in text)
+
+
+def language_label(code: str, ui_lang: str, tr: Translator) -> tuple[str, str | None]:
+    """(name in the customer's language, the language's own name when it differs and the
+    kiosk font can draw it) for an interpreter language."""
+    _ = tr.gettext
+    if code == "fse":
+        return _("Finnish Sign Language"), None
+    try:
+        ui = Locale.parse(_TIME_LOCALE.get(ui_lang, ui_lang)).languages.get(code)
+    except Exception:
+        ui = None
+    name = ui or Locale.parse("en").languages.get(code) or code
+    name = name[:1].upper() + name[1:]
+    try:
+        own = Locale.parse(code).get_display_name(code)
+    except Exception:
+        own = native_name(code) if native_name(code) != code else None
+    if own:
+        own = own[:1].upper() + own[1:]
+    if not own or own.lower() == name.lower() or not simple_script(own):
+        own = None
+    return name, own
+
+
+def wait_text(tr: Translator, est_wait_s: int) -> str:
+    m = F.wait_minutes(est_wait_s)
+    if m < 1:
+        return tr.gettext("Estimated wait: less than a minute")
+    return tr.ngettext("Estimated wait: about {n} minute", "Estimated wait: about {n} minutes", m).format(n=m)
+
+
+def ahead_text(tr: Translator, ahead: int) -> str:
+    if ahead <= 0:
+        return tr.gettext("Nobody is ahead of you.")
+    return tr.ngettext("{n} person is ahead of you.", "{n} people are ahead of you.", ahead).format(n=ahead)
+
+
+def where_text(tr: Translator, settings) -> str:
+    own = settings.wait_text(tr.lang)
+    return own or tr.gettext("Please wait in the waiting area. Your number will be shown on the screen "
+                             "and called out.")
+
+
+def needs_text(tr: Translator, needs: "F.NeedsChoice") -> str:
+    """What the customer asked for, as the ticket screen confirms it ('' for nothing)."""
+    _ = tr.gettext
+    items = []
+    if needs.interpreter:
+        name = language_label(needs.interpreter, tr.lang, tr)[0]
+        items.append(_("Interpreter") + f" ({name})")
+    if needs.hearing_loop:
+        items.append(_("Hearing loop"))
+    if needs.accessible_room:
+        items.append(_("Accessible room"))
+    return _("You asked for: {needs}").format(needs=", ".join(items)) if items else ""
+
+
+def print_text(tr: Translator, status: str | None) -> str:
+    _ = tr.gettext
+    if status == "printing":
+        return _("Printing your ticket…")
+    if status == "printed":
+        return _("Take your ticket from the printer.")
+    if status == "failed":
+        return _("The printer is not working, so there is no paper ticket. Please take a photo of this "
+                 "screen or write down your number.")
+    return ""
+
+
+def printer_notice(tr: Translator) -> str:
+    return tr.gettext("The printer is out of order. Your number will be shown on the screen.")
+
+
+def hub_notice(tr: Translator) -> str:
+    return tr.gettext("The queue system is not working right now. Please ask the staff for help.")
+
+
+def idle_text(tr: Translator, seconds: int) -> str:
+    return tr.ngettext("The screen will start over in {n} second.",
+                       "The screen will start over in {n} seconds.", seconds).format(n=seconds)
+
+
+@dataclass
+class ScreenText:
+    """The words of one screen that are not on buttons: a title, a lead and information lines."""
+    title: str
+    lead: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    def speech(self) -> str:
+        parts = [self.title, self.lead, *self.lines]
+        return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
+    """Title, lead and information lines of the flow's current screen."""
+    _ = tr.gettext
+    c = flow.c
+    site = flow.site
+    s = flow.screen
+    if s == F.START:
+        return ScreenText(_("Welcome"), _("What would you like to do?"))
+    if s == F.SERVICES:
+        return ScreenText(_("Choose the service"), _("Which office is your matter about?"))
+    if s == F.NEEDS:
+        lead = _("This helps the staff to prepare. If you need nothing, just tap “Get my number”.")
+        lines = []
+        if c.service:
+            lines.append(_("Service: {service}").format(service=site.services[c.service].label(tr.lang)))
+        if flow.busy is not None:
+            lines.append(_("Getting your number…"))
+        return ScreenText(_("Do you need any of these?"), lead, lines)
+    if s == F.INTERPRETER:
+        return ScreenText(_("Interpreter"), _("Which language do you need an interpreter for?"))
+    if s == F.APPOINTMENT:
+        lines = [_("Checking your booking…")] if flow.busy is not None else []
+        return ScreenText(_("Check in for your appointment"),
+                          _("Type the booking code from your confirmation. Or show the code on your phone "
+                            "or paper to the code reader."), lines)
+    if s == F.TICKET and c.ticket is not None:
+        t = c.ticket
+        lines = [site.services[t.service].label(tr.lang) if t.service in site.services else t.service]
+        if t.kind == "appointment" and t.appointment_ms:
+            lines.append(_("You are checked in. Your appointment is at {time}.").format(
+                time=fmt_time(tr, t.appointment_ms)))
+        asked = needs_text(tr, t.needs)
+        if asked:
+            lines.append(asked)
+        lines += [ahead_text(tr, t.ahead), wait_text(tr, t.est_wait_s), where_text(tr, flow.settings)]
+        return ScreenText(_("Your number"), t.number, lines)
+    if s == F.HELP:
+        if c.help_state == "failed":
+            return ScreenText(_("Please ask at the service desk"),
+                              _("We could not call the staff automatically. Please go to the service desk "
+                                "and ask for help."))
+        if c.help_state == "sent":
+            return ScreenText(_("Help is on the way"),
+                              _("A member of staff is coming to you. Please stay here by the screen."))
+        return ScreenText(_("Calling for help…"), _("Please wait a moment."))
+    if s == F.PROBLEM:
+        return ScreenText(_("Something went wrong"),
+                          _("Your request did not go through. Please try again. If it happens again, "
+                            "please ask the staff for help."))
+    o = c.outcome
+    if s == F.NOT_FOUND:
+        return ScreenText(_("We could not find your booking"),
+                          _("Check the code and try again. If you cannot find your code, take a number "
+                            "or ask for help."))
+    if s == F.OTHER_DAY:
+        lines = []
+        if o.get("appointment_ms"):
+            lines.append(_("Your appointment is on {date} at {time}.").format(
+                date=fmt_date(tr, o["appointment_ms"]), time=fmt_time(tr, o["appointment_ms"])))
+        lines.append(_("Please come back on that day. If your matter cannot wait, you can take a number now."))
+        return ScreenText(_("Your appointment is on another day"), "", lines)
+    if s == F.TOO_EARLY:
+        lines = []
+        if o.get("appointment_ms"):
+            lines.append(_("Your appointment is at {time}.").format(time=fmt_time(tr, o["appointment_ms"])))
+        if o.get("opens_ms"):
+            lines.append(_("You can check in from {time}. Please have a seat and come back then.").format(
+                time=fmt_time(tr, o["opens_ms"])))
+        return ScreenText(_("You are early"), "", lines)
+    if s == F.TOO_LATE:
+        lines = []
+        if o.get("appointment_ms"):
+            lines.append(_("Your appointment was at {time}.").format(time=fmt_time(tr, o["appointment_ms"])))
+        lines.append(_("You can still get a number and wait for your turn."))
+        return ScreenText(_("Your appointment time has passed"), "", lines)
+    if s == F.ALREADY:
+        lines = []
+        if o.get("number"):
+            lines.append(_("Your number is {number}.").format(number=o["number"]))
+        lines.append(_("Please wait for your number to be called."))
+        return ScreenText(_("You have already checked in"), "", lines)
+    return ScreenText("")
+
+
+def speech_text(flow: "F.Flow", tr: Translator) -> str:
+    """What is read aloud when a screen appears (with the speak toggle on)."""
+    _ = tr.gettext
+    st = screen_text(flow, tr)
+    if flow.screen == F.TICKET and flow.c.ticket is not None:
+        t = flow.c.ticket
+        parts = [_("Your number is {number}.").format(number=spoken_number(t.number)), *st.lines,
+                 print_text(tr, flow.c.print_status)]
+        return " ".join(p for p in parts if p)
+    if flow.screen == F.START:
+        return " ".join([st.speech(), _("Take a number"), "—", _("I have an appointment"), "—",
+                         _("I need help")])
+    if flow.screen == F.SERVICES:
+        names = [_("I don't know which service")] + [flow.site.services[s].label(tr.lang) for s in flow.services()]
+        return st.speech() + " " + ", ".join(names) + "."
+    return st.speech()

@@ -1,0 +1,357 @@
+"""Kiosk UI scenarios: a real window, simulated touches and barcode keystrokes, the real hub on
+Mosquitto, a printer on a pseudo-terminal. Each function runs in its own process (see
+tests/support/kivy_driver.py) and leaves screenshots in test-output/screenshots/kiosk-*.png.
+"""
+from __future__ import annotations
+
+from kiosk import flow as F
+from printer.escpos_decode import decode
+from tests.ui_scenarios.kiosk_support import CODES, UNKNOWN_CODE, KioskEnv
+
+LANGS = ("fi", "sv", "en")
+
+
+def _wait_ready(ctx, env):
+    app = env.app
+    yield ctx.until(lambda: app.root is not None and env.rendered(), "app built")
+    yield ctx.until(lambda: app.hub.connected, "kiosk connected to the site broker")
+    if env.pty is not None:
+        yield ctx.until(lambda: app.printer.wait_ready(0) and app.flow.printer_ok is True, "printer status known")
+
+
+def _choose_language(env, lang):
+    app = env.app
+    if app.flow.lang != lang:
+        yield from env.tap(f"lang_{lang}")
+        yield env.ctx.until(lambda: app.flow.lang == lang and env.rendered(), f"language {lang}")
+
+
+def walk_in_and_idle(ctx):
+    """Walk-in in fi, sv and en (with needs, an interpreter and a double tap on the last step),
+    then the idle reset with its "more time" prompt."""
+    env = KioskEnv(ctx, kiosk={"idle_s": 10, "idle_warn_s": 5, "ticket_idle_s": 60})
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    plan = {"fi": "kela", "sv": None, "en": "poliisi"}  # None: "I don't know which"
+    for lang in LANGS:
+        yield from _choose_language(env, lang)
+        yield from env.shot(f"start-{lang}")
+        yield from env.tap("take_number")
+        yield from env.screen(F.SERVICES)
+        yield from env.shot(f"services-{lang}")
+        sid = plan[lang]
+        yield from env.tap(f"service_{sid}" if sid else "dont_know")
+        yield from env.screen(F.NEEDS)
+        if lang != "sv":
+            yield from env.tap("need_interpreter")
+            yield from env.screen(F.INTERPRETER)
+            yield from env.shot(f"interpreter-{lang}")
+            yield from env.tap("interp_ar")
+            yield from env.screen(F.NEEDS)
+        yield from env.tap("need_hearing_loop")
+        yield ctx.until(lambda: app.flow.c.needs.hearing_loop and env.rendered(), "hearing loop chosen")
+        yield from env.shot(f"needs-{lang}")
+        before = len(env.hub_events("ticket.issued"))
+        jobs_before = len(env.pty.jobs())
+        yield from env.tap("get_number", double=True)  # a double tap on the last step
+        yield from env.screen(F.TICKET)
+        yield ctx.until(lambda: app.flow.c.print_status == "printed", "ticket printed")
+        yield from env.shot(f"ticket-{lang}")
+        issued = env.hub_events("ticket.issued")
+        assert len(issued) == before + 1, f"a double tap issued {len(issued) - before} tickets"
+        data = issued[-1][1]
+        t = app.flow.c.ticket
+        assert data["number"] == t.number and data["lang"] == lang and data["token"] == t.token
+        assert data["needs"]["hearing_loop"] is True
+        assert data["needs"]["interpreter"] == (None if lang == "sv" else "ar")
+        assert data["service"] == (sid or "neuvonta")
+        env.pty.wait_jobs(jobs_before + 1)
+        assert len(env.pty.jobs()) == jobs_before + 1, "one paper ticket per number"
+        job = decode(env.pty.jobs()[-1])
+        assert t.number in job.text and job.qr_payloads == [t.qr_url], (job.text, job.qr_payloads)
+        texts = " ".join(app.all_texts())
+        assert t.number in texts
+        if sid == "kela":
+            assert "Kela" in texts
+        yield from env.tap("done")
+        yield from env.screen(F.START)
+        assert app.flow.lang == "fi"
+
+    # --- idle: the "more time" prompt, then the reset ------------------------------------
+    yield from _choose_language(env, "en")
+    yield from env.tap("toggle_large_text")
+    yield ctx.until(lambda: app.flow.prefs.large_text and env.rendered(), "large text on")
+    yield from env.tap("take_number")
+    yield from env.screen(F.SERVICES)
+    yield from env.tap("service_vero")
+    yield from env.screen(F.NEEDS)
+    yield from env.tap("need_accessible_room")
+    yield ctx.until(lambda: app.flow.c.needs.accessible_room and env.rendered(), "accessible room chosen")
+    yield ctx.until(lambda: app.flow.warning and env.rendered() and env.has("more_time"), "more-time prompt",
+                    timeout=12)
+    yield from env.shot("idle-prompt-en")
+    ctx.tap(env.widget("more_time"))
+    yield ctx.until(lambda: not app.flow.warning and env.rendered(), "prompt gone after a touch")
+    assert app.flow.screen == F.NEEDS, "more time keeps the customer where they were"
+    yield ctx.until(lambda: app.flow.warning, "prompt again", timeout=12)
+    yield ctx.until(lambda: app.flow.screen == F.START and env.rendered(), "reset to the start", timeout=12)
+    yield ctx.frames(3)
+    yield from env.shot("after-idle-reset")
+    f = app.flow
+    assert f.lang == "fi" and f.prefs == F.Prefs() and f.c == F.Customer()
+    texts = app.all_texts()
+    joined = "\n".join(texts)
+    numbers = [d["number"] for _, d in env.hub_events("ticket.issued")]
+    vero = env.site.services["vero"]
+    leftovers = [s for s in numbers + [vero.label("en"), vero.label("fi"), "Accessible room", "Esteetön huone",
+                                       "Hearing loop", "Interpreter", "Tulkki"] if s in joined]
+    assert leftovers == [], f"left on screen after the reset: {leftovers}"
+    assert "Tervetuloa" in joined  # the start screen, in the default language
+    env.save_jobs()
+
+
+def appointments_and_help(ctx):
+    """Every check-in answer (keypad and barcode reader) and the help request, in fi, sv, en;
+    then the hub goes away: the problem screen, and "try again" once it is back."""
+    env = KioskEnv(ctx, kiosk={"hub_timeout_s": 1})
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    for lang in LANGS:
+        codes = CODES[lang]
+        yield from _choose_language(env, lang)
+        # too early: typed on the keypad in Finnish, from the barcode reader otherwise
+        yield from env.tap("appointment")
+        yield from env.screen(F.APPOINTMENT)
+        if lang == "fi":
+            yield from env.type_code(codes["early"])
+            yield from env.shot(f"appointment-{lang}")
+            yield from env.tap("check_in")
+        else:
+            yield from env.type_code("12")
+            yield from env.shot(f"appointment-{lang}")
+            yield from env.scan(codes["early"])
+        yield from env.screen(F.TOO_EARLY)
+        yield from env.shot(f"too-early-{lang}")
+        joined = " ".join(app.all_texts())
+        assert "15" in joined and "14" in joined, joined  # 15:00, check-in from 14:30
+        yield from env.tap("start_over")
+        yield from env.screen(F.START)
+        # another day
+        yield from env.scan(codes["other"])
+        yield from env.screen(F.OTHER_DAY)
+        yield from env.shot(f"other-day-{lang}")
+        yield from env.tap("start_over")
+        yield from env.screen(F.START)
+        # not found: typed in Finnish; then "try again"
+        if lang == "fi":
+            yield from env.tap("appointment")
+            yield from env.type_code(UNKNOWN_CODE)
+            yield from env.tap("check_in")
+        else:
+            yield from env.scan(UNKNOWN_CODE)
+        yield from env.screen(F.NOT_FOUND)
+        yield from env.shot(f"not-found-{lang}")
+        yield from env.tap("try_again")
+        yield from env.screen(F.APPOINTMENT)
+        assert app.flow.c.code == ""
+        yield from env.tap("back")
+        yield from env.screen(F.START)
+        # too late, from the barcode reader on the start screen: offers a walk-in number
+        yield from env.scan(codes["late"])
+        yield from env.screen(F.TOO_LATE)
+        yield from env.shot(f"too-late-{lang}")
+        yield from env.tap("walk_in")
+        yield from env.screen(F.NEEDS)
+        assert app.flow.c.service == "vero"
+        yield from env.tap("get_number")
+        yield from env.screen(F.TICKET)
+        assert app.flow.c.ticket.kind == "walk_in" and app.flow.c.ticket.service == "vero"
+        yield from env.tap("done")
+        yield from env.screen(F.START)
+        yield from _choose_language(env, lang)
+        # checked in, scanned as a URL while on the services screen
+        yield from env.tap("take_number")
+        yield from env.screen(F.SERVICES)
+        yield from env.scan(f"https://booking.example.fi/c/{codes['ok']}")
+        yield from env.screen(F.TICKET)
+        t = app.flow.c.ticket
+        assert t.kind == "appointment" and t.service == "poliisi"
+        yield ctx.until(lambda: app.flow.c.print_status == "printed", "printed")
+        yield from env.shot(f"checked-in-{lang}")
+        assert "12:05" in " ".join(app.all_texts()).replace(".", ":")
+        yield from env.tap("done")
+        yield from env.screen(F.START)
+        yield from _choose_language(env, lang)
+        # the same booking again: already checked in, with the number
+        yield from env.scan(codes["ok"])
+        yield from env.screen(F.ALREADY)
+        assert t.number in " ".join(app.all_texts())
+        yield from env.shot(f"already-{lang}")
+        yield from env.tap("start_over")
+        yield from env.screen(F.START)
+        # help
+        before = len(env.hub_events("help.requested"))
+        yield from env.tap("help", double=True)
+        yield from env.screen(F.HELP)
+        yield ctx.until(lambda: app.flow.c.help_state == "sent" and env.rendered(), "help sent")
+        yield from env.shot(f"help-{lang}")
+        helps = env.hub_events("help.requested")
+        assert len(helps) == before + 1 and helps[-1][1]["device"] == "kiosk-1" and helps[-1][1]["lang"] == lang
+        yield from env.tap("start_over")
+        yield from env.screen(F.START)
+
+    # --- the hub is gone: the problem screen; back: try again works --------------------------
+    env.stop_hub()
+    for lang in LANGS:
+        yield from _choose_language(env, lang)
+        yield from env.tap("take_number")
+        yield from env.tap("service_kela")
+        yield from env.tap("get_number")
+        yield from env.screen(F.PROBLEM, timeout=8)
+        yield from env.shot(f"problem-{lang}")
+        if lang != "en":
+            yield from env.tap("start_over")
+            yield from env.screen(F.START)
+    env.start_hub()
+    before = len(env.hub_events("ticket.issued"))
+    yield from env.tap("retry")
+    yield from env.screen(F.TICKET, timeout=10)
+    assert len(env.hub_events("ticket.issued")) == before + 1
+    env.save_jobs()
+
+
+def printer_faults(ctx):
+    """Paper out: the ticket is still issued and shown with its QR, the kiosk says so in words
+    and with an icon, printer.fault is stored; paper back: printer.recovered, and the last
+    ticket can be printed again. No answer is told apart from paper out."""
+    env = KioskEnv(ctx, kiosk={"reprint_s": 120})
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    env.pty.set_state(paper="out")
+    yield ctx.until(lambda: app.flow.printer_ok is False and env.rendered() and env.has("notice_printer"),
+                    "printer notice on the start screen", timeout=5)
+    yield from env.shot("start-printer-out-fi")
+    for lang in LANGS:
+        yield from _choose_language(env, lang)
+        yield from env.tap("take_number")
+        yield from env.tap("service_kela")
+        yield from env.tap("get_number")
+        yield from env.screen(F.TICKET)
+        yield ctx.until(lambda: app.flow.c.print_status == "failed" and env.rendered(), "print failed")
+        assert env.has("qr") and env.widget("qr").data == app.flow.c.ticket.qr_url
+        assert env.has("print_status") and not env.has("reprint")  # not while the paper is out
+        yield from env.shot(f"ticket-printer-out-{lang}")
+        if lang != "en":
+            yield from env.tap("done")
+            yield from env.screen(F.START)
+    assert len(env.hub_events("ticket.issued")) == 3, "the tickets were issued although nothing printed"
+    assert env.pty.jobs() == [], "nothing may be printed while the paper is out"
+    faults = env.kiosk_events("printer.fault")
+    assert len(faults) == 1 and faults[0][1]["reason"] == "paper_out", faults
+    st = env.printer_status()
+    assert st["status"] == "paper_out" and st["can_print"] is False and st["paper"] == "out"
+    # paper back: recovered, and "print again" prints the ticket on screen
+    env.pty.set_state(paper="ok")
+    yield ctx.until(lambda: len(env.kiosk_events("printer.recovered")) == 1, "printer.recovered stored", timeout=5)
+    yield ctx.until(lambda: app.flow.printer_ok is True and env.rendered() and env.has("reprint"), "reprint offered")
+    number = app.flow.c.ticket.number
+    yield from env.tap("reprint")
+    yield ctx.until(lambda: app.flow.c.print_status == "printed", "reprinted")
+    yield from env.shot("ticket-reprinted-en")
+    [job] = env.pty.jobs()
+    assert number in decode(job).text
+    assert env.printer_status()["status"] == "ok"
+    yield from env.tap("done")
+    yield from env.screen(F.START)
+    # no answer at all: a fault of its own kind, not "paper out"
+    env.pty.set_state(silent=True)
+    yield ctx.until(lambda: len(env.kiosk_events("printer.fault")) == 2, "no-answer fault stored", timeout=6)
+    assert env.kiosk_events("printer.fault")[-1][1]["reason"] == "no_answer"
+    yield ctx.until(lambda: env.printer_status().get("status") == "no_answer", "status file: no answer")
+    assert env.printer_status()["paper"] == "unknown"
+    env.pty.set_state(silent=False)
+    yield ctx.until(lambda: len(env.kiosk_events("printer.recovered")) == 2, "recovered again", timeout=6)
+    env.save_jobs()
+
+
+def accessibility(ctx):
+    """Low layout, large text and high contrast on every screen: every control in the lower
+    part and at least 15 mm; speech reads each screen; landscape shows the whole UI."""
+    from kivy.core.window import Window
+    from kivy.metrics import mm
+
+    from kiosk.widgets import LOW_FRACTION, Btn
+
+    env = KioskEnv(ctx, kiosk={"idle_s": 120, "ticket_idle_s": 120})
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+
+    def check_targets(low: bool, where: str):
+        W, H = Window.size
+        buttons = [w for w in app.root.walk(restrict=True) if isinstance(w, Btn)]
+        assert buttons, where
+        for b in buttons:
+            x, y = b.to_window(b.x, b.y)
+            assert b.width >= mm(15) - 0.5 and b.height >= mm(15) - 0.5, (where, b.pp_id, b.size)
+            assert x >= -0.5 and y >= -0.5 and x + b.width <= W + 0.5 and y + b.height <= H + 0.5, \
+                (where, b.pp_id, "outside the window")
+            if low:
+                assert y + b.height <= LOW_FRACTION * H + 0.5, (where, b.pp_id, y + b.height, LOW_FRACTION * H)
+
+    yield ctx.frames(3)
+    check_targets(False, "start")
+    for pref in ("low_layout", "large_text", "high_contrast", "speak"):
+        yield from env.tap(f"toggle_{pref}")
+        yield ctx.until(lambda p=pref: getattr(app.flow.prefs, p) and env.rendered(), pref)
+    yield ctx.frames(3)
+    check_targets(True, "start")
+    yield from env.shot("low-start-fi")
+    steps = [("take_number", F.SERVICES, "services"), ("page_next", F.SERVICES, "services-2"),
+             ("page_prev", F.SERVICES, None), ("service_kela", F.NEEDS, "needs"), ("need_interpreter", F.INTERPRETER, "interpreter"),
+             ("interp_ru", F.NEEDS, None), ("get_number", F.TICKET, "ticket")]
+    for pp_id, screen, name in steps:
+        yield from env.tap(pp_id)
+        yield from env.screen(screen)
+        if pp_id.startswith("page_"):
+            want = 1 if pp_id == "page_next" else 0
+            yield ctx.until(lambda w=want: app.flow.c.page == w and env.rendered(), f"page {want + 1}")
+        yield ctx.frames(2)
+        check_targets(True, screen)
+        if name:
+            yield from env.shot(f"low-{name}-fi")
+    yield ctx.until(lambda: app.flow.c.print_status == "printed", "printed")
+    yield from env.tap("done")
+    yield from env.screen(F.START)
+    # done resets the display choices: set them again for the appointment and help screens
+    for pref in ("low_layout", "large_text", "high_contrast"):
+        yield from env.tap(f"toggle_{pref}")
+        yield ctx.until(lambda p=pref: getattr(app.flow.prefs, p) and env.rendered(), pref)
+    yield from env.tap("appointment")
+    yield from env.screen(F.APPOINTMENT)
+    yield from env.type_code("12")
+    check_targets(True, "appointment")
+    yield from env.shot("low-appointment-fi")
+    yield from env.tap("back")
+    yield from env.screen(F.START)
+    yield from env.tap("help")
+    yield from env.screen(F.HELP)
+    yield ctx.until(lambda: app.flow.c.help_state == "sent" and env.rendered(), "help sent")
+    check_targets(True, "help")
+    yield from env.shot("low-help-fi")
+    # speech: every screen entered with "read aloud" on was queued in Finnish and rendered
+    yield ctx.until(lambda: len(app.speech_done) >= 3, "speech rendered", timeout=30)
+    assert all(lang == "fi" for lang, _ in app.spoken) and len(app.spoken) >= 6, app.spoken
+    assert any(size > 10_000 for _, size in app.speech_done), app.speech_done
+    assert any("Numerosi on" in text for _, text in app.spoken), app.spoken
+    # landscape: the whole UI inside the window
+    yield from env.tap("start_over")
+    yield from env.screen(F.START)
+    Window.size = (1920, 1080)
+    yield ctx.until(lambda: tuple(Window.size) == (1920, 1080), "landscape window")
+    app.flow.version += 1  # redraw for the new size
+    app._schedule_render()
+    yield ctx.until(env.rendered, "redrawn")
+    yield ctx.frames(3)
+    check_targets(False, "landscape start")
+    yield from env.shot("landscape-start-fi")
+    env.save_jobs()
