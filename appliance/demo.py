@@ -232,6 +232,8 @@ class ServicePoint:
             return ["[display]", 'orientation = "landscape"', "speak = true"]
         if role == "feedback":
             return ["[feedback]", "scale = 5"]
+        if role == "counter":
+            return ["[counter]", 'counter = "1"']
         return []
 
     # --- processes ----------------------------------------------------------------------------

@@ -14,19 +14,42 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-def take_screenshot(name: str, directory: str | os.PathLike | None = None) -> Path | None:
-    from kivy.core.window import Window
+def take_screenshot(name: str, widget=None, directory: str | os.PathLike | None = None) -> Path:
+    """The app's root widget rendered into an offscreen buffer and saved as PNG.
 
+    Not Window.screenshot: that reads whatever the back buffer holds at that moment (a
+    half-drawn frame under an idle-throttled clock) and ignores a rotated (portrait) layout.
+    The window's clear colour is drawn first, as the apps leave their background to it."""
+    from kivy.app import App
+    from kivy.core.image import Image
+    from kivy.core.window import Window
+    from kivy.graphics import ClearBuffers, ClearColor, Fbo, Scale, Translate
+
+    widget = widget or App.get_running_app().root
     d = Path(directory or os.environ.get("PALVELUPISTE_SCREENSHOT_DIR", "."))
     d.mkdir(parents=True, exist_ok=True)
     target = d / f"{name}.png"
-    # Window.screenshot appends a counter to the name; move the newest to the stable name.
-    made = Window.screenshot(name=str(d / f".{name}-.png"))
-    if made and Path(made).exists():
-        tmp = Path(made)
-        tmp.replace(target)
-        return target
-    return None
+    parent = widget.parent
+    index = parent.canvas.indexof(widget.canvas) if parent is not None else -1
+    if index > -1:
+        parent.canvas.remove(widget.canvas)
+    try:
+        fbo = Fbo(size=widget.size, with_stencilbuffer=True)
+        with fbo:
+            ClearColor(*Window.clearcolor)
+            ClearBuffers()
+            Scale(1, -1, 1)
+            Translate(-widget.x, -widget.y - widget.height, 0)
+        fbo.add(widget.canvas)
+        fbo.draw()
+        tmp = d / f".{name}.tmp.png"
+        Image(fbo.texture).save(str(tmp), flipped=False)
+        tmp.replace(target)  # a reader never sees half a file
+        fbo.remove(widget.canvas)
+    finally:
+        if index > -1:
+            parent.canvas.insert(index, widget.canvas)
+    return target
 
 
 def install(app, name: str) -> None:
@@ -43,7 +66,13 @@ def install(app, name: str) -> None:
     Clock.schedule_once(ready, 0)
 
     def on_usr1(_signum, _frame) -> None:
-        Clock.schedule_once(lambda _dt: take_screenshot(name), 0)
+        def shoot(_dt: float) -> None:
+            try:
+                take_screenshot(name, app.root)
+            except Exception as exc:  # a failed screenshot must not take the app down
+                log.warning("screenshot failed: %s", exc)
+
+        Clock.schedule_once(shoot, 0)
 
     try:
         signal.signal(signal.SIGUSR1, on_usr1)
