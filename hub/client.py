@@ -157,8 +157,13 @@ class HubClient:
 
     # --- requests -------------------------------------------------------------------------
 
-    def request(self, payload: dict[str, Any] | bytes | str, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
-        """Send one command to the hub and return its answer (or a timeout/error dict)."""
+    def request(self, payload: dict[str, Any] | bytes | str, timeout: float = DEFAULT_TIMEOUT_S,
+                correlation: bytes | None = None) -> dict[str, Any]:
+        """Send one command to the hub and return its answer (or a timeout/error dict).
+
+        `correlation`: reuse the correlation data of an earlier attempt of the same command
+        (a retry after a timeout): the hub answers a repeated one with its first answer instead
+        of running the command again. Default: a fresh one."""
         deadline = time.monotonic() + timeout
         if self._closed:
             return {"ok": False, "error": "closed", "message": "the client was closed"}
@@ -178,7 +183,7 @@ class HubClient:
             data = bytes(payload)
         if not self.link.wait_connected(max(0.0, deadline - time.monotonic())):
             return _timeout("no connection to the site broker", timeout, False)
-        corr = uuid.uuid4().hex.encode()
+        corr = correlation or uuid.uuid4().hex.encode()
         p = _Pending()
         with self._lock:
             self._pending[corr] = p

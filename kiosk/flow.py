@@ -23,6 +23,8 @@ Guards:
 """
 from __future__ import annotations
 
+import uuid
+
 import re
 import urllib.parse
 from dataclasses import dataclass, field, replace
@@ -32,6 +34,14 @@ from core.config import Site
 from uikit.idle import IdleTimer
 
 from .settings import KioskSettings
+
+
+def new_request_id() -> str:
+    """Sent as the command's MQTT correlation data. "Try again" after a timeout re-sends the
+    same payload with the same id, and the hub answers a repeated id with its first answer: a
+    number the hub issued while the answer was lost is not issued a second time."""
+    return uuid.uuid4().hex
+
 
 START = "start"
 SERVICES = "services"
@@ -393,7 +403,8 @@ class Flow:
         """The last step of a walk-in: ask the hub for a number."""
         if not self._accept(now) or self.busy is not None or self.screen != NEEDS or self.c.service is None:
             return
-        payload = {"cmd": "take", "service": self.c.service, "lang": self.lang, "needs": self.c.needs.to_dict()}
+        payload = {"cmd": "take", "service": self.c.service, "lang": self.lang, "needs": self.c.needs.to_dict(),
+                   "request_id": new_request_id()}
         self.c.retry = payload
         self._send("take", payload)
 
@@ -440,7 +451,8 @@ class Flow:
             self._go(APPOINTMENT, now)
 
     def _check_in_code(self, code: str) -> None:
-        payload = {"cmd": "checkin", "code": code, "lang": self.lang, "needs": self.c.needs.to_dict()}
+        payload = {"cmd": "checkin", "code": code, "lang": self.lang, "needs": self.c.needs.to_dict(),
+                   "request_id": new_request_id()}
         self.c.retry = payload
         self._send("checkin", payload)
 

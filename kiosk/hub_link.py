@@ -96,7 +96,10 @@ class MqttHubLink(HubLink):
         return self.client.wait_connected(timeout)
 
     def _request(self, payload: dict[str, Any]) -> Reply:
-        return self.client.request(payload, timeout=self.timeout_s)
+        payload = dict(payload)
+        key = payload.pop("request_id", None)
+        return self.client.request(payload, timeout=self.timeout_s,
+                                   correlation=key.encode() if isinstance(key, str) else None)
 
     @property
     def connected(self) -> bool:

@@ -428,3 +428,16 @@ def test_over_the_site_broker_config_with_passwords_and_acl(tmp_path, example_si
             for c in made:
                 c.close()
             hub.stop()
+
+
+def test_a_retry_with_the_same_correlation_gets_the_first_answer_not_a_second_ticket(make_hub, clients):
+    """The kiosk's "Try again" after a lost answer re-sends with the same correlation data: the
+    hub must not issue a second number for one customer."""
+    make_hub()
+    c = clients("kiosk-1")
+    wait_answering(c)
+    first = c.request({"cmd": "take", "service": "kela"}, correlation=b"customer-42")
+    again = c.request({"cmd": "take", "service": "kela"}, correlation=b"customer-42")
+    other = c.request({"cmd": "take", "service": "kela"})
+    assert first["ok"] and first["number"] == "K001" and again == first
+    assert other["number"] == "K002"

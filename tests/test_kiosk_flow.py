@@ -56,6 +56,7 @@ def test_walk_in_takes_a_number_with_needs_and_shows_the_ticket(example_site, au
     f.toggle_need("hearing_loop", 6)
     f.get_number(7)
     [send] = [e for e in f.effects if isinstance(e, F.Send)]
+    assert len(send.payload.pop("request_id")) >= 16  # the retry key (see the retry test)
     assert send.payload == {"cmd": "take", "service": "kela", "lang": "sv",
                             "needs": {"interpreter": "ar", "hearing_loop": True, "accessible_room": False}}
     prints = run(f, authority, 7.1)
@@ -263,7 +264,8 @@ def test_hub_trouble_shows_the_problem_screen_and_try_again_resends(example_site
     assert f.screen == F.PROBLEM and f.busy is None
     f.retry(9)
     [again] = [e for e in f.effects if isinstance(e, F.Send)]
-    assert again.payload == send.payload and again.req != send.req
+    # The same payload, request_id included: the hub answers a repeated id with its first answer.
+    assert again.payload == send.payload and again.req != send.req and "request_id" in again.payload
     run(f, authority, 9.1)
     assert f.screen == F.TICKET
 
