@@ -434,6 +434,9 @@ class ServicePoint:
                 seqs = db.seqs(self.site.id, dev)
                 devices[dev]["central_gap_free"] = seqs == list(range(1, len(seqs) + 1))
             dead = db.dead_letter_count()
+            from core.figures import SITE_LEVEL, figures
+
+            fig = figures(db.figure_rows(self.site.id), tz=self.site.timezone).get(self.site.id, {})
         return {
             "site": self.site.id,
             "tickets": len(st.tickets),
@@ -448,6 +451,8 @@ class ServicePoint:
             "screenshots": sorted(p.name for p in self.shots.glob("*.png")),
             "windows": sorted(self.app_procs),
             "crowd": self.crowd.stats() if self.crowd else {},
+            # what the regional and national teams read (palvelupiste central figures)
+            "figures": {m: v["services"].get(SITE_LEVEL) for m, v in fig.items()},
         }
 
 

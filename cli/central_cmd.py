@@ -49,6 +49,15 @@ def register(sub) -> None:
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=run_report)
 
+    f = a.add_parser("figures", help="the monthly figures per site and service: waiting and service time, "
+                                     "tickets per hour, satisfaction, matter done, could do it yourself")
+    f.add_argument("--db", required=True)
+    f.add_argument("--site", help="only this site")
+    f.add_argument("--month", help="only this month, YYYY-MM (local time)")
+    f.add_argument("--tz", default="Europe/Helsinki")
+    f.add_argument("--json", action="store_true", help="print the figures as JSON")
+    f.set_defaults(func=run_figures)
+
 
 def _broker_args(args):
     from sync.downwire import BrokerArgs
@@ -147,4 +156,45 @@ def run_report(args) -> int:
     print(f"dead letters: {dl['rows']} distinct, received {dl['times']} times")
     for r in dl["by_reason"][:20]:
         print(f"  {r['rows']:>6} × {r['reason'][:100]}")
+    return 0
+
+
+def run_figures(args) -> int:
+    import re
+    from pathlib import Path
+
+    from core.figures import SITE_LEVEL, figures
+    from sync.central_db import CentralDB
+
+    if not Path(args.db).exists():
+        print(f"{args.db}: no such database", file=sys.stderr)
+        return 2
+    if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        print(f"--month {args.month!r}: must be YYYY-MM", file=sys.stderr)
+        return 2
+    with CentralDB(args.db) as db:
+        fig = figures(db.figure_rows(args.site), tz=args.tz, month=args.month)
+    if args.json:
+        print(json.dumps(fig, ensure_ascii=False, indent=2))
+        return 0
+
+    def dist(d):
+        return f"{d['median_min']:>5} / {d['p90_min']:>5}" if d else f"{'-':>5} / {'-':>5}"
+
+    def pct(x):
+        return f"{x * 100:4.0f}%" if x is not None else "   -"
+
+    for site, months in sorted(fig.items()):
+        for month, m in sorted(months.items()):
+            print(f"\n{site} {month}   printer faults {m['printer_faults']}")
+            print(f"{'service':14} {'tickets':>7} {'/hour':>6} {'wait med/p90 min':>17} {'service med/p90':>16} "
+                  f"{'no-show':>7} {'rated':>5} {'mean':>5} {'pos':>5} {'neg':>5} {'done':>5} {'self':>5}")
+            for service, r in sorted(m["services"].items(), key=lambda kv: (kv[0] != SITE_LEVEL, kv[0])):
+                sat, mat, yes = r["satisfaction"], r["matter"], r["could_do_it_yourself"]
+                print(f"{'(whole site)' if service == SITE_LEVEL else service:14} {r['tickets']:>7} "
+                      f"{r['tickets_per_open_hour'] or '-':>6} {dist(r['waiting']):>17} {dist(r['service']):>16} "
+                      f"{r['no_show']:>7} {sat['n']:>5} {sat['mean_of_5'] or '-':>5} {pct(sat['positive_share'])} "
+                      f"{pct(sat['negative_share'])} {pct(mat['done_share'])} {pct(yes['yes_share'])}")
+    if not fig:
+        print("no events" + (f" in {args.month}" if args.month else ""))
     return 0

@@ -46,6 +46,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.events import Event
+from core.figures import latest_feedback
 from core.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -174,23 +175,11 @@ def new_response(rating: int, scale: int, language: str, tz: str, *, input: str 
 
 def latest_responses(events: list[Event] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The reporting rule: per response id, the data of its last snapshot (highest rev, then
-    highest seq). Accepts Events or plain data dicts (in sequence order)."""
-    out: dict[str, tuple[int, dict[str, Any]]] = {}
-    for i, ev in enumerate(events):
-        if isinstance(ev, Event):
-            if ev.type != EVENT_TYPE:
-                continue
-            data = ev.data
-        else:
-            data = ev
-        rid = data.get("response")
-        if not rid:
-            continue
-        rev = int(data.get("rev", 1))
-        prev = out.get(rid)
-        if prev is None or rev >= prev[0]:
-            out[rid] = (rev, data)
-    return {rid: data for rid, (_, data) in out.items()}
+    highest seq). Accepts Events or plain data dicts (in sequence order). The rule itself is
+    core.figures.latest_feedback, which the central figures use too."""
+    datas = [ev.data if isinstance(ev, Event) else ev for ev in events
+             if not isinstance(ev, Event) or ev.type == EVENT_TYPE]
+    return latest_feedback(d for d in datas if d.get("response"))
 
 
 #: One row (the data JSON) per response with its last snapshot, misuse-flagged responses left

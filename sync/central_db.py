@@ -231,6 +231,21 @@ class CentralDB:
         return {"sites": sites, "devices": list(devices.values()),
                 "dead_letters": {"rows": total_dead[0], "times": total_dead[1], "by_reason": dead}}
 
+    def figure_rows(self, site: str | None = None):
+        """Every event as a core.figures.Row, in (site, device, seq) order, for the figures."""
+        from core.figures import Row
+
+        sql = "SELECT site, type, ts, data FROM events"
+        args: tuple = ()
+        if site is not None:
+            sql += " WHERE site = ?"
+            args = (site,)
+        for s, etype, ts, data in self.conn.execute(sql + " ORDER BY site, device, seq", args):
+            try:
+                yield Row(s, etype, ts, json.loads(data))
+            except ValueError:
+                continue
+
     def checkpoint(self) -> None:
         try:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,108 @@
+"""The monthly figures (DESIGN.md "What is measured") from events: waiting and service times,
+tickets per open hour, satisfaction counted once per response without misuse-flagged presses,
+matter done, could-do-it-yourself; per site, month (local time) and service."""
+import datetime as _dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from core.events import Event
+from core.figures import SITE_LEVEL, Row, figures, latest_feedback
+
+HEL = ZoneInfo("Europe/Helsinki")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ms(y, mo, d, h, mi=0):
+    return int(_dt.datetime(y, mo, d, h, mi, tzinfo=HEL).timestamp() * 1000)
+
+
+def day_of_events():
+    t = ms(2026, 11, 23, 9)
+    rows = []
+    for i, (service, wait_min, serve_min) in enumerate([("kela", 10, 12), ("kela", 20, 8), ("poliisi", 5, 10)]):
+        tid = f"2026-11-23/X{i}"
+        rows.append(Row("s1", "ticket.issued", t + i * 60_000, {"ticket": tid, "service": service, "kind": "walk_in"}))
+        rows.append(Row("s1", "ticket.called", t + wait_min * 60_000,
+                        {"ticket": tid, "service": service, "counter": "1", "waited_s": wait_min * 60}))
+        rows.append(Row("s1", "ticket.recalled", t + wait_min * 60_000 + 5, {"ticket": tid, "counter": "1"}))
+        rows.append(Row("s1", "ticket.finished", t + (wait_min + serve_min) * 60_000,
+                        {"ticket": tid, "service": service, "service_s": serve_min * 60}))
+    rows.append(Row("s1", "ticket.issued", ms(2026, 11, 23, 13), {"ticket": "n", "service": "kela", "kind": "appointment"}))
+    rows.append(Row("s1", "ticket.no_show", ms(2026, 11, 23, 13, 30), {"ticket": "n", "service": "kela"}))
+    # one response in three snapshots (counts once, with its last answers), one flagged press,
+    # one three-face scale response, one attributed to a service
+    fb = [
+        {"response": "r1", "rev": 1, "rating": 5, "scale": 5, "outcome": None, "self_service": None, "flags": []},
+        {"response": "r1", "rev": 2, "rating": 5, "scale": 5, "outcome": "done", "self_service": None, "flags": []},
+        {"response": "r1", "rev": 3, "rating": 5, "scale": 5, "outcome": "done", "self_service": "no", "flags": []},
+        {"response": "r2", "rev": 1, "rating": 1, "scale": 5, "flags": ["burst"]},
+        {"response": "r3", "rev": 1, "rating": 1, "scale": 3, "outcome": "not_done", "flags": []},
+        {"response": "r4", "rev": 1, "rating": 4, "scale": 5, "service": "kela", "self_service": "yes", "flags": []},
+    ]
+    rows += [Row("s1", "feedback.given", ms(2026, 11, 23, 15) + i, d) for i, d in enumerate(fb)]
+    rows.append(Row("s1", "printer.fault", ms(2026, 11, 23, 10), {"reason": "paper_out"}))
+    # another month, another site: kept apart
+    rows.append(Row("s1", "ticket.issued", ms(2026, 12, 1, 9), {"ticket": "d", "service": "kela", "kind": "walk_in"}))
+    rows.append(Row("s2", "ticket.issued", ms(2026, 11, 23, 9), {"ticket": "e", "service": "kela", "kind": "walk_in"}))
+    return rows
+
+
+def test_waiting_service_and_tickets_per_site_month_and_service():
+    f = figures(day_of_events())
+    nov = f["s1"]["2026-11"]
+    site = nov["services"][SITE_LEVEL]
+    assert site["tickets"] == 4 and site["walk_in"] == 3 and site["appointment"] == 1
+    assert site["waiting"]["n"] == 3 and site["waiting"]["median_min"] == 10.0  # recalls don't count again
+    assert site["service"]["median_min"] == 10.0
+    assert site["no_show"] == 1
+    assert site["tickets_per_open_hour"] == 2.0  # 4 tickets in the hours 9 and 13
+    assert nov["services"]["kela"]["waiting"]["median_min"] == 15.0
+    assert nov["services"]["poliisi"]["tickets"] == 1
+    assert nov["printer_faults"] == 1
+    assert f["s1"]["2026-12"]["services"][SITE_LEVEL]["tickets"] == 1
+    assert f["s2"]["2026-11"]["services"][SITE_LEVEL]["tickets"] == 1
+    assert figures(day_of_events(), month="2026-12")["s1"].keys() == {"2026-12"}
+
+
+def test_feedback_counts_each_response_once_and_leaves_misuse_out():
+    sat = figures(day_of_events())["s1"]["2026-11"]["services"][SITE_LEVEL]
+    s = sat["satisfaction"]
+    assert s["n"] == 3 and s["flagged_left_out"] == 1
+    assert (s["positive"], s["negative"]) == (2, 1)  # 5 and 4 of 5 positive; 1 of 3 negative
+    assert s["mean_of_5"] == round((5 + 4 + 1) / 3, 2)
+    assert sat["matter"]["done"] == 1 and sat["matter"]["not_done"] == 1 and sat["matter"]["done_share"] == 0.5
+    assert sat["could_do_it_yourself"]["yes"] == 1 and sat["could_do_it_yourself"]["no"] == 1
+    kela = figures(day_of_events())["s1"]["2026-11"]["services"]["kela"]["satisfaction"]
+    assert kela["n"] == 1 and kela["positive"] == 1  # the attributed response counts for its service too
+
+
+def test_latest_feedback_takes_the_last_snapshot():
+    rows = [{"response": "a", "rev": 1, "rating": 2}, {"response": "a", "rev": 2, "rating": 2, "outcome": "done"},
+            {"response": "b", "rev": 1, "rating": 5}]
+    got = latest_feedback(rows)
+    assert got["a"]["outcome"] == "done" and got["b"]["rating"] == 5 and len(got) == 2
+
+
+def test_figures_cli_on_a_central_database(tmp_path):
+    from sync.central_db import CentralDB
+
+    db = tmp_path / "central.sqlite"
+    with CentralDB(db) as c:
+        c.begin()
+        c.insert_events([Event(id=f"ev{i:08d}", site=r.site, device="hub-1" if r.site == "s1" else "hub-2", seq=i + 1,
+                               type=r.type, ts=r.ts, data=r.data)
+                         for i, r in enumerate(day_of_events())])
+        c.commit()
+    out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--site", "s1",
+                          "--month", "2026-11", "--json"], cwd=REPO, capture_output=True, text=True, check=True)
+    fig = json.loads(out.stdout)
+    assert list(fig) == ["s1"] and fig["s1"]["2026-11"]["services"][SITE_LEVEL]["tickets"] == 4
+    table = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db)], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout
+    assert "(whole site)" in table and "s2 2026-11" in table
+    bad = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--month", "11/2026"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
