@@ -43,6 +43,21 @@ class QueueAuthority:
             # The state is untouched: events are applied only after they were stored.
             return {"ok": False, "error": "store_failed", "message": str(exc)}
 
+    def housekeep(self, now: int | None = None) -> int:
+        """Close the tickets left open from an earlier local day (a new day began with no command
+        yet), so the displays do not show yesterday's queue in the morning. Returns how many."""
+        from core.engine import housekeeping
+
+        t = self.clock() if now is None else now
+        items = housekeeping(self.state, t)
+        if not items:
+            return 0
+        try:
+            self.state.apply_all(self._commit(items, t))
+        except StoreError:
+            return 0  # tried again at the next heartbeat; the next command does it too
+        return len(items)
+
     def handle_payload(self, payload: bytes | str, role: str = "hub", now: int | None = None) -> dict[str, Any]:
         """A JSON command as it comes off the wire, checked against the sender's role."""
         cmd = commands.parse_command_json(payload)

@@ -271,6 +271,8 @@ class HubService:
             self._next_appt_check = now + self.appointments_poll_s
             if self._check_appointments():
                 self.authority.set_appointments(self.appointments)
+        if now >= self._next_heartbeat and self.authority.housekeep():
+            self._dirty = True  # a new local day closed yesterday's tickets
         if self._dirty or now >= self._next_heartbeat:
             self.publish_state()
 

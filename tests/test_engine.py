@@ -549,3 +549,25 @@ def test_position_and_waiting_tickets(q):
     assert q.state.position("nope") is None
     assert [t.id for t in q.state.waiting_tickets()] == [a, b, c]
     assert [t.id for t in q.state.waiting_tickets("kela")] == [a, c]
+
+
+def test_authority_housekeep_closes_yesterdays_tickets_without_a_command(tmp_path, example_site):
+    """The hub calls this on its heartbeat: at a new local day yesterday's queue disappears from
+    the displays even before the first command of the morning."""
+    import datetime as _dt
+
+    from core.engine import TakeTicket
+    from core.store import EventStore
+    from hub.authority import QueueAuthority
+
+    tz = example_site.tz
+    evening = int(_dt.datetime(2026, 11, 23, 17, 0, tzinfo=tz).timestamp() * 1000)
+    morning = int(_dt.datetime(2026, 11, 24, 7, 0, tzinfo=tz).timestamp() * 1000)
+    with EventStore(tmp_path / "hub.sqlite", example_site.id, "hub-1") as store:
+        auth = QueueAuthority(example_site, store)
+        auth.handle(TakeTicket("kela"), evening)
+        assert auth.housekeep(evening + 1000) == 0
+        assert auth.housekeep(morning) == 1
+        assert auth.state.waiting_count["kela"] == 0
+        assert store.events()[-1].data == {"ticket": "2026-11-23/K001", "reason": "day_closed"}
+        assert auth.housekeep(morning + 1000) == 0
