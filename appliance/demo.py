@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.xvfb import Xvfb
 from core.config import load_site
 from sync import brokerconf, topics
 
@@ -96,37 +97,6 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(5)
-
-
-class Xvfb:
-    """A private X server for one window (screenshots of overlapping windows are unreliable)."""
-
-    def __init__(self, size: tuple[int, int]) -> None:
-        self.size = size
-        self.proc: subprocess.Popen | None = None
-        self.display = ""
-
-    def start(self) -> "Xvfb":
-        r, w = os.pipe()
-        w_, h_ = self.size
-        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{w_}x{h_}x24",
-                                      "-nolisten", "tcp"], pass_fds=[w], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        os.close(w)
-        with os.fdopen(r) as f:
-            num = f.readline().strip()
-        if not num:
-            raise RuntimeError("Xvfb did not start (is the xvfb package installed?)")
-        self.display = f":{num}"
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 class ServicePoint:

@@ -36,23 +36,11 @@ GAP_S = 0.4
 IDLE_S = float(os.environ.get("BENCH_IDLE_S", "20"))
 
 
-def _xvfb() -> tuple[subprocess.Popen | None, str]:
-    if os.environ.get("DISPLAY"):
-        return None, os.environ["DISPLAY"]
-    if not shutil.which("Xvfb"):
-        sys.exit("display_bench: no $DISPLAY and no Xvfb")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stderr=subprocess.DEVNULL)
-    os.close(w)
-    num = b""
-    while not num.endswith(b"\n"):
-        ch = os.read(r, 1)
-        if not ch:
-            break
-        num += ch
-    os.close(r)
-    return proc, f":{num.decode().strip()}"
+def _xvfb():
+    """$DISPLAY, or a private Xvfb (appliance.xvfb, shared with the demo)."""
+    from appliance.xvfb import display_or_xvfb
+
+    return display_or_xvfb((1920, 1080))
 
 
 def _cpu_s(pid: int) -> float:
@@ -217,8 +205,7 @@ def main() -> int:
                 p.kill()
         broker.stop()
         if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(5)
+            xvfb.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     result = {

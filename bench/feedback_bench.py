@@ -31,27 +31,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 TOUCHES = int(os.environ.get("BENCH_TOUCHES", "150"))
 BUTTONS = int(os.environ.get("BENCH_BUTTONS", "300"))
 
 
-def _xvfb() -> tuple[subprocess.Popen | None, str]:
-    if os.environ.get("DISPLAY"):
-        return None, os.environ["DISPLAY"]
-    if not shutil.which("Xvfb"):
-        sys.exit("feedback_bench: no $DISPLAY and no Xvfb")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stderr=subprocess.DEVNULL)
-    os.close(w)
-    num = b""
-    while not num.endswith(b"\n"):
-        ch = os.read(r, 1)
-        if not ch:
-            break
-        num += ch
-    os.close(r)
-    return proc, f":{num.decode().strip()}"
+def _xvfb():
+    """$DISPLAY, or a private Xvfb (appliance.xvfb, shared with the demo)."""
+    from appliance.xvfb import display_or_xvfb
+
+    return display_or_xvfb((1920, 1080))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -81,8 +70,7 @@ def main() -> int:
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     finally:
         if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(10)
+            xvfb.stop()
     if proc.returncode != 0 or not out.exists():
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
         print("feedback_bench: the app scenario failed", file=sys.stderr)

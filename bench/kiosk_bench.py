@@ -37,23 +37,11 @@ TICKETS = int(os.environ.get("BENCH_TICKETS", "80"))
 CUT = b"\x1dV"
 
 
-def _xvfb() -> tuple[subprocess.Popen | None, str]:
-    if os.environ.get("DISPLAY"):
-        return None, os.environ["DISPLAY"]
-    if not shutil.which("Xvfb"):
-        sys.exit("kiosk_bench: no $DISPLAY and no Xvfb")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stderr=subprocess.DEVNULL)
-    os.close(w)
-    num = b""
-    while not num.endswith(b"\n"):
-        ch = os.read(r, 1)
-        if not ch:
-            break
-        num += ch
-    os.close(r)
-    return proc, f":{num.decode().strip()}"
+def _xvfb():
+    """$DISPLAY, or a private Xvfb (appliance.xvfb, shared with the demo)."""
+    from appliance.xvfb import display_or_xvfb
+
+    return display_or_xvfb((1920, 1080))
 
 
 def _rss_mb(pid: int) -> float:
@@ -249,8 +237,7 @@ def main() -> int:
         hub.terminate()
         broker.stop()
         if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(5)
+            xvfb.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

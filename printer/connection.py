@@ -323,7 +323,7 @@ class _DeviceFile:
         return os.read(self.fd, 64) if r else None
 
     def drain(self) -> None:
-        while (got := self.read(0)):
+        while self.read(0):
             pass
 
     def flush(self) -> None:
