@@ -643,7 +643,8 @@ def _broker_check(ctx: Context, which: str) -> Result:
     cid = f"{b.username or d.id}-doctor-{os.getpid()}"
     r = ctx.sources.mqtt_probe(b, b.username, password, cid, ctx.timeout)
     if r.outcome == "ok":
-        return Result(name, OK, f"{r.detail} as {b.username!r}" + (f" in {r.ms} ms" if r.ms is not None else ""))
+        who = f" as {b.username!r}" if b.username else " without a user name"
+        return Result(name, OK, f"{r.detail}{who}" + (f" in {r.ms} ms" if r.ms is not None else ""))
     if r.outcome == "auth":
         if which == "site":
             hint = (f"the hub's Mosquitto has another password for {b.username!r}: copy the hub's "

@@ -67,6 +67,6 @@ def run(args) -> int:
     configure_kivy(settings)  # before Kivy's clock and window are imported
     from display.app import DisplayApp
 
-    DisplayApp(site, settings, broker=device.site_broker, device=device.id,
+    DisplayApp(site, settings, broker=device.site_broker, device=device.id, device_config=args.config,
                speech_dir=args.speech_dir or os.path.join(device.data_dir, "speech")).run()
     return 0

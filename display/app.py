@@ -41,8 +41,10 @@ class DisplayApp(App):
     def __init__(self, site: Site, settings: DisplaySettings, *, broker: Any = None, device: str = "display-1",
                  username: str | None = None, password: str | None = None, speech_dir: str | Path | None = None,
                  player: Any = "settings", speech_on_done=None, keep_speech_files: bool = False,
-                 link_factory=None, **kw: Any) -> None:
+                 link_factory=None, device_config: str | Path | None = None, **kw: Any) -> None:
         super().__init__(**kw)
+        import os
+
         from kivy.config import Config
 
         self.site = site
@@ -50,6 +52,10 @@ class DisplayApp(App):
         self.broker = broker
         self.device = device
         self.username, self.password = username, password
+        # The device configuration, for the technician screen's self-test (display/technician.py);
+        # the systemd unit sets $PALVELUPISTE_CONFIG.
+        self.device_config = str(device_config or os.environ.get("PALVELUPISTE_CONFIG") or "") or None
+        self.tech = None
         self.model = DisplayModel(site, settings, started=time.monotonic())
         self._events: deque = deque()
         self._wake_pending = False
@@ -113,6 +119,10 @@ class DisplayApp(App):
                                     username=self.username, password=self.password)
         if self.link is not None:
             self.link.start()
+        from . import technician
+
+        # Five taps in the top-left corner: the technician screen over the calls (see there).
+        self.tech = technician.install(self)
         return self.screen
 
     def on_start(self):

@@ -8,6 +8,9 @@ Kivy set-up that matters on a kiosk (`configure_kivy`, before the window exists)
   * exactly one touch input provider — two providers reading one device double every touch;
   * Escape does not close the app (a barcode reader or a stray keyboard may send it);
   * the window size is the kiosk's (default portrait 1080x1920), fullscreen on the device.
+
+Five taps in the top-left corner within three seconds open the technician screen (device, site,
+version, addresses, brokers, the doctor's result): kiosk/technician.py, uikit/techoverlay.py.
 """
 from __future__ import annotations
 
@@ -76,7 +79,8 @@ class KioskApp(_kivy_app_base()):
 
     def __init__(self, site: Site, device_id: str, settings: KioskSettings, hub: Any, printer: Any = None, *,
                  data_dir: str | Path, speech_player: list[str] | None | str = "auto",
-                 settle_s: float = F.SETTLE_S, fullscreen: bool = False, **kw: Any) -> None:
+                 settle_s: float = F.SETTLE_S, fullscreen: bool = False, device_config: str | Path | None = None,
+                 device: Any = None, **kw: Any) -> None:
         configure_kivy(settings, fullscreen)
         super().__init__(**kw)
         self.site = site
@@ -87,6 +91,9 @@ class KioskApp(_kivy_app_base()):
         self.data_dir = Path(data_dir)
         self.speech_player = speech_player
         self.fullscreen = fullscreen
+        self.device_config = str(device_config) if device_config else None  # for the technician screen
+        self.device = device
+        self.tech = None  # the technician screen (kiosk.technician), made in build()
         self.flow = F.Flow(site, settings, device_id, settle_s=settle_s, now=time.monotonic())
         self.screen_widget = None
         self.spoken: list[tuple[str, str]] = []  # (voice language, text) queued for speech
@@ -142,6 +149,10 @@ class KioskApp(_kivy_app_base()):
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput, on_flip=self._on_flip)
         self._render()
         Clock.schedule_interval(self._tick, TICK_S)
+        from . import technician
+
+        # Five taps in the top-left corner: the technician screen, above everything (see there).
+        self.tech = technician.install(self)
         return self.root_box
 
     def on_start(self) -> None:
@@ -428,7 +439,7 @@ def build_from_device(device_config: str | Path, fullscreen: bool = False, local
     printer = PrinterWorker(pconf, site, settings, store_path=device.store, device_id=device.id,
                             data_dir=device.data_dir)
     return KioskApp(site, device.id, settings, hub, printer, data_dir=device.data_dir, fullscreen=fullscreen,
-                    **app_kw)
+                    device_config=device_config, device=device, **app_kw)
 
 
 def run_device(device_config: str | Path, fullscreen: bool = False, local: bool = False) -> int:
