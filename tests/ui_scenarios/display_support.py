@@ -59,32 +59,11 @@ def wait_marker(sync_dir: str | Path, name: str, timeout: float = 30.0, threads:
 
 
 def shot(ctx, widget, name: str) -> Path:
-    """A screenshot of `widget` (the app's root) as the screen shows it, also when the content is
-    rotated for a portrait TV (Window.screenshot would save the unrotated framebuffer). Like
-    Widget.export_to_png, but on the window's background colour instead of transparency (the
-    apps leave their background to the window's clear colour)."""
-    from kivy.core.image import Image
-    from kivy.core.window import Window
-    from kivy.graphics import ClearBuffers, ClearColor, Fbo, Scale, Translate
+    """A screenshot of `widget` as the screen shows it (rotation kept, on the window's colour):
+    the same offscreen rendering the apps use for SIGUSR1 screenshots."""
+    from uikit.appsupport import take_screenshot
 
-    ctx.output_dir.mkdir(parents=True, exist_ok=True)
-    path = ctx.output_dir / f"{name}.png"
-    parent = widget.parent
-    index = parent.canvas.indexof(widget.canvas) if parent is not None else -1
-    if index > -1:
-        parent.canvas.remove(widget.canvas)
-    fbo = Fbo(size=widget.size, with_stencilbuffer=True)
-    with fbo:
-        ClearColor(*Window.clearcolor)
-        ClearBuffers()
-        Scale(1, -1, 1)
-        Translate(-widget.x, -widget.y - widget.height, 0)
-    fbo.add(widget.canvas)
-    fbo.draw()
-    Image(fbo.texture).save(str(path), flipped=False)
-    fbo.remove(widget.canvas)
-    if index > -1:
-        parent.canvas.insert(index, widget.canvas)
+    path = take_screenshot(name, widget, ctx.output_dir)
     ctx.screenshots.append(str(path))
     return path
 
