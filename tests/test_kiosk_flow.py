@@ -7,7 +7,6 @@ import json
 import pytest
 
 from core.engine import Appointment
-from core.events import now_ms
 from core.store import EventStore
 from hub.authority import QueueAuthority
 from kiosk import flow as F
