@@ -127,11 +127,9 @@ class DisplayApp(App):
 
     def on_start(self):
         # systemd readiness and watchdog pings from this UI thread's clock, SIGUSR1 screenshots
-        import os
-
         from uikit import appsupport
 
-        appsupport.install(self, os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or self.device)
+        appsupport.install(self, self.device)
 
     def on_stop(self):
         if self.link is not None:

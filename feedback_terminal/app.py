@@ -13,14 +13,11 @@ Terminal.press() path as a touched face, misuse flags included.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 import time
 from collections import deque
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from kivy.app import App
@@ -37,6 +34,7 @@ from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
 from core.i18n import Translator, native_name
+from sync.status import FEEDBACK_STATUS_FILE as STATUS_FILE, write_app_status
 from uikit.theme import PALETTES, font_sp
 
 from . import style
@@ -52,7 +50,6 @@ from .terminal import Terminal
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "feedback-status.json"
 SWITCH_INTERVAL_S = 0.0005
 PRESSED_MARK_DELAY_S = 0.08
 CHECK = f"[font={style.SYMBOL_FONT}]{style.CHECK}[/font]"
@@ -564,7 +561,7 @@ class FeedbackApp(App):
 
         # systemd READY=1 after the first frame and watchdog pings from this UI clock; SIGUSR1
         # writes a screenshot (the demo and technicians see a headless terminal that way).
-        appsupport.install(self, os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or self.settings.device)
+        appsupport.install(self, self.settings.device)
         if self.demo_presses:
             from .demo import DemoPlayer
 
@@ -607,14 +604,10 @@ class FeedbackApp(App):
         status = {"ts": int(time.time() * 1000), "buttons": self.button_status,
                   "stored": self.recorder.written if self.recorder else 0,
                   "store_failures": self.recorder.failed if self.recorder else 0}
-        path = Path(self.settings.data_dir) / STATUS_FILE
-        tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, path)
+            write_app_status(self.settings.data_dir, STATUS_FILE, status)
         except OSError as exc:
-            log.warning("cannot write %s: %s", path, exc)
+            log.warning("cannot write %s: %s", STATUS_FILE, exc)
 
     def on_stop(self) -> None:
         if self.buttons is not None:

@@ -160,7 +160,7 @@ class KioskApp(_kivy_app_base()):
 
         # systemd: READY=1 after the first frame and watchdog pings from this UI thread's clock;
         # SIGUSR1: a screenshot into $PALVELUPISTE_SCREENSHOT_DIR (the headless demo uses it).
-        appsupport.install(self, os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or self.device_id)
+        appsupport.install(self, self.device_id)
         demo_every = os.environ.get("PALVELUPISTE_KIOSK_DEMO_EVERY_S")
         if demo_every:
             from .demo import DemoCustomers

@@ -23,9 +23,7 @@ Without [printer] the kiosk works without paper: every ticket is shown on screen
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -36,13 +34,13 @@ from typing import Any
 
 from core.config import ConfigError, Issue, Site
 from core.events import now_ms
+from sync.status import PRINTER_STATUS_FILE as STATUS_FILE, write_app_status
 
 from .flow import TicketView
 from .settings import KioskSettings
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "printer-status.json"
 FAULT_POLL_S = 1.0
 _STOP = object()
 
@@ -98,15 +96,6 @@ def ticket_layout(t: TicketView, site: Site, settings: KioskSettings):
         people_ahead=t.ahead, est_wait_min=t.est_wait_min, issued_ms=t.issued_ms, tz=site.timezone,
         where_to_wait=settings.wait_text(t.lang), qr_url=t.qr_url or None,
         appointment_time_ms=t.appointment_ms if t.kind == "appointment" else None))
-
-
-def write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class PrinterWorker:
@@ -306,6 +295,7 @@ class PrinterWorker:
 
     def _write_status(self) -> None:
         try:
-            write_json_atomic(self.data_dir / STATUS_FILE, self.status_doc())
+            # fsync: the printer state is what a technician reads after a power cut
+            write_app_status(self.data_dir, STATUS_FILE, self.status_doc(), fsync=True)
         except OSError:
             log.exception("kiosk: cannot write %s", self.data_dir / STATUS_FILE)

@@ -120,16 +120,33 @@ def read_local_status(data_dir: str | Path) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def write_local_status(data_dir: str | Path, status: dict[str, Any]) -> None:
-    """Written atomically (rename) but without fsync: it is informative, rewritten every few seconds."""
-    path = Path(data_dir) / STATUS_FILE
-    tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
+def write_app_status(data_dir: str | Path, filename: str, data: bytes | dict[str, Any], *,
+                     fsync: bool = False) -> Path:
+    """Replace `<data_dir>/<filename>` (a device's small status file, read by read_app_status)
+    atomically: a reader never sees half a file. Without fsync by default: these files are
+    informative and rewritten every few seconds. Raises OSError; the half-written temp file is
+    removed."""
+    path = Path(data_dir) / filename
+    tmp = path.with_name(f".{filename}.{os.getpid()}.tmp")
+    if isinstance(data, dict):
+        data = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(status_json(status))
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_local_status(data_dir: str | Path, status: dict[str, Any]) -> None:
+    """The agent's own status (sync-status.json); a failure to write it is not an error."""
+    try:
+        write_app_status(data_dir, STATUS_FILE, status_json(status))
+    except OSError:
+        pass

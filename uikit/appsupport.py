@@ -53,7 +53,10 @@ def take_screenshot(name: str, widget=None, directory: str | os.PathLike | None 
 
 
 def install(app, name: str) -> None:
+    """`name`: the screenshot's file name (the device id); $PALVELUPISTE_SCREENSHOT_NAME wins."""
     from kivy.clock import Clock
+
+    name = os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or name
 
     from appliance import sdnotify
 
