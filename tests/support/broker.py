@@ -9,32 +9,15 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from appliance.localnet import free_port, wait_port  # noqa: F401  (tests import them from here)
 
 
 def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-
-
-def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
 
 
 class MosquittoBroker:
