@@ -930,7 +930,7 @@ def _guarded(name: str | tuple[str, ...], fn: Callable[[], Any]) -> Any:
 
 def run_checks(config_path: str, sources: Sources | None = None, *, root: str | Path | None = None,
                timeout: float = 3.0) -> Report:
-    from sync.status import software_version
+    from runtime.status import software_version
 
     ctx = Context(str(config_path), sources or Sources(), Path(root).absolute() if root else None, timeout)
     res = ctx.results

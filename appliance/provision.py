@@ -419,7 +419,8 @@ def make_plan(opts: Options) -> Plan:
     plan = Plan(opts, root, notes=list(ctx.get("notes", [])))
     plan.live = str(root) == "/" and systemd_running()
     site = ctx["site"]
-    from sync import brokerconf, topics
+    from bus import brokerconf
+    from bus import topics
 
     def d(path: str, mode: int = 0o755) -> None:
         p = plan.host(path)

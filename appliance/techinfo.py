@@ -95,7 +95,7 @@ def addresses() -> list[Address]:
 def collect(config_path: str | Path, *, device: Device | None = None, run_doctor: bool = True,
             sources: Sources | None = None, timeout: float = 2.0) -> TechInfo:
     """Everything the technician screen shows. Blocks for up to a few seconds (broker probes)."""
-    from sync.status import software_version
+    from runtime.status import software_version
 
     config_path = str(config_path)
     if device is None:

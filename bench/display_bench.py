@@ -37,8 +37,8 @@ IDLE_S = float(os.environ.get("BENCH_IDLE_S", "20"))
 
 
 def _xvfb():
-    """$DISPLAY, or a private Xvfb (appliance.xvfb, shared with the demo)."""
-    from appliance.xvfb import display_or_xvfb
+    """$DISPLAY, or a private Xvfb (sim.xvfb, shared with the demo)."""
+    from sim.xvfb import display_or_xvfb
 
     return display_or_xvfb((1920, 1080))
 
@@ -102,7 +102,7 @@ def bare_kivy(out: str) -> None:
 
 
 def main() -> int:
-    from hub.client import HubClient
+    from bus.hubclient import HubClient
     from tests.support.broker import MosquittoBroker
     from tests.ui_scenarios.display_support import device_toml
 

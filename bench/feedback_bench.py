@@ -37,8 +37,8 @@ BUTTONS = int(os.environ.get("BENCH_BUTTONS", "300"))
 
 
 def _xvfb():
-    """$DISPLAY, or a private Xvfb (appliance.xvfb, shared with the demo)."""
-    from appliance.xvfb import display_or_xvfb
+    """$DISPLAY, or a private Xvfb (sim.xvfb, shared with the demo)."""
+    from sim.xvfb import display_or_xvfb
 
     return display_or_xvfb((1920, 1080))
 

@@ -38,8 +38,8 @@ CUT = b"\x1dV"
 
 
 def _xvfb():
-    """$DISPLAY, or a private Xvfb (appliance.xvfb, shared with the demo)."""
-    from appliance.xvfb import display_or_xvfb
+    """$DISPLAY, or a private Xvfb (sim.xvfb, shared with the demo)."""
+    from sim.xvfb import display_or_xvfb
 
     return display_or_xvfb((1920, 1080))
 
@@ -60,7 +60,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def _timed_printer():
     """The package's pty printer, noting when each job's cut arrived (CLOCK_MONOTONIC)."""
-    from printer.emulator import PtyPrinter
+    from sim.printer_emulator import PtyPrinter
 
     class TimedPrinter(PtyPrinter):
         def __init__(self) -> None:

@@ -31,8 +31,9 @@ sys.path.insert(0, str(REPO))
 
 from core.config import load_device, load_site  # noqa: E402
 from core.events import Event  # noqa: E402
-from sync import brokerconf, topics  # noqa: E402
-from sync.mqtt import Connected, LinkOptions, MqttLink, PubAck  # noqa: E402
+from bus import topics  # noqa: E402
+from bus import brokerconf
+from bus.link import Connected, LinkOptions, MqttLink, PubAck  # noqa: E402
 from tests.support.broker import MosquittoBroker, free_port  # noqa: E402
 from tests.support.syncproc import (Central, fill_store, store_seqs, wait_ingest_subscribed,  # noqa: E402
                                     wait_item, wait_until, write_device)
@@ -53,7 +54,7 @@ def pct(values: list[float], p: float) -> float:
 # --- command round trip over the site broker ---------------------------------------------------
 
 def bench_cmd_rtt(work: Path, rounds: int) -> dict:
-    from hub.client import HubClient
+    from bus.hubclient import HubClient
     from hub.service import HubService
 
     site = load_site(EXAMPLE)

@@ -60,7 +60,7 @@ def register(sub) -> None:
 
 
 def _broker_args(args):
-    from sync.downwire import BrokerArgs
+    from central.publish import BrokerArgs
 
     return BrokerArgs(url=args.broker, username=args.username, password_file=args.password_file,
                       ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
@@ -69,8 +69,8 @@ def _broker_args(args):
 
 def run_ingest(args) -> int:
     from core.config import Broker
-    from sync.ingest import IngestWorker, default_client_id
-    from sync.mqtt import LinkOptions, Tls
+    from central.ingest import IngestWorker, default_client_id
+    from bus.link import LinkOptions, Tls
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -97,7 +97,7 @@ def run_ingest(args) -> int:
 
 
 def _publish(fn) -> int:
-    from sync.downwire import DownwireError, PublishError
+    from central.publish import DownwireError, PublishError
 
     try:
         print(fn())
@@ -114,7 +114,7 @@ def _publish(fn) -> int:
 
 
 def run_publish_config(args) -> int:
-    from sync.downwire import publish_config
+    from central.publish import publish_config
 
     def go() -> str:
         site = publish_config(args.site, args.file, _broker_args(args))
@@ -124,7 +124,7 @@ def run_publish_config(args) -> int:
 
 
 def run_publish_appointments(args) -> int:
-    from sync.downwire import publish_appointments
+    from central.publish import publish_appointments
 
     def go() -> str:
         n = publish_appointments(args.site, args.file, _broker_args(args), args.site_config)
@@ -135,7 +135,7 @@ def run_publish_appointments(args) -> int:
 def run_report(args) -> int:
     from pathlib import Path
 
-    from sync.central_db import CentralDB
+    from central.db import CentralDB
 
     if not Path(args.db).exists():
         print(f"{args.db}: no such database", file=sys.stderr)
@@ -164,7 +164,7 @@ def run_figures(args) -> int:
     from pathlib import Path
 
     from core.figures import SITE_LEVEL, figures
-    from sync.central_db import CentralDB
+    from central.db import CentralDB
 
     if not Path(args.db).exists():
         print(f"{args.db}: no such database", file=sys.stderr)

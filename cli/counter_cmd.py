@@ -72,21 +72,15 @@ class _Setup:
 
 def _setup(args) -> _Setup | int:
     """Site, device id, broker, counter and language from --config and the options."""
-    from core.config import Broker, ConfigError, load_device, load_site
+    from core.config import Broker, load_device, load_site
     from counter.settings import CounterSettings, parse_counter
 
     device = None
-    try:
-        if args.config:
-            device = load_device(args.config)
-        site = load_site(args.site or (device.site_config if device else
-                                       os.environ.get("PALVELUPISTE_SITE", str(DEFAULT_SITE))))
-        settings = parse_counter(device.section("counter"), set(site.counters)) if device else CounterSettings()
-    except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue.field}: {issue.message}", file=sys.stderr)
-        return 2
+    if args.config:
+        device = load_device(args.config)
+    site = load_site(args.site or (device.site_config if device else
+                                   os.environ.get("PALVELUPISTE_SITE", str(DEFAULT_SITE))))
+    settings = parse_counter(device.section("counter"), set(site.counters)) if device else CounterSettings()
     device_id = args.device or (device.id if device else "counter-1")
     if args.broker:
         broker = Broker(args.broker, username=args.username or device_id, password_file=args.password_file)

@@ -30,10 +30,10 @@ def run(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.engine_only:
-        from cli.simulate import run_simulated_day
+        from sim.simulate import run_simulated_day
 
         return run_simulated_day(args)
-    from appliance.demo import ServicePoint, print_summary
+    from sim.demo import ServicePoint, print_summary
 
     headless = args.headless or not os.environ.get("DISPLAY")
     duration = args.duration if args.duration is not None else (60.0 if headless else None)

@@ -26,21 +26,15 @@ def run(args) -> int:
     import dataclasses
     import logging
 
-    from core.config import ConfigError, load_device, load_site
+    from core.config import load_device, load_site
     from display.settings import parse_display
 
     if not args.config:
         print("palvelupiste display: --config DEVICE.toml is needed", file=sys.stderr)
         return 2
-    try:
-        device = load_device(args.config)
-        site = load_site(device.site_config)
-        settings = parse_display(device.section("display"), set(site.services))
-    except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue.field}: {issue.message}", file=sys.stderr)
-        return 2
+    device = load_device(args.config)
+    site = load_site(device.site_config)
+    settings = parse_display(device.section("display"), set(site.services))
     problems = []
     if device.role != "display":
         problems.append(f"device.role is {device.role!r}, not \"display\"")

@@ -33,23 +33,17 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    from core.config import ConfigError, load_device, load_site
+    from core.config import load_device, load_site
 
     if not args.config:
         print("palvelupiste feedback: give --config DEVICE.toml (or set PALVELUPISTE_CONFIG)", file=sys.stderr)
         return 2
 
-    try:
-        device = load_device(args.config)
-        site = load_site(device.site_config)
-        from feedback_terminal.settings import load_settings
+    device = load_device(args.config)
+    site = load_site(device.site_config)
+    from feedback_terminal.settings import load_settings
 
-        settings = load_settings(device, site)
-    except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue.field}: {issue.message}", file=sys.stderr)
-        return 2
+    settings = load_settings(device, site)
     if args.check:
         print(f"{args.config}: ok — feedback terminal {settings.device} of site {settings.site}, "
               f"scale {settings.flow.scale}, languages {', '.join(settings.flow.languages)}, "

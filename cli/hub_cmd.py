@@ -25,7 +25,7 @@ def run(args) -> int:
     import logging
     import signal
 
-    from core.config import ConfigError, load_device
+    from core.config import load_device
     from core.store import StoreError
     from hub.service import HubService
 
@@ -37,11 +37,6 @@ def run(args) -> int:
     try:
         device = load_device(args.config)
         service = HubService(device, heartbeat_s=args.heartbeat)
-    except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue.field}: {issue.message}", file=sys.stderr)
-        return 2
     except (OSError, ValueError) as exc:
         print(f"palvelupiste hub: {exc}", file=sys.stderr)
         return 2

@@ -30,7 +30,6 @@ def register(sub) -> None:
 def run(args) -> int:
     import logging
 
-    from core.config import ConfigError
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,11 +41,6 @@ def run(args) -> int:
         from kiosk.app import run_device
 
         return run_device(args.config, fullscreen=args.fullscreen, local=args.local)
-    except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue.field}: {issue.message}", file=sys.stderr)
-        return 2
     except (OSError, ValueError) as exc:
         print(f"palvelupiste kiosk: {exc}", file=sys.stderr)
         return 2

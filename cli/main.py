@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from core.config import ConfigError
+
 # module name -> registers one or more subcommands
 SUBCOMMAND_MODULES = (
     "cli.config_cmd",
@@ -49,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # every subcommand's configuration problems, printed one way
+        print(exc.report(), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -83,7 +83,7 @@ def run(args) -> int:
         print(exc, file=sys.stderr)
         return 2
     if args.broker:
-        from hub.client import request_once
+        from bus.hubclient import request_once
 
         payload = {"cmd": "state"} if args.action == "state" else to_payload(args)
         reply = request_once(args.broker, site.id, args.device, payload,

@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from core.config import ConfigError, load_device
+    from core.config import load_device
     from sync.agent import SyncAgent, SyncOptions
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
@@ -27,11 +27,6 @@ def run(args) -> int:
         device = load_device(args.config)
         options = SyncOptions.from_section(device.section("sync"), args.config)
         agent = SyncAgent(device, options)
-    except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.issues)} problem(s):", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue.field}: {issue.message}", file=sys.stderr)
-        return 2
     except OSError as exc:  # e.g. the password file cannot be read
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,11 @@ class ConfigError(Exception):
         self.issues = issues
         super().__init__(f"{source}: " + "; ".join(map(str, issues)))
 
+    def report(self) -> str:
+        """Every problem on its own line, for a technician fixing the file in one pass."""
+        return "\n".join([f"{self.source}: {len(self.issues)} problem(s):",
+                          *(f"  {i.field}: {i.message}" for i in self.issues)])
+
 
 @dataclass(frozen=True)
 class Service:

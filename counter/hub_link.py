@@ -1,4 +1,4 @@
-"""The counter's only contact with the hub's API (hub.client). If that API changes, this file
+"""The counter's only contact with the hub's API (bus.hubclient). If that API changes, this file
 changes, nothing else.
 
 `CounterLink` is for the panel: commands are sent one after another from a worker thread (the UI
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.config import Broker
-from sync.mqtt import ConnectFailed, Connected, Disconnected
+from bus.link import ConnectFailed, Connected, Disconnected
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class CounterLink:
                  on_link: Callable[[bool], None] | None = None,
                  username: str | None = None, password: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        from hub.client import HubClient
+        from bus.hubclient import HubClient
 
         self.timeout = timeout
         self.client = HubClient(broker, site_id, device, username=username, password=password,
@@ -93,7 +93,7 @@ def request_once(broker: Broker, site_id: str, device: str, payload: dict[str, A
                  timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
     """Connect, send one command, return the answer, disconnect (the CLI). Never raises for a
     broker problem: every failure is an answer with ok false."""
-    from hub.client import HubClient
+    from bus.hubclient import HubClient
 
     try:
         client = HubClient(broker, site_id, device, min_backoff_s=0.2, max_backoff_s=1.0)

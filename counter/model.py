@@ -18,7 +18,7 @@ def translator(lang: str, site: Site | None = None) -> Translator:
 
 
 # The hub's stable error codes (core.engine.Reject, core.commands.CommandError, hub.service) and
-# the client's own (hub.client), in words for the clerk. Marked with N_ so that extraction finds
+# the client's own (bus.hubclient), in words for the clerk. Marked with N_ so that extraction finds
 # them; translated when shown.
 def N_(s: str) -> str:
     return s

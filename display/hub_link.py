@@ -1,4 +1,4 @@
-"""The display's only contact with the hub's API (hub.client.HubClient). If that API changes,
+"""The display's only contact with the hub's API (bus.hubclient.HubClient). If that API changes,
 this file changes, nothing else.
 
 Everything arrives as one stream of small tuples, from the client's dispatcher thread:
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from core.config import Broker, Site
-from sync import topics
-from sync.mqtt import ConnectFailed, Connected, Disconnected, Message
+from bus import topics
+from bus.link import ConnectFailed, Connected, Disconnected, Message
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class DisplayLink:
     def __init__(self, broker: Broker | str, site: Site, device: str, on_event: Callable[[Event], None],
                  *, username: str | None = None, password: str | None = None,
                  min_backoff_s: float = 0.5, max_backoff_s: float = 5.0) -> None:
-        from hub.client import HubClient
+        from bus.hubclient import HubClient
 
         self.site = site
         self.on_event = on_event

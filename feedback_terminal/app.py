@@ -34,7 +34,7 @@ from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
 from core.i18n import Translator, native_name
-from sync.status import FEEDBACK_STATUS_FILE as STATUS_FILE, write_app_status
+from runtime.status import FEEDBACK_STATUS_FILE as STATUS_FILE, write_app_status
 from uikit.theme import PALETTES, font_sp
 
 from . import style
@@ -563,7 +563,7 @@ class FeedbackApp(App):
         # writes a screenshot (the demo and technicians see a headless terminal that way).
         appsupport.install(self, self.settings.device)
         if self.demo_presses:
-            from .demo import DemoPlayer
+            from sim.feedback_customers import DemoPlayer
 
             self.demo = DemoPlayer(self, self.demo_presses).start()
         self._start_buttons()

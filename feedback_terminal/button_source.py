@@ -2,7 +2,7 @@
 
 A ButtonSource opens a device, grabs it and yields its events; when the device vanishes it
 says so and rescans until the device is back. The reconnect loop lives in the base class, so
-the real EvdevSource and the FakeSource used by tests run the same code and differ only in
+the real EvdevSource and the FakeSource used by tests (sim.fake_buttons) run the same code and differ only in
 open(). All sources deliver CLOCK_MONOTONIC timestamps: ButtonSource.now() is that clock.
 
 ButtonReader ties a source to a ButtonDecoder and calls plain callbacks; ReaderThread runs it
@@ -17,14 +17,13 @@ callbacks run on that thread, so a Kivy app wraps them with kivy.clock.mainthrea
 from __future__ import annotations
 
 import asyncio
-import errno
 import fcntl
 import logging
 import struct
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
@@ -182,102 +181,6 @@ class _Restamped:
             now = time.monotonic()
             event.sec, event.usec = int(now), int(now % 1 * 1_000_000)
             yield event
-
-
-class FakeSource(ButtonSource):
-    """A device for tests and the demo. push()/unplug()/plug() may be called from any thread."""
-
-    def __init__(
-        self,
-        *,
-        plugged: bool = True,
-        held: Iterable[int] = (),
-        rescan_interval_s: float = 0.01,
-        clock: Callable[[], float] = time.monotonic,
-        label: str = "fake buttons",
-    ) -> None:
-        super().__init__(rescan_interval_s)
-        self.held = frozenset(held)  # keys reported as already down when opened
-        self.grab_error: OSError | None = None  # set to make grab() fail, e.g. EBUSY
-        self.grabs = 0
-        self.opens = 0
-        self._clock, self._label = clock, label
-        self._lock = threading.Lock()
-        self._plugged = plugged
-        self._device: _FakeDevice | None = None
-
-    def now(self) -> float:
-        return self._clock()
-
-    def open(self) -> tuple[Device, str]:
-        with self._lock:
-            if not self._plugged:
-                raise FileNotFoundError(errno.ENOENT, "No such file or directory", self._label)
-            self.opens += 1
-            self._device = _FakeDevice(self, asyncio.get_running_loop())
-            return self._device, self._label
-
-    def push(self, *events: InputEvent) -> None:
-        """Deliver real evdev InputEvents to the open device, in order."""
-        with self._lock:
-            if self._device is None:
-                raise RuntimeError("no fake device is open: wait for on_device(True) first")
-            for event in events:
-                self._device.deliver(event)
-
-    def key(self, code: int, value: int, t: float | None = None) -> None:
-        """Push one key event and its SYN_REPORT, stamped like the kernel would (now())."""
-        t = self.now() if t is None else t
-        sec, usec = int(t), int(round(t % 1 * 1_000_000))
-        self.push(InputEvent(sec, usec, ecodes.EV_KEY, code, value), InputEvent(sec, usec, ecodes.EV_SYN, ecodes.SYN_REPORT, 0))
-
-    def tap(self, code: int) -> None:
-        self.key(code, 1)
-        self.key(code, 0)
-
-    def unplug(self) -> None:
-        with self._lock:
-            self._plugged = False
-            device, self._device = self._device, None
-        if device is not None:
-            device.deliver(OSError(errno.ENODEV, "No such device"))  # what the kernel read gives
-
-    def plug(self) -> None:
-        with self._lock:
-            self._plugged = True
-
-
-class _FakeDevice:
-    def __init__(self, source: FakeSource, loop: asyncio.AbstractEventLoop) -> None:
-        self._source, self._loop = source, loop
-        self._queue: asyncio.Queue[InputEvent | OSError] = asyncio.Queue()
-        self.closed = False
-
-    def deliver(self, item: InputEvent | OSError) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-
-    def grab(self) -> None:
-        if self._source.grab_error is not None:
-            raise self._source.grab_error
-        self._source.grabs += 1
-
-    def active_keys(self) -> list[int]:
-        return sorted(self._source.held)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def async_read_loop(self) -> _FakeDevice:
-        return self
-
-    def __aiter__(self) -> _FakeDevice:
-        return self
-
-    async def __anext__(self) -> InputEvent:
-        item = await self._queue.get()
-        if isinstance(item, OSError):
-            raise item
-        return item
 
 
 class ButtonReader:

@@ -31,17 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance import sdnotify
+from runtime import sdnotify
 from core.appointments import appointments_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
 from core.engine import Appointment
 from core.events import now_ms
 from core.store import EventStore
-from sync import topics
-from sync.mqtt import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls
+from bus import topics
+from bus.link import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls
 
-from . import live
+from bus import live
 from .authority import QueueAuthority
 
 log = logging.getLogger(__name__)

@@ -163,7 +163,7 @@ class KioskApp(_kivy_app_base()):
         appsupport.install(self, self.device_id)
         demo_every = os.environ.get("PALVELUPISTE_KIOSK_DEMO_EVERY_S")
         if demo_every:
-            from .demo import DemoCustomers
+            from sim.kiosk_customers import DemoCustomers
 
             self.demo = DemoCustomers(self, float(demo_every)).start()
         if self.printer is not None:

@@ -1,4 +1,4 @@
-"""The kiosk's one door to the hub. Everything the kiosk knows about hub.client is in here, so
+"""The kiosk's one door to the hub. Everything the kiosk knows about bus.hubclient is in here, so
 an API change there touches this file only.
 
 `send(req, payload, on_reply)` returns at once; a worker thread makes the request and calls
@@ -6,7 +6,7 @@ an API change there touches this file only.
 delivered: the hub's answer, or ``{"ok": false, "error": "timeout" | ...}``.
 
 Two implementations of the same small interface:
-  * `MqttHubLink`  — the real one: MQTT 5 request/response through hub.client.HubClient;
+  * `MqttHubLink`  — the real one: MQTT 5 request/response through bus.hubclient.HubClient;
   * `LocalHubLink` — an in-process queue authority on a local store, for running the kiosk
     on a desk without a broker (`palvelupiste kiosk --local`).
 """
@@ -81,7 +81,7 @@ class MqttHubLink(HubLink):
 
     def __init__(self, broker: Any, site: str, device: str, timeout_s: float = 5.0, **client_kw: Any) -> None:
         super().__init__(timeout_s)
-        from hub.client import HubClient
+        from bus.hubclient import HubClient
 
         # The kiosk's own client id (its device id): one kiosk process per device.
         client_kw.setdefault("client_id", device)

@@ -34,7 +34,7 @@ from typing import Any
 
 from core.config import ConfigError, Issue, Site
 from core.events import now_ms
-from sync.status import PRINTER_STATUS_FILE as STATUS_FILE, write_app_status
+from runtime.status import PRINTER_STATUS_FILE as STATUS_FILE, write_app_status
 
 from .flow import TicketView
 from .settings import KioskSettings

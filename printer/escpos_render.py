@@ -25,11 +25,9 @@ import unicodedata
 from escpos.constants import HW_INIT, QR_ECLEVEL_M
 from escpos.printer import Dummy
 
-# The reverse direction lives in escpos_decode; re-exported so tests need one import.
-from .escpos_decode import decode, decode_text, extract_qr_payloads, split_jobs
 from .layout import Cut, Feed, Qr, Rule, Text, TicketLayout
 
-__all__ = ["render", "decode", "decode_text", "extract_qr_payloads", "split_jobs"]
+__all__ = ["render"]
 
 #: The page every job is written in; the others in order if a profile lacks CP858.
 PRIMARY_CODE_PAGES = ("CP858", "CP850", "CP437", "CP865")

@@ -21,7 +21,7 @@ Protocol
     • On every (re)connect: wait for the retained ack (or for the PUBACK of the status message
       published right after subscribing, which the broker sends after any retained message, or at
       most `ack_wait_s`), then resume from it.
-    • Retained availability "online" / last will "offline"; a retained status (sync.status) at
+    • Retained availability "online" / last will "offline"; a retained status (runtime.status) at
       connect, every `status_interval_s`, and within `status_min_interval_s` of a change.
     • Periodic WAL checkpoint; retention `store.prune(keep_days)` at start and once a day.
     • Down the wire: the retained site configuration and appointment list are kept on disk
@@ -41,15 +41,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from appliance import sdnotify
+from runtime import sdnotify
 from core.config import ConfigError, Device, Issue
 from core.events import now_ms
 from core.store import EventStore, StoreError
 
-from . import status as st
-from . import topics
+from runtime import status as st
+from bus import topics
 from .downwire import DownwireKeeper
-from .mqtt import (ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls,
+from bus.link import (ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls,
                    drain)
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The brokers' security, on the real Mosquitto running the project's own templates
-(systemd/mosquitto/*.in rendered by sync.brokerconf): no anonymous access, a password per device,
+(systemd/mosquitto/*.in rendered by bus.brokerconf): no anonymous access, a password per device,
 ACLs that keep each device under its own topics (an ACL refusal is PUBACK 0x87 with MQTT 5),
 and TLS on the central broker with a throw-away CA made by openssl."""
 import getpass
@@ -9,8 +9,10 @@ import subprocess
 
 import pytest
 
-from sync import brokerconf, topics
-from sync.mqtt import Connected, ConnectFailed, LinkOptions, Message, MqttLink, Tls
+from bus import brokerconf
+
+from bus import topics
+from bus.link import Connected, ConnectFailed, LinkOptions, Message, MqttLink, Tls
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.syncproc import (Central, assert_synced, connect_result, fill_store, publish_until_delivered,
                                     publish_wait, wait_item, wait_synced, write_device)

@@ -17,7 +17,7 @@ from display.announce import Announcer
 from display.hub_link import DisplayLink
 from display.model import DisplayModel
 from display.settings import DisplaySettings
-from hub.client import HubClient
+from bus.hubclient import HubClient
 from tests.ui_scenarios.display_support import Hub
 
 pytestmark = [pytest.mark.broker,

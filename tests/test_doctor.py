@@ -73,7 +73,7 @@ class Site:
         self.site_broker = MosquittoBroker(work, port=self.port, config_text=site_broker_conf(self.hub, work)).start()
 
     def start_central_broker(self) -> None:
-        from sync import brokerconf
+        from bus import brokerconf
 
         work = self.tmp / "central-broker"
         work.mkdir(exist_ok=True)
@@ -350,7 +350,7 @@ def test_touch_screen_missing_or_wrong(site):
 
 
 def test_feedback_buttons_through_a_substituted_source(tmp_path, fake_bin):
-    from feedback_terminal.button_source import FakeSource
+    from sim.fake_buttons import FakeSource
 
     root = tmp_path / "fb"
     root.mkdir()

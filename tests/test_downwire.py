@@ -11,9 +11,10 @@ import pytest
 
 from core.appointments import appointments_from_json
 from core.config import load_site
-from sync import topics
-from sync.downwire import DownwireKeeper, atomic_write
-from sync.mqtt import Connected
+from bus import topics
+from runtime.files import atomic_write
+from sync.downwire import DownwireKeeper
+from bus.link import Connected
 from tests.support.syncproc import REPO, Central, publish_wait, wait_item, wait_until, write_device
 
 SITE = "test-site"

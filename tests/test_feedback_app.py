@@ -166,7 +166,7 @@ def test_language_names_are_their_own():
 # --- the command and the demo's simulated customers -------------------------------------------
 
 def test_demo_lines_are_parsed_and_written(tmp_path):
-    from feedback_terminal.demo import DemoPresses, parse_line
+    from sim.feedback_customers import DemoPresses, parse_line
 
     assert parse_line("touch 4 done yes") == ("touch", 4, "done", "yes")
     assert parse_line("touch 2 - -") == ("touch", 2, None, None)
@@ -190,7 +190,7 @@ def test_the_command_runs_the_terminal_and_simulated_customers_leave_feedback(tm
     import sys
     import time
 
-    from feedback_terminal.demo import DemoPresses
+    from sim.feedback_customers import DemoPresses
     from tests.support.kivy_driver import REPO
     from tests.ui_scenarios.feedback import device_toml
 

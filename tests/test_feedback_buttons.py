@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedback_terminal import button_source
-from feedback_terminal.button_source import ButtonReader, DeviceDown, DeviceUp, EvdevSource, FakeSource, ReaderThread
+from feedback_terminal.button_source import ButtonReader, DeviceDown, DeviceUp, EvdevSource, ReaderThread
+from sim.fake_buttons import FakeSource
 from feedback_terminal.buttons import ButtonConfig, ButtonDecoder, Press, Stuck, Unstuck, key_code, key_name
 
 K1, K2, K3, K4, K5 = (ecodes.KEY_1, ecodes.KEY_2, ecodes.KEY_3, ecodes.KEY_4, ecodes.KEY_5)

@@ -87,7 +87,7 @@ def test_latest_feedback_takes_the_last_snapshot():
 
 
 def test_figures_cli_on_a_central_database(tmp_path):
-    from sync.central_db import CentralDB
+    from central.db import CentralDB
 
     db = tmp_path / "central.sqlite"
     with CentralDB(db) as c:

@@ -23,8 +23,8 @@ from core.commands import MAX_COMMAND_BYTES
 from core.config import load_device
 from core.engine import QueueState
 from hub.service import HubService
-from sync import topics
-from sync.mqtt import LinkOptions, Message, MqttLink
+from bus import topics
+from bus.link import LinkOptions, Message, MqttLink
 from tests.support.hubproc import write_device_config
 
 SITE = "example-pp"

@@ -16,10 +16,10 @@ import pytest
 
 from core.commands import MAX_COMMAND_BYTES
 from core.store import connect
-from hub.client import HubClient, request_once
+from bus.hubclient import HubClient, request_once
 from hub.service import HubService
-from sync import topics
-from sync.mqtt import Connected, LinkOptions, Message, MqttLink
+from bus import topics
+from bus.link import Connected, LinkOptions, Message, MqttLink
 from tests.support.hubproc import REPO, HubProcess, write_device_config
 
 SITE = "example-pp"
@@ -382,7 +382,7 @@ def test_over_the_site_broker_config_with_passwords_and_acl(tmp_path, example_si
     import getpass
 
     from core.config import load_device
-    from sync import brokerconf
+    from bus import brokerconf
     from tests.support.broker import MosquittoBroker, free_port
 
     port = free_port()

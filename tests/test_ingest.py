@@ -6,10 +6,10 @@ import threading
 import pytest
 
 from core.events import Event, new_event_id
-from sync import topics
-from sync.central_db import CentralDB
-from sync.ingest import MAX_BATCH_BYTES, Ingest
-from sync.mqtt import Connected, Message
+from bus import topics
+from central.db import CentralDB
+from central.ingest import MAX_BATCH_BYTES, Ingest
+from bus.link import Connected, Message
 from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
 
 SITE, DEV = "s1", "kiosk-1"

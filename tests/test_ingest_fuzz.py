@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.events import MAX_EVENT_BYTES
-from sync import topics
-from sync.central_db import CentralDB
-from sync.ingest import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Ingest
-from sync.mqtt import Connected
+from bus import topics
+from central.db import CentralDB
+from central.ingest import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Ingest
+from bus.link import Connected
 from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
 
 SITE, DEV = "s1", "kiosk-1"

@@ -11,7 +11,7 @@ from core.store import EventStore
 from kiosk import flow as F
 from kiosk.printing import PrinterConfig, PrinterWorker, printer_config, ticket_layout
 from kiosk.settings import parse_kiosk
-from printer.escpos_decode import decode
+from sim.escpos_decode import decode
 from tests.support.pty_printer import PtyPrinter
 
 SETTINGS = parse_kiosk({"printer_poll_s": 0.2, "reprint_s": 60})

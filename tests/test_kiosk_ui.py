@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from printer.escpos_decode import decode
+from sim.escpos_decode import decode
 from tests.support.kivy_driver import REPO, run_scenario
 
 pytestmark = [pytest.mark.ui, pytest.mark.broker]

@@ -3,7 +3,7 @@ reason codes (an ACL refusal is a failure, not a success), reconnect after a bro
 import queue
 import time
 
-from sync.mqtt import Connected, LinkOptions, Message, MqttLink, PubAck, backoff_delay
+from bus.link import Connected, LinkOptions, Message, MqttLink, PubAck, backoff_delay
 from tests.support.broker import MosquittoBroker, make_password_file
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from printer.device import PrinterMonitor, TicketPrinter
-from printer.escpos_decode import decode
+from sim.escpos_decode import decode
 from printer.layout import TicketInfo, build_ticket
 from printer.status import PrinterStatus as S
 from tests.support.pty_printer import PtyPrinter

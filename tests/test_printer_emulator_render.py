@@ -5,7 +5,7 @@ import io
 
 from PIL import Image
 
-from printer.emulator_render import WIDTH, job_text, render_png
+from sim.printer_render import WIDTH, job_text, render_png
 from printer.escpos_render import render
 from printer.layout import TicketInfo, build_ticket
 

@@ -6,8 +6,9 @@ import datetime as dt
 import pytest
 from escpos.printer import Dummy
 
-from printer.escpos_decode import Line, QrCode, Raster, decode, split_jobs
-from printer.escpos_render import decode_text, extract_qr_payloads, render
+from sim.escpos_decode import Line, QrCode, Raster, decode, split_jobs
+from printer.escpos_render import render
+from sim.escpos_decode import decode_text, extract_qr_payloads
 from printer.layout import Cut, Feed, Qr, Rule, Text, TicketInfo, TicketLayout, build_ticket
 
 ESC_AT = b"\x1b@"

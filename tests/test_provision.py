@@ -164,7 +164,7 @@ def test_provision_every_role_in_a_temporary_root(role, root, fake_bin):
         pw = in_root(root, target).read_text().strip()
         assert len(pw) >= 24 and "\n" not in pw
         assert pw not in out and pw not in err
-    from sync.brokerconf import verify_password_entry
+    from bus.brokerconf import verify_password_entry
 
     entry = in_root(root, P.CENTRAL_ENTRY).read_text().strip()
     assert entry.startswith(f"example-pp.{dev}:$7$")

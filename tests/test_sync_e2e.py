@@ -14,9 +14,11 @@ import sys
 
 import pytest
 
-from sync import brokerconf, topics
-from sync.downwire import BrokerArgs, publish_appointments
-from sync.mqtt import Message
+from bus import brokerconf
+
+from bus import topics
+from central.publish import BrokerArgs, publish_appointments
+from bus.link import Message
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.syncproc import (REPO, Central, assert_synced, fill_store, store_seqs, wait_item, wait_synced,
                                     wait_until, write_device)
@@ -58,7 +60,7 @@ def site_broker(tmp_path):
 
 def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp_path):
     from core.config import load_device
-    from hub.client import HubClient
+    from bus.hubclient import HubClient
     from hub.service import HubService
 
     site_cfg = tmp_path / "hub-1" / "site.toml"

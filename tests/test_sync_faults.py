@@ -7,8 +7,8 @@ import signal
 import pytest
 
 from core.store import EventStore
-from sync import topics
-from sync.mqtt import Connected, Message
+from bus import topics
+from bus.link import Connected, Message
 from tests.support.syncproc import (Central, assert_synced, device_store_path, fill_store, publish_wait,
                                     store_seqs, wait_item, wait_synced, wait_until, write_device)
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from core.config import ConfigError
-from sync import status as st
+from runtime import status as st
 from sync.agent import SyncOptions
 
 

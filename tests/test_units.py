@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import sdnotify
+from runtime import sdnotify
 from appliance import units as U
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def test_the_app_of_every_unit_talks_to_systemd(name):
     ready = "sdnotify.ready(" in text or via_appsupport
     pings = via_appsupport or any(x in text for x in ("start_watchdog_pings(", "WatchdogPinger(", "sdnotify.watchdog("))
     if not (ready and pings):
-        pytest.xfail(f"{name}: its app does not call appliance.sdnotify yet "
+        pytest.xfail(f"{name}: its app does not call runtime.sdnotify yet "
                      f"({'no READY=1' if not ready else ''}{', ' if not ready and not pings else ''}"
                      f"{'no watchdog pings' if not pings else ''}): under systemd it would be restarted")
 

@@ -58,7 +58,7 @@ def install(app, name: str) -> None:
 
     name = os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or name
 
-    from appliance import sdnotify
+    from runtime import sdnotify
 
     def ready(_dt: float) -> None:
         # After the first frame: READY=1, then pings from the UI thread's own clock, so a

@@ -12,7 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from appliance.localnet import free_port, wait_port  # noqa: F401  (tests import them from here)
+from sim.localnet import free_port, wait_port  # noqa: F401  (tests import them from here)
 
 
 def mosquitto_binary() -> str | None:

@@ -63,7 +63,7 @@ class HubProcess:
 
     def wait_ready(self, timeout: float = 15.0) -> bool:
         """True once the hub answers a state request over the broker."""
-        from hub.client import HubClient
+        from bus.hubclient import HubClient
 
         deadline = time.monotonic() + timeout
         with HubClient(f"mqtt://127.0.0.1:{self.port}", self.site, "display-1",

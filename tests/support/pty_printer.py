@@ -1,2 +1,2 @@
 """The emulated printer lives in printer/emulator.py (the demo uses it too)."""
-from printer.emulator import PtyPrinter  # noqa: F401
+from sim.printer_emulator import PtyPrinter  # noqa: F401

@@ -2,8 +2,8 @@
 configurations, sync agents and ingest workers as real subprocesses, and the final equality check.
 
 Nothing here mocks MQTT: the broker is Mosquitto with systemd/mosquitto/central-broker.conf.in,
-the ACL from sync.brokerconf.render_central_acl() and a password file written by
-sync.brokerconf.write_password_file().
+the ACL from bus.brokerconf.render_central_acl() and a password file written by
+bus.brokerconf.write_password_file().
 """
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sync import brokerconf, topics
-from sync.mqtt import Connected, ConnectFailed, LinkOptions, MqttLink, PubAck
+from bus import brokerconf
+
+from bus import topics
+from bus.link import Connected, ConnectFailed, LinkOptions, MqttLink, PubAck
 from tests.support.broker import MosquittoBroker, free_port
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -291,5 +293,5 @@ def wait_ingest_subscribed(link: MqttLink, site: str, device: str, timeout: floa
     empty = json.dumps({"site": site, "device": device, "events": []}).encode()
     publish_until_delivered(link, topics.events(site, device), empty, timeout)
     if (topics.ack(site, device), 1) in link.opts.subscriptions:
-        from sync.mqtt import Message
+        from bus.link import Message
         wait_item(link, lambda i: isinstance(i, Message) and i.topic == topics.ack(site, device))

@@ -152,7 +152,7 @@ class Hub:
 
 
 def command(broker_url: str, device: str, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    from hub.client import request_once
+    from bus.hubclient import request_once
 
     return request_once(broker_url, "example-pp", device, payload, timeout=timeout)
 

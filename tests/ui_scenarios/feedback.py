@@ -180,7 +180,7 @@ def paths(ctx):
 
     from evdev import ecodes
 
-    from feedback_terminal.button_source import FakeSource
+    from sim.fake_buttons import FakeSource
 
     ff = {"s": 0.0}  # the app's clock runs ahead by this much when the scenario fast-forwards
     source = FakeSource()

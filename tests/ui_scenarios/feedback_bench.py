@@ -24,7 +24,7 @@ def _proc_status() -> dict[str, float]:
 def bench(ctx):
     from evdev import ecodes
 
-    from feedback_terminal.button_source import FakeSource
+    from sim.fake_buttons import FakeSource
 
     source = FakeSource()
     app = ctx.start(make_app(ctx, button_source=source))

@@ -5,7 +5,7 @@ tests/support/kivy_driver.py) and leaves screenshots in test-output/screenshots/
 from __future__ import annotations
 
 from kiosk import flow as F
-from printer.escpos_decode import decode
+from sim.escpos_decode import decode
 from tests.ui_scenarios.kiosk_support import CODES, UNKNOWN_CODE, KioskEnv
 
 LANGS = ("fi", "sv", "en")

@@ -28,9 +28,9 @@ from typing import Any
 
 from core.events import MAX_EVENT_BYTES, Event, EventError, now_ms, parse_event, valid_id
 
-from . import topics
-from .central_db import CentralDB, DeadLetter
-from .mqtt import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
+from bus import topics
+from central.db import CentralDB, DeadLetter
+from bus.link import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ class Crowd:
         self._lock = threading.Lock()
 
     def _client(self, device: str):
-        from hub.client import HubClient
+        from bus.hubclient import HubClient
 
         c = HubClient(self.url, self.site.id, device, password=self.passwords[device])
         c.start()

@@ -9,7 +9,7 @@ never restarted.
 Kivy app (after the window exists, e.g. in App.on_start):
 
     from kivy.clock import Clock
-    from appliance import sdnotify
+    from runtime import sdnotify
 
     sdnotify.ready("kiosk: start screen shown")
     sdnotify.start_watchdog_pings(Clock.schedule_interval)   # pings from the UI thread

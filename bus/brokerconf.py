@@ -25,7 +25,7 @@ from pathlib import Path
 
 from core.events import valid_id
 
-from . import topics
+from bus import topics
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "systemd" / "mosquitto"
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default in 2.0
@@ -163,7 +163,7 @@ def render_password_file(users: Mapping[str, str]) -> str:
 
 def write_password_file(path: str | Path, users: Mapping[str, str], *, mode: int = 0o600) -> Path:
     """Write (replace) a password file atomically, readable only by its owner."""
-    from .downwire import atomic_write
+    from runtime.files import atomic_write
 
     path = Path(path)
     atomic_write(path, render_password_file(users).encode("utf-8"))
@@ -173,7 +173,7 @@ def write_password_file(path: str | Path, users: Mapping[str, str], *, mode: int
 
 def set_password(path: str | Path, username: str, password: str) -> Path:
     """Add or replace one user's entry, keeping the others."""
-    from .downwire import atomic_write
+    from runtime.files import atomic_write
 
     path = Path(path)
     keep = []

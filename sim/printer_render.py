@@ -12,7 +12,7 @@ from pathlib import Path
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from .escpos_decode import Cut, DecodedJob, Line, QrCode, Raster, decode
+from sim.escpos_decode import Cut, DecodedJob, Line, QrCode, Raster, decode
 
 WIDTH = 576
 CELL_W, CELL_H = 12, 24

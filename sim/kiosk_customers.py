@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from . import flow as F
+from kiosk import flow as F
 
 
 class DemoCustomers:

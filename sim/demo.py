@@ -3,7 +3,7 @@
 Two Mosquittos (the site bus and a stand-in for the central broker, both with a password per
 device and the project's ACLs), the hub, the central ingest, a sync agent per device, the
 kiosk with an emulated printer on a pseudo-terminal, a number display, a counter panel and
-the feedback terminal — and a simulated stream of customers and clerks (appliance.crowd).
+the feedback terminal — and a simulated stream of customers and clerks (sim.crowd).
 
 With a screen ($DISPLAY set) the windows appear and it runs until Ctrl-C; without one each
 window gets its own Xvfb, and after `--duration` seconds it writes screenshots of every
@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.localnet import free_port, wait_port
-from appliance.xvfb import Xvfb
+from sim.localnet import free_port, wait_port
+from sim.xvfb import Xvfb
 from core.config import load_site
-from sync import brokerconf, topics
+from bus import brokerconf
+from bus import topics
 
 log = logging.getLogger("demo")
 REPO = Path(__file__).resolve().parent.parent
@@ -215,7 +216,7 @@ class ServicePoint:
                               .start(self.logs))
 
     def start_printer(self) -> None:
-        from printer.emulator import PtyPrinter
+        from sim.printer_emulator import PtyPrinter
 
         self.printer = PtyPrinter().start()
         cfg = self.device_configs["kiosk-1"]
@@ -223,7 +224,7 @@ class ServicePoint:
         threading.Thread(target=self._collect_tickets, name="tickets", daemon=True).start()
 
     def _collect_tickets(self) -> None:
-        from printer.emulator_render import job_text, render_png
+        from sim.printer_render import job_text, render_png
 
         written = 0
         while not self.stop_event.is_set():
@@ -264,15 +265,15 @@ class ServicePoint:
 
     def feedback_input(self):
         """How simulated customers press a smiley: lines in a file that the feedback app plays
-        through its own screens and button path (feedback_terminal.demo), when the app runs."""
+        through its own screens and button path (sim.feedback_customers), when the app runs."""
         if "feedback-1" not in self.app_procs:
             return None
-        from feedback_terminal.demo import DemoPresses
+        from sim.feedback_customers import DemoPresses
 
         return DemoPresses(self.feedback_presses, seed=self.seed)
 
     def start_crowd(self) -> None:
-        from appliance.crowd import Crowd
+        from sim.crowd import Crowd
 
         self.crowd = Crowd(self.site, f"mqtt://127.0.0.1:{self.site_port}", self.passwords,
                            speed=self.speed, seed=self.seed, feedback=self.feedback_input())
@@ -363,7 +364,7 @@ class ServicePoint:
 
     def summary(self) -> dict[str, Any]:
         from core.engine import QueueState
-        from sync.central_db import CentralDB
+        from central.db import CentralDB
 
         stores = self._stores()
         try:

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Broker
-from sync import topics
-from sync.mqtt import LinkOptions, Message, MqttLink, PubAck, Tls
+from bus import topics
+from bus.link import LinkOptions, Message, MqttLink, PubAck, Tls
 
-from . import live
+from bus import live
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class HubClient:
             self._safe(callback, last)
 
     def on_call(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """`callback(call)` for each call and recall (see hub.live for the shape)."""
+        """`callback(call)` for each call and recall (see bus.live for the shape)."""
         with self._lock:
             self._call_cbs.append(callback)
         self.link.subscribe(self.calls_topic, 1)

@@ -20,7 +20,7 @@ import time
 import tty
 from typing import Callable
 
-from printer.escpos_decode import split_jobs
+from sim.escpos_decode import split_jobs
 from printer.status import status_byte
 
 DLE, EOT = 0x10, 0x04

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime.files import atomic_write
+
 STATUS_VERSION = 1
 PRINTER_STATUS_FILE = "printer-status.json"
 FEEDBACK_STATUS_FILE = "feedback-status.json"
@@ -126,22 +128,9 @@ def write_app_status(data_dir: str | Path, filename: str, data: bytes | dict[str
     atomically: a reader never sees half a file. Without fsync by default: these files are
     informative and rewritten every few seconds. Raises OSError; the half-written temp file is
     removed."""
-    path = Path(data_dir) / filename
-    tmp = path.with_name(f".{filename}.{os.getpid()}.tmp")
     if isinstance(data, dict):
         data = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(data_dir) / filename, data, fsync=fsync)
 
 
 def write_local_status(data_dir: str | Path, status: dict[str, Any]) -> None:

@@ -1,0 +1,86 @@
+"""One retained message, published or read with a short-lived connection (the centre's tools)."""
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+class PublishError(Exception):
+    """The broker could not be reached or refused the message."""
+
+
+@dataclass
+class BrokerArgs:
+    url: str
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_id: str | None = None
+
+
+def _link(b: BrokerArgs, client_id: str, subscriptions: list[tuple[str, int]] | None = None):
+    from core.config import Broker
+
+    from bus.link import link_for
+
+    broker = Broker(url=b.url, username=b.username, password_file=b.password_file, ca_file=b.ca_file,
+                    cert_file=b.cert_file, key_file=b.key_file)
+    return link_for(broker, b.client_id or client_id, subscriptions=list(subscriptions or []),
+                    min_backoff_s=0.2, max_backoff_s=2.0)
+
+
+def _wait(link, timeout: float, pred) -> Any:
+    from bus.link import ConnectFailed
+
+    deadline = time.monotonic() + timeout
+    last_fail = None
+    while time.monotonic() < deadline:
+        try:
+            item = link.inbox.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if isinstance(item, ConnectFailed):
+            last_fail = item.reason
+        if pred(item):
+            return item
+    raise PublishError(f"no answer from the broker within {timeout:g} s"
+                        + (f" (last connect error: {last_fail})" if last_fail else ""))
+
+
+def publish_retained(b: BrokerArgs, topic: str, payload: bytes, timeout: float = 15.0) -> None:
+    """Publish retained, QoS 1, and wait for the broker's PUBACK; a refusal (e.g. ACL) raises."""
+    from bus.link import Connected, PubAck
+
+    link = _link(b, f"publisher-{os.getpid()}").start()
+    try:
+        _wait(link, timeout, lambda i: isinstance(i, Connected))
+        rc, mid = link.publish(topic, payload, qos=1, retain=True)
+        if rc != 0:
+            raise PublishError(f"publish failed (paho rc {rc})")
+        ack = _wait(link, timeout, lambda i: isinstance(i, PubAck) and i.mid == mid)
+        if ack.failure:
+            raise PublishError(f"the broker refused the message: {ack.reason} (0x{ack.code:02x})")
+    finally:
+        link.stop()
+
+
+def fetch_retained(b: BrokerArgs, topic: str, timeout: float = 3.0, connect_timeout: float = 15.0) -> bytes | None:
+    """The retained message on `topic`, or None when none arrives within `timeout` of connecting.
+    An unreachable broker raises PublishError."""
+    from bus.link import Connected, Message
+
+    link = _link(b, f"reader-{os.getpid()}", [(topic, 1)]).start()
+    try:
+        _wait(link, connect_timeout, lambda i: isinstance(i, Connected))
+        try:
+            msg = _wait(link, timeout, lambda i: isinstance(i, Message) and i.topic == topic)
+        except PublishError:
+            return None
+        return msg.payload or None
+    finally:
+        link.stop()
