@@ -53,11 +53,16 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from core.config import ROLES, Broker, ConfigError, load_site, parse_device
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import Table
+
+from core.config import Broker, ConfigError, load_site, parse_device
 from core.events import valid_id
 
+from . import roles as R
 from . import units as U
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -70,8 +75,11 @@ SITE_CREDENTIALS = f"{U.CONFIG_DIR}/site-credentials"
 SITE_TOML = f"{U.DATA_DIR}/site.toml"
 STORE = f"{U.DATA_DIR}/events.sqlite"
 KIVY_CONFIG = f"{U.KIVY_HOME}/config.ini"
-#: device.toml tables provisioning writes; every other table of an existing file is kept as it is
-OWNED_TABLES = ("device", "site_broker", "central_broker")
+DEVICE_TOML_HEADER = (
+    "palvelupiste device configuration, written by `palvelupiste provision`. Running it again sets",
+    "the keys it writes in [device], [site_broker], [central_broker] and [printer]; every other key,",
+    "table and comment is kept. Check it: palvelupiste check-config --device FILE",
+)
 
 
 class ProvisionError(Exception):
@@ -181,26 +189,6 @@ def _toml_str(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def _split_tables(text: str) -> list[tuple[str | None, str]]:
-    """(root table name or None for the preamble, block text) in file order."""
-    import re
-
-    head = re.compile(r'^\s*\[\[?\s*("?)([A-Za-z0-9_\-]+)\1\s*[.\]]')
-    blocks: list[tuple[str | None, list[str]]] = [(None, [])]
-    for line in text.splitlines(keepends=True):
-        m = head.match(line)
-        if m:
-            # comment lines right above a header belong to that table, not to the one before
-            prev = blocks[-1][1]
-            lead: list[str] = []
-            while prev and prev[-1].lstrip().startswith("#"):
-                lead.insert(0, prev.pop())
-            blocks.append((m[2], lead + [line]))
-        else:
-            blocks[-1][1].append(line)
-    return [(name, "".join(lines)) for name, lines in blocks]
-
-
 def _store_identity(path: Path) -> tuple[str | None, str | None] | str:
     """(site, device) of an existing store, read without writing anything; or an error text."""
     try:
@@ -230,8 +218,8 @@ def validate(opts: Options) -> tuple[list[str], dict]:
         elif not os.access(root, os.W_OK):
             problems.append(f"--root {opts.root}: not writable by this user")
 
-    if opts.role not in ROLES:
-        problems.append(f"--role {opts.role!r}: unknown role (one of {', '.join(ROLES)})")
+    if opts.role not in R.ROLES:
+        problems.append(f"--role {opts.role!r}: unknown role (one of {', '.join(R.ROLES)})")
     for what, value in (("--site", opts.site), ("--device", opts.device)):
         if not valid_id(value):
             problems.append(f"{what} {value!r}: must be a short id of letters, digits, '-', '_' or '.'")
@@ -311,7 +299,7 @@ def validate(opts: Options) -> tuple[list[str], dict]:
             problems.append(f"--site-config {src}: device {opts.device!r} is not in its [[devices]] "
                             f"(add id = {_toml_str(opts.device)}, role = {_toml_str(opts.role)}); "
                             "the hub accepts only the site's devices")
-        elif site.devices[opts.device] != opts.role and opts.role in ROLES:
+        elif site.devices[opts.device] != opts.role and opts.role in R.ROLES:
             problems.append(f"--site-config {src}: device {opts.device!r} has role "
                             f"{site.devices[opts.device]!r} there, not {opts.role!r}")
     ctx["site"] = site
@@ -328,21 +316,23 @@ def validate(opts: Options) -> tuple[list[str], dict]:
                             f"before making this machine {opts.device!r} (it may hold unsynced events)")
         ctx["store_exists"] = True
 
-    # An existing device configuration: its other tables ([kiosk], [display], ...) are kept.
+    # An existing device configuration is edited, not replaced: a technician's own keys, tables
+    # and comments stay. Tables of another role would make it invalid for this one.
     conf = host_path(root, U.DEVICE_CONFIG)
-    ctx["kept_tables"] = ""
-    ctx["kept_names"] = set()
+    ctx["doc"] = None
     if conf.exists():
         try:
             text = conf.read_text(encoding="utf-8")
             tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            ctx["doc"] = tomlkit.parse(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TOMLKitError) as exc:
             problems.append(f"{U.DEVICE_CONFIG} exists but cannot be read as TOML ({exc}): fix or remove it")
         else:
-            owned = set(OWNED_TABLES) | ({"printer"} if opts.printer is not None else set())
-            kept = [(name, block) for name, block in _split_tables(text) if name is not None and name not in owned]
-            ctx["kept_tables"] = "".join(b if b.endswith("\n") else b + "\n" for _, b in kept)
-            ctx["kept_names"] = {name for name, _ in kept}
+            if opts.role in R.ROLES:
+                foreign = [k for k in ctx["doc"] if k not in R.allowed_sections(opts.role)]
+                if foreign:
+                    problems.append(f"{U.DEVICE_CONFIG} has {', '.join(f'[{k}]' for k in foreign)}, which a "
+                                    f"{opts.role} does not have: remove or move it (it belongs to another role)")
     return problems, ctx
 
 
@@ -360,40 +350,55 @@ def _new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _set_keys(doc: Any, name: str, values: dict[str, Any]) -> None:
+    """Sets `values` in the table [name] where it stands; its other keys and comments stay."""
+    tbl = doc.get(name)
+    if not isinstance(tbl, dict):
+        if name in doc:
+            del doc[name]
+        new = tomlkit.table()
+        for k, v in values.items():
+            new.add(k, v)
+        doc.add(name, new)
+        return
+    for k, v in values.items():
+        if k in tbl:
+            if tbl[k] != v:
+                tbl[k] = v
+        elif isinstance(tbl, Table):
+            # comments and blank lines at a table's end stand above the next table's header:
+            # a new key goes before them, not under the next table's comment
+            body = tbl.value.body
+            trailing = []
+            while body and body[-1][0] is None:
+                trailing.insert(0, body.pop())
+            tbl.add(k, v)
+            body.extend(trailing)
+        else:
+            tbl[k] = v
+
+
 def device_toml(opts: Options, ctx: dict) -> str:
-    central_user = f"{opts.site}.{opts.device}"
-    lines = [
-        "# palvelupiste device configuration, written by `palvelupiste provision`. Run it again to change",
-        "# [device], [site_broker], [central_broker] and [printer]; other tables ([kiosk], [display],",
-        "# [feedback], ...) are kept as they are. Check it: palvelupiste check-config --device FILE",
-        "",
-        "[device]",
-        f"id = {_toml_str(opts.device)}",
-        f"role = {_toml_str(opts.role)}",
-        f"site = {_toml_str(opts.site)}",
-        f"data_dir = {_toml_str(U.DATA_DIR)}",
-        "",
-        "[site_broker]",
-        f"url = {_toml_str(opts.site_broker)}",
-        f"username = {_toml_str(opts.device)}",
-        f"password_file = {_toml_str(SITE_PASSWORD)}",
-        "",
-        "[central_broker]",
-        f"url = {_toml_str(opts.central_broker)}",
-        f"username = {_toml_str(central_user)}",
-        f"password_file = {_toml_str(CENTRAL_PASSWORD)}",
-    ]
+    """The device configuration: the existing one with provisioning's keys set, or a new one."""
+    doc = ctx.get("doc")
+    if doc is None:
+        doc = tomlkit.document()
+        for line in DEVICE_TOML_HEADER:
+            doc.add(tomlkit.comment(line))
+        doc.add(tomlkit.nl())
+    central: dict[str, Any] = {"url": opts.central_broker, "username": f"{opts.site}.{opts.device}",
+                               "password_file": CENTRAL_PASSWORD}
     if ctx.get("central_ca") is not None or host_path(ctx["root"], CENTRAL_CA).exists():
-        lines.append(f"ca_file = {_toml_str(CENTRAL_CA)}")
+        central["ca_file"] = CENTRAL_CA
+    _set_keys(doc, "device", {"id": opts.device, "role": opts.role, "site": opts.site, "data_dir": U.DATA_DIR})
+    _set_keys(doc, "site_broker", {"url": opts.site_broker, "username": opts.device, "password_file": SITE_PASSWORD})
+    _set_keys(doc, "central_broker", central)
     if opts.printer is not None:
-        lines += ["", "[printer]", f"url = {_toml_str(opts.printer)}"]
-    if opts.role == "counter" and "counter" not in ctx["kept_names"]:
+        _set_keys(doc, "printer", {"url": opts.printer})
+    if opts.role == "counter" and "counter" not in doc:
         # the panel of a counter device fills its screen (on a clerk's PC it runs in a window instead)
-        lines += ["", "[counter]", "fullscreen = true"]
-    text = "\n".join(lines) + "\n"
-    if ctx["kept_tables"]:
-        text += "\n" + ctx["kept_tables"]
-    return text
+        _set_keys(doc, "counter", {"fullscreen": True})
+    return tomlkit.dumps(doc)
 
 
 def _file_state(path: Path, content: bytes, mode: int) -> str:
@@ -419,8 +424,7 @@ def make_plan(opts: Options) -> Plan:
     plan = Plan(opts, root, notes=list(ctx.get("notes", [])))
     plan.live = str(root) == "/" and systemd_running()
     site = ctx["site"]
-    from bus import brokerconf
-    from bus import topics
+    from bus import brokerconf, topics
 
     def d(path: str, mode: int = 0o755) -> None:
         p = plan.host(path)
@@ -437,7 +441,7 @@ def make_plan(opts: Options) -> Plan:
                        (f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants", 0o755), ("/etc/sysusers.d", 0o755),
                        ("/etc/tmpfiles.d", 0o755)):
         d(path, mode)
-    if opts.role in U.SCREEN_ROLES:
+    if R.role(opts.role).screen:
         d(U.KIVY_HOME, 0o750)
     if opts.role == "hub":
         d(SITE_CREDENTIALS, 0o700)
@@ -488,14 +492,14 @@ def make_plan(opts: Options) -> Plan:
     try:
         parse_device(tomllib.loads(conf_text), U.DEVICE_CONFIG, base=Path(U.CONFIG_DIR))
     except tomllib.TOMLDecodeError as exc:
-        raise ProvisionError([f"{U.DEVICE_CONFIG}: its kept tables do not fit the new ones ({exc}): fix or "
+        raise ProvisionError([f"{U.DEVICE_CONFIG}: the edited file is no longer valid TOML ({exc}): fix or "
                               "remove the file"]) from None
     except ConfigError as exc:  # pragma: no cover — every value was validated above
         raise ProvisionError([f"{U.DEVICE_CONFIG}: {i}" for i in exc.issues]) from None
     f(U.DEVICE_CONFIG, conf_text)
     f(SITE_TOML, ctx["site_bytes"], 0o644, show=False,
       note=f"copy of {opts.site_config}" if opts.site_config else "kept")
-    if opts.role in U.SCREEN_ROLES:
+    if R.role(opts.role).screen:
         doc = tomllib.loads(conf_text)
         kiosk = doc.get("kiosk", {}) if isinstance(doc.get("kiosk"), dict) else {}
         try:
@@ -506,7 +510,7 @@ def make_plan(opts: Options) -> Plan:
                            site=opts.site, device=opts.device))
 
     # systemd
-    names = U.units_for(opts.role)
+    names = R.units_for(opts.role)
     for name in names:
         text = U.render_unit(name, bin=ctx["bin"], config=U.DEVICE_CONFIG)
         f(f"{U.UNIT_DIR}/{name}", text)
@@ -517,7 +521,7 @@ def make_plan(opts: Options) -> Plan:
             state = "unchanged" if h.is_symlink() and os.readlink(h) == dest else \
                 ("update" if h.is_symlink() or h.exists() else "create")
             plan.items.append(Item("link", link, state, target=dest))
-    for name in U.all_units():  # another role's units (the device had another role before)
+    for name in (u.name for u in R.all_units()):  # another role's units (the device had another role before)
         if name in names:
             continue
         for path in (f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{name}", f"{U.UNIT_DIR}/{name}"):

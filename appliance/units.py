@@ -10,10 +10,11 @@ Pure: text in, text out. Provisioning (appliance.provision) decides where the te
 from __future__ import annotations
 
 import re
-from pathlib import Path
+import shlex
 
-REPO = Path(__file__).resolve().parent.parent
-SYSTEMD_DIR = REPO / "systemd"
+from core import resources
+
+SYSTEMD_DIR = resources.template()
 
 SERVICE_USER = "palvelupiste"
 DEFAULT_BIN = "/opt/palvelupiste/venv/bin/palvelupiste"
@@ -23,35 +24,6 @@ DATA_DIR = "/var/lib/palvelupiste"          # = StateDirectory=palvelupiste
 KIVY_HOME = f"{DATA_DIR}/kivy"
 UNIT_DIR = "/etc/systemd/system"
 WANTS_TARGET = "multi-user.target"
-
-SYNC_UNIT = "palvelupiste-sync.service"
-ROLE_UNITS = {
-    "hub": "palvelupiste-hub.service",
-    "kiosk": "palvelupiste-kiosk.service",
-    "display": "palvelupiste-display.service",
-    "counter": "palvelupiste-counter.service",
-    "feedback": "palvelupiste-feedback.service",
-}
-#: the `palvelupiste` subcommand each unit runs (followed by --config DEVICE_CONFIG)
-UNIT_COMMANDS = {
-    "palvelupiste-hub.service": ("hub",),
-    "palvelupiste-kiosk.service": ("kiosk", "--fullscreen"),
-    "palvelupiste-display.service": ("display",),
-    "palvelupiste-counter.service": ("counter", "panel"),
-    "palvelupiste-feedback.service": ("feedback",),
-    SYNC_UNIT: ("sync",),
-}
-#: roles whose app draws on a screen (Kivy on KMS/DRM)
-SCREEN_ROLES = ("kiosk", "display", "counter", "feedback")
-#: device groups of each unit — the only extra rights a unit gets (systemd/README.md says why)
-UNIT_GROUPS = {
-    "palvelupiste-hub.service": (),
-    "palvelupiste-kiosk.service": ("video", "render", "input", "audio", "dialout", "lp"),
-    "palvelupiste-display.service": ("video", "render", "input", "audio"),
-    "palvelupiste-counter.service": ("video", "render", "input"),
-    "palvelupiste-feedback.service": ("video", "render", "input", "audio"),
-    SYNC_UNIT: (),
-}
 
 # --- the site broker on a hub ---------------------------------------------------------------------
 MOSQUITTO_UNIT = "mosquitto.service"
@@ -70,17 +42,6 @@ _UNSAFE = re.compile(r"[\s%$\\\"';`]")
 
 class UnitError(ValueError):
     pass
-
-
-def units_for(role: str) -> list[str]:
-    """The role's own unit, then the sync agent every device runs."""
-    if role not in ROLE_UNITS:
-        raise UnitError(f"unknown role {role!r} (one of {', '.join(ROLE_UNITS)})")
-    return [ROLE_UNITS[role], SYNC_UNIT]
-
-
-def all_units() -> list[str]:
-    return [*ROLE_UNITS.values(), SYNC_UNIT]
 
 
 def check_unit_path(path: str, what: str) -> str:
@@ -110,31 +71,59 @@ def render_unit(name: str, *, bin: str = DEFAULT_BIN, config: str = DEVICE_CONFI
     return text.replace(exec_line, f"ExecStart={bin} ").replace(DEVICE_CONFIG, config)
 
 
+def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
+    """A unit file as systemd reads it: {section: {key: [value of each assignment, in order]}}.
+    Comments (# or ; first on a line) and blank lines are skipped, a trailing backslash continues a
+    line, whitespace around the key and the value is dropped. An empty assignment is kept as "" (for
+    list settings systemd reads it as "forget the earlier ones"; none of ours relies on that)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    section: dict[str, list[str]] | None = None
+    pending = ""
+    for raw in text.splitlines():
+        line = (pending + " " + raw.strip()) if pending else raw.strip()
+        pending = ""
+        if not line or line[0] in "#;":
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1].rstrip()
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1], {})
+            continue
+        key, eq, value = line.partition("=")
+        if not eq or section is None:
+            raise UnitError(f"not a unit file line: {raw!r}")
+        section.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def directive(text: str, section: str, key: str) -> list[str]:
+    """Every value of `key` in [section] (each assignment once, in order)."""
+    return parse_unit(text).get(section, {}).get(key, [])
+
+
 def exec_start(text: str) -> list[str]:
-    for line in text.splitlines():
-        if line.startswith("ExecStart="):
-            return line.split("=", 1)[1].split()
-    return []
+    values = directive(text, "Service", "ExecStart")
+    return shlex.split(values[-1]) if values else []
 
 
 def wanted_by(text: str) -> list[str]:
     """The [Install] WantedBy= targets of a unit text (what `systemctl enable` links into)."""
-    out: list[str] = []
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line
-        elif section == "[Install]" and line.startswith("WantedBy="):
-            out.extend(line.split("=", 1)[1].split())
-    return out
+    return [t for v in directive(text, "Install", "WantedBy") for t in v.split()]
 
 
 def unit_groups(text: str) -> list[str]:
-    for line in text.splitlines():
-        if line.startswith("SupplementaryGroups="):
-            return line.split("=", 1)[1].split()
-    return []
+    return [g for v in directive(text, "Service", "SupplementaryGroups") for g in v.split()]
+
+
+def unit_environment(text: str) -> dict[str, str]:
+    """The [Service] Environment= variables (quoted assignments as systemd splits them)."""
+    out: dict[str, str] = {}
+    for value in directive(text, "Service", "Environment"):
+        for word in shlex.split(value):
+            k, _, v = word.partition("=")
+            out[k] = v
+    return out
 
 
 def mosquitto_dropin(conf: str = MOSQUITTO_CONF) -> str:
@@ -246,7 +235,9 @@ def kivy_input(setting: str | None) -> tuple[str, str]:
 def kivy_config(role: str, input_setting: str | None = None) -> str:
     """config.ini for KIVY_HOME of a screen role: Kivy's complete defaults with exactly one input
     provider, no cursor, full screen, no screensaver, logs to the journal."""
-    if role not in SCREEN_ROLES:
+    from .roles import screen_roles  # the registry reads this module: looked up when called
+
+    if role not in screen_roles():
         raise UnitError(f"role {role!r} has no screen")
     key, value = kivy_input(input_setting if role == "kiosk" else None)
     out = ["; Kivy configuration of this palvelupiste device, written by `palvelupiste provision`",

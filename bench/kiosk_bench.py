@@ -93,9 +93,14 @@ def _device_toml(path: Path, broker_url: str, data_dir: Path, printer_url: str) 
 
 def drive(ctx):
     """A kiosk scenario: TICKETS walk-ins; the time of each last tap goes to taps.json."""
+    from cli.kiosk_cmd import kivy_settings
+    from core.config import load_device
     from kiosk import flow as F
     from kiosk.app import build_from_device
+    from kiosk.settings import kiosk_settings
+    from uikit.launch import configure_kivy
 
+    configure_kivy(kivy_settings(kiosk_settings(load_device(ctx.params["config"]))))  # as `palvelupiste kiosk`
     app = ctx.start(build_from_device(ctx.params["config"], speech_player=None, settle_s=0.05))
     n = int(ctx.params["tickets"])
 
@@ -134,10 +139,11 @@ def drive(ctx):
 def bare_kivy(out: str) -> None:
     """A bare Kivy window of the kiosk's size and settings, one label: the memory this machine's
     GL stack (software rendering under Xvfb here) costs any Kivy app, for comparison."""
-    from kiosk.app import configure_kivy
+    from cli.kiosk_cmd import kivy_settings
     from kiosk.settings import parse_kiosk
+    from uikit.launch import configure_kivy
 
-    configure_kivy(parse_kiosk({}))
+    configure_kivy(kivy_settings(parse_kiosk({})))
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.uix.label import Label
@@ -186,14 +192,13 @@ def main() -> int:
         jobs = printer.jobs()
         ticket_bytes = max(len(j) for j in jobs)
 
-        # cold start: the CLI, as on the device, to its first frame
+        # cold start: the kiosk command's start-up path, as on the device, to its first frame
         starts, rss_cli = [], 0.0
         for i in range(3):
             ready = work / f"ready-{i}"
-            e = dict(env, PALVELUPISTE_KIOSK_READY_FILE=str(ready))
             t0 = time.time()
-            p = subprocess.Popen([sys.executable, "-m", "cli", "kiosk", "--config", str(config),
-                                  "--log-level", "WARNING"], cwd=REPO, env=e,
+            p = subprocess.Popen([sys.executable, "-m", "sim.apps", "kiosk", "--config", str(config),
+                                  "--log-level", "WARNING", "--ready-file", str(ready)], cwd=REPO, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 30
             while not ready.exists() and time.monotonic() < deadline and p.poll() is None:

@@ -33,8 +33,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.config import load_site  # noqa: E402
-from core.engine import (Appointment, CallNext, Cancel, CheckIn, Engine, Finish, NoShow, OpenCounter,  # noqa: E402
-                         QueueState, Recall, TakeTicket, Transfer)
+from core.engine import (  # noqa: E402
+    Appointment,
+    CallNext,
+    Cancel,
+    CheckIn,
+    Engine,
+    Finish,
+    NoShow,
+    OpenCounter,
+    QueueState,
+    Recall,
+    TakeTicket,
+    Transfer,
+)
 from core.events import Event  # noqa: E402
 from core.store import EventStore  # noqa: E402
 from hub.authority import QueueAuthority  # noqa: E402

@@ -29,14 +29,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bus import (
+    brokerconf,
+    topics,  # noqa: E402
+)
+from bus.link import Connected, LinkOptions, MqttLink, PubAck  # noqa: E402
 from core.config import load_device, load_site  # noqa: E402
 from core.events import Event  # noqa: E402
-from bus import topics  # noqa: E402
-from bus import brokerconf
-from bus.link import Connected, LinkOptions, MqttLink, PubAck  # noqa: E402
 from tests.support.broker import MosquittoBroker, free_port  # noqa: E402
-from tests.support.syncproc import (Central, fill_store, store_seqs, wait_ingest_subscribed,  # noqa: E402
-                                    wait_item, wait_until, write_device)
+from tests.support.syncproc import (  # noqa: E402
+    Central,
+    fill_store,
+    store_seqs,
+    wait_ingest_subscribed,
+    wait_item,
+    wait_until,
+    write_device,
+)
 
 EXAMPLE = REPO / "assets" / "sites" / "example.toml"
 

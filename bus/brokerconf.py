@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bus import topics
+from core import resources
 from core.events import valid_id
 
-from bus import topics
-
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "systemd" / "mosquitto"
+TEMPLATE_DIR = resources.template("mosquitto")
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default in 2.0
 SALT_BYTES = 12
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

@@ -5,7 +5,7 @@
     client.on_call(announce)             # one per call / recall, as it happens
     client.start()
     reply = client.request({"cmd": "call", "counter": "1"})   # from a worker thread, not the UI thread
-    if not reply["ok"]: show_error(reply["error"])            # e.g. "timeout", "nothing_waiting"
+    if not reply["ok"]: show_error(reply["error"])            # a core.errors.WireError: "timeout", ...
 
 `request()` never hangs: without an answer within `timeout` it returns
 ``{"ok": false, "error": "timeout", ...}``. It is thread-safe, and several requests may be in
@@ -19,6 +19,7 @@ call nobody hears). It also carries a message expiry equal to its timeout.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -27,14 +28,12 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from core.config import Broker
-from bus import topics
+from bus import live, topics
 from bus.link import LinkOptions, Message, MqttLink, PubAck, Tls
-
-from bus import live
+from core.config import Broker
+from core.errors import WireError, error_reply
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,16 @@ _MQTT_ERR_SUCCESS, _MQTT_ERR_NO_CONN = 0, 4
 
 
 def _timeout(message: str, timeout: float, connected: bool) -> dict[str, Any]:
-    return {"ok": False, "error": "timeout", "message": message, "timeout_s": timeout, "connected": connected}
+    return error_reply(WireError.TIMEOUT, message, timeout_s=timeout, connected=connected)
+
+
+def _closed() -> dict[str, Any]:
+    return error_reply(WireError.CLOSED, "the client was closed")
+
+
+def _refused(reason: str) -> dict[str, Any]:
+    return error_reply(WireError.REFUSED,
+                       f"the broker refused the command ({reason}); check the device's credentials")
 
 
 class _Pending:
@@ -133,7 +141,7 @@ class HubClient:
             self._closed = True
             pending = list(self._pending.values())
         for p in pending:
-            p.reply = {"ok": False, "error": "closed", "message": "the client was closed"}
+            p.reply = _closed()
             p.done.set()
         if self._owns_link:
             self.link.stop()
@@ -166,17 +174,17 @@ class HubClient:
         of running the command again. Default: a fresh one."""
         deadline = time.monotonic() + timeout
         if self._closed:
-            return {"ok": False, "error": "closed", "message": "the client was closed"}
+            return _closed()
         if self._thread is threading.current_thread():
             # The answer would be delivered by this very thread: it would only time out.
-            return {"ok": False, "error": "wrong_thread",
-                    "message": "request() from a HubClient callback; call it from a worker thread"}
+            return error_reply(WireError.WRONG_THREAD,
+                               "request() from a HubClient callback; call it from a worker thread")
         self.start()
         if isinstance(payload, dict):
             try:
                 data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
             except (TypeError, ValueError) as exc:
-                return {"ok": False, "error": "malformed", "message": f"the command is not JSON: {exc}"}
+                return error_reply(WireError.MALFORMED, f"the command is not JSON: {exc}")
         elif isinstance(payload, str):
             data = payload.encode("utf-8", "surrogatepass")
         else:
@@ -193,9 +201,9 @@ class HubClient:
                                             correlation_data=corr,
                                             message_expiry_s=max(1, math.ceil(timeout)))
             except (ValueError, TypeError) as exc:
-                return {"ok": False, "error": "send_failed", "message": str(exc)}
+                return error_reply(WireError.SEND_FAILED, str(exc))
             if rc not in (_MQTT_ERR_SUCCESS, _MQTT_ERR_NO_CONN):
-                return {"ok": False, "error": "send_failed", "message": f"publish failed (paho rc {rc})"}
+                return error_reply(WireError.SEND_FAILED, f"publish failed (paho rc {rc})")
             with self._lock:
                 early = self._early_failed.pop(mid, None)
                 # (an old entry is another publish that reused this mid: not ours)
@@ -204,8 +212,7 @@ class HubClient:
                     p.mid = mid
                     self._mids[mid] = corr
             if refused is not None:
-                return {"ok": False, "error": "refused",
-                        "message": f"the broker refused the command ({refused}); check the device's credentials"}
+                return _refused(refused)
             if p.done.wait(max(0.0, deadline - time.monotonic())) and p.reply is not None:
                 return p.reply
             return _timeout(f"no answer from the hub within {timeout:g} s", timeout, self.link.connected)
@@ -311,7 +318,7 @@ class HubClient:
             if not isinstance(reply, dict):
                 raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            reply = {"ok": False, "error": "bad_reply", "message": f"the hub's answer is not JSON: {exc}"}
+            reply = error_reply(WireError.BAD_REPLY, f"the hub's answer is not JSON: {exc}")
         p.reply = reply
         p.done.set()
 
@@ -328,29 +335,33 @@ class HubClient:
                 return
             p = self._pending.get(corr)
         if p is not None:
-            p.reply = {"ok": False, "error": "refused",
-                       "message": f"the broker refused the command ({ack.reason}); check the device's credentials"}
+            p.reply = _refused(ack.reason)
             p.done.set()
 
 
-def request_once(broker_url: str, site: str, device: str, payload: dict[str, Any] | bytes | str,
+def request_once(broker: Broker | str, site: str, device: str, payload: dict[str, Any] | bytes | str, *,
                  username: str | None = None, password_file: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
-    """Connect, send one command, return the answer, disconnect. For `palvelupiste queue --broker`.
-    Never raises for a broker problem: every failure is an answer dict with ok false."""
+    """Connect, send one command, return the answer, disconnect: for the command-line tools
+    (`palvelupiste queue --broker`, `palvelupiste counter`) and the tests.
+
+    `broker` is a configured Broker or a URL; `username` and `password_file` replace the Broker's
+    own. Never raises for a broker problem: every failure is an answer dict with ok false."""
     try:
-        broker = Broker(broker_url, username=username or device, password_file=password_file)
-        broker.host  # validates the URL
-        password = broker.password()
+        b = Broker(broker) if isinstance(broker, str) else broker
+        if username is not None or password_file is not None:
+            b = dataclasses.replace(b, username=username or b.username,
+                                    password_file=password_file or b.password_file)
+        b.host  # validates the URL
+        password = b.password()
     except ValueError as exc:
-        return {"ok": False, "error": "bad_broker_url", "message": str(exc)}
+        return error_reply(WireError.BAD_BROKER_URL, str(exc))
     except OSError as exc:
-        return {"ok": False, "error": "bad_password_file",
-                "message": f"cannot read {Path(password_file)}: {exc.strerror or exc}"}
+        return error_reply(WireError.BAD_PASSWORD_FILE, f"cannot read {b.password_file}: {exc.strerror or exc}")
     try:
-        client = HubClient(broker, site, device, password=password, min_backoff_s=0.2, max_backoff_s=1.0)
+        client = HubClient(b, site, device, password=password, min_backoff_s=0.2, max_backoff_s=1.0)
     except ValueError as exc:  # a site or device id that cannot be a topic level
-        return {"ok": False, "error": "bad_id", "message": str(exc)}
+        return error_reply(WireError.BAD_ID, str(exc))
     try:
         return client.request(payload, timeout=timeout)
     finally:

@@ -20,12 +20,16 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+if TYPE_CHECKING:
+    from core.config import Broker
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,7 @@ class PubAck:
 
 @dataclass
 class Tls:
-    ca_file: str
+    ca_file: str | None  # None: the system's trusted CAs (what ssl loads by default)
     cert_file: str | None = None
     key_file: str | None = None
 
@@ -93,7 +97,7 @@ class LinkOptions:
 
 def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random = random.Random()) -> float:
     """Exponential backoff with 'equal jitter': somewhere in the upper half of the window."""
-    window = min(hi, lo * (2 ** min(attempt, 16)))
+    window = min(hi, lo * (2.0 ** min(attempt, 16)))
     return window / 2 + rng.uniform(0, window / 2)
 
 
@@ -182,7 +186,8 @@ class MqttLink:
     # --- callbacks (network thread: only enqueue) --------------------------------------------
 
     @staticmethod
-    def _on_socket_open(client, userdata, sock) -> None:
+    def _on_socket_open(client: paho.Client, userdata: Any, sock: Any) -> None:
+        # `sock` is a socket, an SSL socket or paho's websocket wrapper (no setsockopt).
         # paho leaves Nagle on: a small packet (a PUBACK, then an ack or a reply) waits for the
         # peer's delayed ACK, ~40 ms per hop. Small messages are the whole point here.
         try:
@@ -190,7 +195,8 @@ class MqttLink:
         except (OSError, AttributeError):
             pass
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
         if reason_code.is_failure:
             self.inbox.put(ConnectFailed(str(reason_code), reason_code.value))
             client.disconnect()
@@ -204,21 +210,24 @@ class MqttLink:
         self._connected.set()
         self.inbox.put(Connected(bool(flags.session_present)))
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
         self._connected.clear()
         self.inbox.put(Disconnected(str(reason_code)))
 
-    def _on_message(self, client, userdata, msg) -> None:
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
         rt = getattr(props, "ResponseTopic", None) if props else None
         cd = getattr(props, "CorrelationData", None) if props else None
         up = tuple(getattr(props, "UserProperty", ()) or ()) if props else ()
-        self.inbox.put(Message(msg.topic, msg.payload, bool(msg.retain), msg.qos, rt, cd, up))
+        self.inbox.put(Message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, rt, cd, up))
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: ReasonCode,
+                    properties: Properties) -> None:
         self.inbox.put(PubAck(mid, reason_code.value, str(reason_code), bool(reason_code.is_failure)))
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
+                      properties: Properties | None) -> None:
         for rc in reason_codes:
             if rc.is_failure:
                 log.warning("subscription refused by the broker: %s", rc)
@@ -248,7 +257,7 @@ class MqttLink:
             self.client.subscribe(topic, qos=qos)
 
 
-def link_for(broker, client_id: str, inbox: "queue.Queue[Any] | None" = None, **kw: Any) -> MqttLink:
+def link_for(broker: Broker, client_id: str, inbox: "queue.Queue[Any] | None" = None, **kw: Any) -> MqttLink:
     """An MqttLink from a core.config.Broker (url, user, password file, TLS files)."""
     tls = Tls(broker.ca_file, broker.cert_file, broker.key_file) if broker.tls else None
     opts = LinkOptions(host=broker.host, port=broker.port, client_id=client_id,

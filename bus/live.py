@@ -56,7 +56,8 @@ def call_message(ev: Event, state: QueueState, site: str) -> dict[str, Any] | No
     if ev.type not in CALL_EVENTS:
         return None
     d = ev.data
-    t = state.tickets.get(d.get("ticket"))
+    ticket = d.get("ticket")
+    t = state.tickets.get(ticket) if isinstance(ticket, str) else None
     number = d.get("number") or (t.number if t else None)
     return {"v": LIVE_VERSION, "site": site, "ticket": d.get("ticket"), "number": number,
             "counter": d.get("counter"), "service": d.get("service") or (t.service if t else None),

@@ -4,8 +4,12 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bus.link import MqttLink
 
 
 class PublishError(Exception):
@@ -23,10 +27,9 @@ class BrokerArgs:
     client_id: str | None = None
 
 
-def _link(b: BrokerArgs, client_id: str, subscriptions: list[tuple[str, int]] | None = None):
-    from core.config import Broker
-
+def _link(b: BrokerArgs, client_id: str, subscriptions: list[tuple[str, int]] | None = None) -> MqttLink:
     from bus.link import link_for
+    from core.config import Broker
 
     broker = Broker(url=b.url, username=b.username, password_file=b.password_file, ca_file=b.ca_file,
                     cert_file=b.cert_file, key_file=b.key_file)
@@ -34,7 +37,7 @@ def _link(b: BrokerArgs, client_id: str, subscriptions: list[tuple[str, int]] | 
                     min_backoff_s=0.2, max_backoff_s=2.0)
 
 
-def _wait(link, timeout: float, pred) -> Any:
+def _wait(link: MqttLink, timeout: float, pred: Callable[[Any], bool]) -> Any:
     from bus.link import ConnectFailed
 
     deadline = time.monotonic() + timeout

@@ -18,15 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from core.events import Event, now_ms
 from core.store import connect
+
+if TYPE_CHECKING:
+    from core.figures import Row
 
 #: The raw payload kept with a dead letter is cut to this many bytes.
 DEAD_PAYLOAD_BYTES = 4096
@@ -62,22 +65,22 @@ class CentralDB:
     def _create(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.db["events"].create(
+            self.db.table("events").create(
                 {"site": str, "device": str, "seq": int, "id": str, "type": str, "ts": int,
                  "data": str, "v": int, "received_ms": int},
                 pk=("site", "device", "seq"), not_null={"id", "type", "ts", "data", "v", "received_ms"},
                 if_not_exists=True)
-            self.db["events"].create_index(["site", "type", "ts"], if_not_exists=True)
-            self.db["events"].create_index(["id"], if_not_exists=True)
-            self.db["watermarks"].create(
+            self.db.table("events").create_index(["site", "type", "ts"], if_not_exists=True)
+            self.db.table("events").create_index(["id"], if_not_exists=True)
+            self.db.table("watermarks").create(
                 {"site": str, "device": str, "seq": int, "updated_ms": int},
                 pk=("site", "device"), not_null={"seq", "updated_ms"}, if_not_exists=True)
-            self.db["dead_letter"].create(
+            self.db.table("dead_letter").create(
                 {"id": int, "digest": str, "first_ms": int, "last_ms": int, "count": int, "topic": str,
                  "site": str, "device": str, "seq": int, "reason": str, "payload": str, "payload_bytes": int},
                 pk="id", not_null={"digest", "first_ms", "last_ms", "count", "reason"}, if_not_exists=True)
-            self.db["dead_letter"].create_index(["digest"], unique=True, if_not_exists=True)
-            self.db["device_status"].create(
+            self.db.table("dead_letter").create_index(["digest"], unique=True, if_not_exists=True)
+            self.db.table("device_status").create(
                 {"site": str, "device": str, "status": str, "status_ms": int, "availability": str,
                  "availability_ms": int},
                 pk=("site", "device"), if_not_exists=True)
@@ -156,7 +159,7 @@ class CentralDB:
             "SELECT e.seq FROM events e WHERE e.site=? AND e.device=? AND e.seq > ? AND NOT EXISTS "
             "(SELECT 1 FROM events n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
             "ORDER BY e.seq LIMIT 1", (site, device, wm)).fetchone()
-        end = row[0]
+        end: int = row[0]
         self.conn.execute(
             "INSERT INTO watermarks(site, device, seq, updated_ms) VALUES (?,?,?,?) "
             "ON CONFLICT(site, device) DO UPDATE SET seq=excluded.seq, updated_ms=excluded.updated_ms",
@@ -178,7 +181,8 @@ class CentralDB:
         if site is not None:
             sql += " WHERE site=?" + (" AND device=?" if device is not None else "")
             args = [site] + ([device] if device is not None else [])
-        return self.conn.execute(sql, args).fetchone()[0]
+        n: int = self.conn.execute(sql, args).fetchone()[0]
+        return n
 
     def seqs(self, site: str, device: str) -> list[int]:
         return [r[0] for r in self.conn.execute(
@@ -190,7 +194,8 @@ class CentralDB:
         return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def dead_letter_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+        n: int = self.conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+        return n
 
     def report(self) -> dict[str, Any]:
         """Counts per site and device and per event type, watermarks, dead letters, device status."""
@@ -231,7 +236,7 @@ class CentralDB:
         return {"sites": sites, "devices": list(devices.values()),
                 "dead_letters": {"rows": total_dead[0], "times": total_dead[1], "by_reason": dead}}
 
-    def figure_rows(self, site: str | None = None):
+    def figure_rows(self, site: str | None = None) -> Iterator[Row]:
         """Every event as a core.figures.Row, in (site, device, seq) order, for the figures."""
         from core.figures import Row
 

@@ -26,11 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.events import MAX_EVENT_BYTES, Event, EventError, now_ms, parse_event, valid_id
-
 from bus import topics
+from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
 from central.db import CentralDB, DeadLetter
-from bus.link import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
+from core.events import MAX_EVENT_BYTES, Event, EventError, now_ms, parse_event, valid_id
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +166,10 @@ class Ingest:
             if len(raw.encode("utf-8")) > MAX_EVENT_BYTES:
                 dead(f"event larger than {MAX_EVENT_BYTES} bytes", raw, seq)
                 continue
-            ev = parse_event(obj)
-            if isinstance(ev, EventError):
-                dead(f"invalid event: {ev}", raw, seq)
+            try:
+                ev = parse_event(obj)
+            except EventError as exc:
+                dead(f"invalid event: {exc}", raw, seq)
                 continue
             if ev.site != site or ev.device != device:
                 dead(f"event belongs to site {ev.site!r} device {ev.device!r}, the topic is {site!r} {device!r}",

@@ -68,9 +68,9 @@ def _broker_args(args):
 
 
 def run_ingest(args) -> int:
-    from core.config import Broker
-    from central.ingest import IngestWorker, default_client_id
     from bus.link import LinkOptions, Tls
+    from central.ingest import IngestWorker, default_client_id
+    from core.config import Broker
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -163,8 +163,8 @@ def run_figures(args) -> int:
     import re
     from pathlib import Path
 
-    from core.figures import SITE_LEVEL, figures
     from central.db import CentralDB
+    from core.figures import SITE_LEVEL, figures
 
     if not Path(args.db).exists():
         print(f"{args.db}: no such database", file=sys.stderr)

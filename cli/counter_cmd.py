@@ -5,7 +5,7 @@
     palvelupiste counter transfer --counter 3 --service poliisi
     palvelupiste counter help-answered --counter 3 [--request ID]   (default: the oldest open request)
     palvelupiste counter state --counter 3 [--json]
-    palvelupiste counter panel --config DEVICE.toml
+    palvelupiste counter panel --config DEVICE.toml     (the Kivy panel, through uikit.launch)
 
 Every command goes to the hub over the site bus and prints the hub's answer in words (in the
 clerk's language: --lang, or the device's [counter] lang). With --config the site, the device id,
@@ -19,9 +19,12 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-DEFAULT_SITE = Path(__file__).resolve().parent.parent / "assets" / "sites" / "example.toml"
+from core import resources
+from uikit import launch
+
+DEFAULT_SITE = resources.example_site()
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 ACTIONS = {  # CLI action -> (hub command, help)
     "call": ("call", "call the next customer to the counter"),
@@ -61,7 +64,8 @@ def register(sub) -> None:
         x.set_defaults(func=run)
     panel = a.add_parser("panel", help="run the Kivy call panel", parents=[common])
     panel.add_argument("--counter", help="start at this counter (default: [counter] counter, else pick one)")
-    panel.set_defaults(func=run_panel)
+    launch.add_log_option(panel)
+    panel.set_defaults(func=run_panel, start=start_panel)
 
 
 class _Setup:
@@ -70,13 +74,13 @@ class _Setup:
         self.counter, self.lang, self.settings = counter, lang, settings
 
 
-def _setup(args) -> _Setup | int:
-    """Site, device id, broker, counter and language from --config and the options."""
+def _setup(args, device=None) -> _Setup | int:
+    """Site, device id, broker, counter and language from --config (or `device`, loaded from it)
+    and the options."""
     from core.config import Broker, load_device, load_site
     from counter.settings import CounterSettings, parse_counter
 
-    device = None
-    if args.config:
+    if device is None and args.config:
         device = load_device(args.config)
     site = load_site(args.site or (device.site_config if device else
                                    os.environ.get("PALVELUPISTE_SITE", str(DEFAULT_SITE))))
@@ -186,17 +190,30 @@ def _state_text(t, s: _Setup, v) -> str:
     return "\n".join(lines)
 
 
-def run_panel(args) -> int:
-    s = _setup(args)
+def start_panel(args, drivers: Sequence[launch.Driver] = ()) -> int:
+    """The Kivy call panel through the one start-up path (uikit.launch)."""
+    import dataclasses
+
+    device = launch.load_device("counter", args.config) if args.config else None
+    s = _setup(args, device)
     if isinstance(s, int):
         return s
-    import dataclasses
-    import logging
-
-    logging.basicConfig(level=os.environ.get("PALVELUPISTE_LOG", "WARNING"))
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    from counter.app import CounterApp
-
     settings = dataclasses.replace(s.settings, counter=s.counter, lang=s.lang, timeout_s=args.timeout)
-    CounterApp(s.site, settings, broker=s.broker, device=s.device_id).run()
-    return 0
+
+    def build():
+        from counter.app import CounterApp
+
+        return CounterApp(s.site, settings, broker=s.broker, device=s.device_id)
+
+    plan = launch.Plan(s.device_id, panel_kivy_settings(settings), build,
+                       kivy_home=os.path.join(device.data_dir, "kivy") if device is not None else None)
+    return launch.run(plan, log_level=args.log_level, drivers=drivers)
+
+
+def panel_kivy_settings(settings) -> launch.KivySettings:
+    """Kivy's settings for the panel's [counter] settings (counter.settings.CounterSettings)."""
+    return launch.KivySettings(size=(settings.width, settings.height), fullscreen=settings.fullscreen)
+
+
+def run_panel(args) -> int:
+    return start_panel(args)

@@ -2,13 +2,16 @@
 
 The device configuration names the site configuration and the site broker; its [display] section
 sets orientation, zone (services, appointments_only / walk_ins_only), spoken languages, chime...
-(see display/settings.py). Kivy's clock is configured before Kivy is imported: an interruptible
-clock with a low frame ceiling keeps the display cheap when nothing happens.
+(see display/settings.py). Started through the one start-up path (uikit.launch) with Kivy's
+interruptible clock and a low frame ceiling: the display is cheap when nothing happens.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-import sys
+from collections.abc import Sequence
+
+from uikit import launch
 
 
 def register(sub) -> None:
@@ -19,48 +22,62 @@ def register(sub) -> None:
     p.add_argument("--mute", action="store_true", help="no chime and no speech")
     p.add_argument("--speech-dir", help="where the spoken calls are rendered (default: a temporary directory)")
     p.add_argument("--check", action="store_true", help="only validate the configuration and exit")
-    p.set_defaults(func=run)
+    launch.add_log_option(p)
+    p.set_defaults(func=run, start=start)
 
 
-def run(args) -> int:
-    import dataclasses
-    import logging
-
-    from core.config import load_device, load_site
+def _settings(args):
+    """(device, site, settings) of the display's configuration; ConfigError names every problem."""
+    from core.config import ConfigError, Issue, load_site
     from display.settings import parse_display
 
-    if not args.config:
-        print("palvelupiste display: --config DEVICE.toml is needed", file=sys.stderr)
-        return 2
-    device = load_device(args.config)
+    device = launch.load_device("display", args.config)
     site = load_site(device.site_config)
     settings = parse_display(device.section("display"), set(site.services))
     problems = []
-    if device.role != "display":
-        problems.append(f"device.role is {device.role!r}, not \"display\"")
     if device.site != site.id:
-        problems.append(f"device.site is {device.site!r} but the site configuration is {site.id!r}")
+        problems.append(Issue("device.site", f"is {device.site!r} but the site configuration is {site.id!r}"))
     if device.site_broker is None:
-        problems.append("[site_broker] url is missing")
+        problems.append(Issue("site_broker.url", "is missing: the display gets the calls from the site broker"))
     if problems:
-        print(f"{args.config}: " + "; ".join(problems), file=sys.stderr)
-        return 2
+        raise ConfigError(str(args.config), problems)
     if args.windowed:
         settings = dataclasses.replace(settings, fullscreen=False)
     if args.mute:
         settings = dataclasses.replace(settings, speech=False)
+    return device, site, settings
+
+
+def plan(args) -> launch.Plan:
+    from cli.techscreen import tech_info
+
+    device, site, settings = _settings(args)
+
+    def build():
+        from display.app import DisplayApp
+
+        return DisplayApp(site, settings, broker=device.site_broker, device=device.id, device_config=args.config,
+                          speech_dir=args.speech_dir or os.path.join(device.data_dir, "speech"), tech_info=tech_info)
+
+    return launch.Plan(device.id, kivy_settings(settings), build, kivy_home=os.path.join(device.data_dir, "kivy"))
+
+
+def kivy_settings(settings) -> launch.KivySettings:
+    """Kivy's settings for a display's [display] settings (display.settings.DisplaySettings)."""
+    # A 1920×1080 window in both orientations: portrait rotates the content (a TV hung on its
+    # side, the output not rotated by the OS). A display takes no touch but the technician's.
+    return launch.KivySettings(size=(1920, 1080), fullscreen=settings.fullscreen, clock="interrupt",
+                               max_fps=settings.max_fps)
+
+
+def start(args, drivers: Sequence[launch.Driver] = ()) -> int:
+    return launch.run(plan(args), log_level=args.log_level, drivers=drivers)
+
+
+def run(args) -> int:
     if args.check:
+        device, site, settings = _settings(args)
         zone = ", ".join(settings.services) or "all services"
         print(f"{args.config}: ok — display {device.id} of site {site.id}, {settings.orientation}, {zone}")
         return 0
-
-    logging.basicConfig(level=os.environ.get("PALVELUPISTE_LOG", "WARNING"), stream=sys.stderr)
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    from display.tuning import configure_kivy
-
-    configure_kivy(settings)  # before Kivy's clock and window are imported
-    from display.app import DisplayApp
-
-    DisplayApp(site, settings, broker=device.site_broker, device=device.id, device_config=args.config,
-               speech_dir=args.speech_dir or os.path.join(device.data_dir, "speech")).run()
-    return 0
+    return start(args)

@@ -56,7 +56,9 @@ def run(args) -> int:
     try:
         while service._thread is not None and service._thread.is_alive():
             got = signal.sigtimedwait(sigs, 1.0)
-            if got is not None:
+            # si_signo checked: after a pause (SIGSTOP/SIGCONT) longer than the wait, CPython 3.11
+            # returns a struct with an uninitialised signal number instead of None.
+            if got is not None and got.si_signo in sigs:
                 logging.getLogger("hub").info("signal %d: stopping", got.si_signo)
                 break
     finally:

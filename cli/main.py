@@ -14,6 +14,7 @@ from core.config import ConfigError
 # module name -> registers one or more subcommands
 SUBCOMMAND_MODULES = (
     "cli.config_cmd",
+    "cli.example_cmd",
     "cli.queue_cmd",
     "cli.demo_cmd",
     "cli.hub_cmd",

@@ -5,12 +5,13 @@ running hub over the site bus.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
-from pathlib import Path
 
-DEFAULT_SITE = Path(__file__).resolve().parent.parent / "assets" / "sites" / "example.toml"
+from core import resources
+
+DEFAULT_SITE = resources.example_site()
 
 
 def register(sub) -> None:
@@ -24,26 +25,33 @@ def register(sub) -> None:
     p.add_argument("--username", help="broker user name (default: the device id)")
     p.add_argument("--password-file", help="file holding the broker password")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    # Also taken after ACTION (`queue state --json`): each action repeats the flag without a default
+    # of its own, so that it never turns off a --json given before ACTION.
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the answer as JSON")
     a = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    t = a.add_parser("take", help="take a walk-in number for SERVICE")
+    def action(name: str, helptext: str) -> argparse.ArgumentParser:
+        return a.add_parser(name, help=helptext, parents=[out])
+
+    t = action("take", "take a walk-in number for SERVICE")
     t.add_argument("service")
     _ticket_opts(t)
-    c = a.add_parser("checkin", help="check in an appointment by its code")
+    c = action("checkin", "check in an appointment by its code")
     c.add_argument("code")
     c.add_argument("--appointments", help="appointment list (CSV or JSON) for local mode")
     _ticket_opts(c)
     for name, helptext in (("call", "call the next customer to COUNTER"), ("recall", "call the current customer again"),
                            ("finish", "finish the current customer"), ("no-show", "the called customer did not come"),
                            ("open", "open COUNTER"), ("close", "close COUNTER")):
-        x = a.add_parser(name, help=helptext)
+        x = action(name, helptext)
         x.add_argument("counter")
-    tr = a.add_parser("transfer", help="send the current customer of COUNTER to SERVICE, keeping the number")
+    tr = action("transfer", "send the current customer of COUNTER to SERVICE, keeping the number")
     tr.add_argument("counter")
     tr.add_argument("service")
-    ca = a.add_parser("cancel", help="cancel a ticket (id as printed by take/state, e.g. 2026-11-23/K001)")
+    ca = action("cancel", "cancel a ticket (id as printed by take/state, e.g. 2026-11-23/K001)")
     ca.add_argument("ticket")
-    a.add_parser("state", help="print the live queue")
+    action("state", "print the live queue")
     p.set_defaults(func=run)
 
 
@@ -75,13 +83,9 @@ def to_payload(args) -> dict:
 
 
 def run(args) -> int:
-    from core.config import ConfigError, load_site
+    from core.config import load_site
 
-    try:
-        site = load_site(args.site)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    site = load_site(args.site)  # a ConfigError is reported by cli.main
     if args.broker:
         from bus.hubclient import request_once
 
@@ -98,13 +102,14 @@ def run(args) -> int:
 
 
 def _local(args, site) -> dict:
+    from core.errors import WireError, error_reply
     from core.store import EventStore, StoreError
     from hub.authority import QueueAuthority
 
     try:
         store = EventStore(args.store, site.id, args.device)
     except StoreError as exc:
-        return {"ok": False, "error": "store_failed", "message": str(exc)}
+        return error_reply(WireError.STORE_FAILED, str(exc))
     appointments = []
     if getattr(args, "appointments", None):
         from core.appointments import AppointmentFileError, load_appointments
@@ -112,7 +117,7 @@ def _local(args, site) -> dict:
         try:
             appointments = load_appointments(args.appointments, site)
         except AppointmentFileError as exc:
-            return {"ok": False, "error": "bad_appointments", "message": str(exc)}
+            return error_reply(WireError.BAD_APPOINTMENTS, str(exc))
     with store:
         auth = QueueAuthority(site, store, appointments)
         if args.action == "state":

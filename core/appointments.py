@@ -27,7 +27,7 @@ class AppointmentFileError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-def _time(value: Any, tz, where: str) -> int:
+def _time(value: Any, tz: _dt.tzinfo, where: str) -> int:
     if not isinstance(value, str):
         raise AppointmentFileError(where, "time must be an ISO 8601 text like 2026-11-23T10:30")
     try:

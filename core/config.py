@@ -1,48 +1,51 @@
 """Site and device configuration: TOML in, validated frozen objects out.
 
 `load_site(path)` raises ConfigError carrying every problem found, each naming the field
-("services[3].name.sv") and what is wrong, so a technician can fix a file in one pass.
+("services[3] (vero).name.sv") and what is wrong, so a technician can fix a file in one pass.
+The sections are declared once, as data (core.schema): SITE_FILE for the site file; DEVICE and
+BROKER for the device file's own tables (each app declares its section beside the app).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .events import valid_id
+from .schema import (
+    REQUIRED,
+    Check,
+    Choice,
+    ConfigError,
+    Field,
+    Int,
+    Invalid,
+    Issue,
+    ListOf,
+    Number,
+    Section,
+    Table,
+    Tables,
+    Text,
+    Texts,
+    Type,
+    build,
+    parse,
+)
 
 REQUIRED_LANGS = ("fi", "sv", "en")
 KNOWN_LANGS = ("fi", "sv", "en", "ru", "et", "uk", "so", "ar", "fa")
+LANG_NAMES = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 ROLES = ("hub", "kiosk", "display", "counter", "feedback")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Both used with fullmatch(): with match(), "$" also accepts a trailing newline ("K\n").
 _PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-
-
-@dataclass(frozen=True)
-class Issue:
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-class ConfigError(Exception):
-    def __init__(self, source: str, issues: list[Issue]) -> None:
-        self.source = source
-        self.issues = issues
-        super().__init__(f"{source}: " + "; ".join(map(str, issues)))
-
-    def report(self) -> str:
-        """Every problem on its own line, for a technician fixing the file in one pass."""
-        return "\n".join([f"{self.source}: {len(self.issues)} problem(s):",
-                          *(f"  {i.field}: {i.message}" for i in self.issues)])
 
 
 @dataclass(frozen=True)
@@ -104,206 +107,191 @@ class Site:
         return next((s for s in self.services.values() if s.general_advice), None)
 
 
-def _names(obj: Any, where: str, issues: list[Issue], required: tuple[str, ...] = REQUIRED_LANGS) -> dict[str, str]:
-    if not isinstance(obj, dict):
-        issues.append(Issue(where, "must be a table of names per language (fi, sv, en)"))
-        return {}
-    out = {}
-    for lang in required:
-        v = obj.get(lang)
-        if not isinstance(v, str) or not v.strip():
-            lang_name = {"fi": "Finnish", "sv": "Swedish", "en": "English"}.get(lang, lang)
-            issues.append(Issue(f"{where}.{lang}", f"missing {lang_name} text"))
-    for lang, v in obj.items():
-        if lang not in KNOWN_LANGS:
-            issues.append(Issue(f"{where}.{lang}", f"unknown language code (known: {', '.join(KNOWN_LANGS)})"))
-        elif not isinstance(v, str):
-            issues.append(Issue(f"{where}.{lang}", "must be text"))
-        else:
-            out[lang] = v.strip()
-    return out
+# --- types of the site file ------------------------------------------------------------------
+
+_ID_RULE = "must be a short id of letters, digits, '-', '_' or '.'"
+ID = Text(test=lambda v: None if valid_id(v) else _ID_RULE, label="a short id", message=_ID_RULE)
+NAMES = Texts(required=REQUIRED_LANGS, known=KNOWN_LANGS, names=LANG_NAMES)
 
 
-def _number(obj: Any, where: str, issues: list[Issue], default: float, lo: float, hi: float) -> float:
-    if obj is None:
-        return default
-    if isinstance(obj, bool) or not isinstance(obj, (int, float)) or not lo <= obj <= hi:
-        issues.append(Issue(where, f"must be a number from {lo:g} to {hi:g}"))
-        return default
-    return float(obj)
+def _zone_problem(name: str) -> str | None:
+    try:
+        # A bare "Helsinki" or "EET+2" would load from some tz databases and not others.
+        if "/" not in name and name != "UTC":
+            raise ZoneInfoNotFoundError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {name!r} (e.g. \"Europe/Helsinki\")"
+    return None
 
 
-def _hours(obj: Any, issues: list[Issue]) -> dict[str, tuple[_dt.time, _dt.time] | None]:
-    out: dict[str, tuple[_dt.time, _dt.time] | None] = {d: None for d in WEEKDAYS}
-    if obj is None:
-        return out
-    if not isinstance(obj, dict):
-        issues.append(Issue("opening_hours", "must be a table like mon = \"08:00-16:00\""))
-        return out
-    for day, span in obj.items():
-        where = f"opening_hours.{day}"
-        if day not in WEEKDAYS:
-            issues.append(Issue(where, f"unknown day (use {', '.join(WEEKDAYS)})"))
-            continue
-        if span in ("", "closed"):
-            continue
-        m = _HOURS_RE.fullmatch(span) if isinstance(span, str) else None
+class Hours(Type):
+    """ "HH:MM-HH:MM" as (opens, closes), or "closed" (also "") as None."""
+
+    label = '"HH:MM-HH:MM" or "closed"'
+
+    def check(self, value, ctx):
+        if value in ("", "closed"):
+            return None
+        m = _HOURS_RE.fullmatch(value) if isinstance(value, str) else None
         if not m:
-            issues.append(Issue(where, "must be \"HH:MM-HH:MM\" or \"closed\""))
-            continue
-        start = _dt.time(int(m[1]), int(m[2]))
-        end = _dt.time(int(m[3]), int(m[4]))
+            raise Invalid('must be "HH:MM-HH:MM" or "closed"')
+        start, end = _dt.time(int(m[1]), int(m[2])), _dt.time(int(m[3]), int(m[4]))
         if end <= start:
-            issues.append(Issue(where, "closes before it opens"))
-            continue
-        out[day] = (start, end)
+            raise Invalid("closes before it opens")
+        return start, end
+
+
+# --- the site file's sections ----------------------------------------------------------------
+
+def _site_languages(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out = [("languages", f"must offer {lang!r} (Finnish, Swedish and English are always offered)")
+           for lang in REQUIRED_LANGS if lang not in v["languages"]]
+    if v["default_language"] not in v["languages"]:
+        out.append(("default_language", f"{v['default_language']!r} is not among site.languages"))
     return out
+
+
+SITE = Section("site", (
+    Field("id", ID, REQUIRED, "the site's id; device files name it", example="example-pp"),
+    Field("name", NAMES, REQUIRED, "the site's name per language", example={"fi": "…", "sv": "…", "en": "…"}),
+    Field("timezone", Text(test=_zone_problem, label="a time zone name",
+                             message='unknown time zone (e.g. "Europe/Helsinki")'), "Europe/Helsinki",
+          "where the opening hours and the ticket times are"),
+    Field("languages", ListOf(Choice(*KNOWN_LANGS, message="is not a known language code "
+                                     f"(known: {', '.join(KNOWN_LANGS)})"), unique=True, what="language codes"),
+          REQUIRED_LANGS, "the languages the devices offer, in this order (fi, sv, en always)"),
+    Field("default_language", Text(label="a language code"), "fi",
+          "the language the devices return to after a customer"),
+), checks=(Check(("languages", "default_language"), _site_languages),),
+    description="the service point")
+
+HOURS = Section("opening_hours", tuple(
+    Field(day, Hours(), None, f"opening hours on {day}; missing: closed", example="08:00-16:00") for day in WEEKDAYS),
+    noun="day", description="opening hours per weekday")
+
+APPOINTMENTS = Section("appointments", (
+    Field("early_min", Int(0, 240), 30, "a booked customer may check in this many minutes before the time"),
+    Field("late_min", Int(0, 120), 10, "and this many minutes after it; later, the kiosk offers a walk-in number"),
+), make=lambda v: AppointmentWindow(**v))
+
+
+def _label_by_id(raw: dict[str, Any]) -> str | None:
+    return raw.get("id") if valid_id(raw.get("id")) else None
+
+
+SERVICE = Section("services", (
+    Field("id", ID, REQUIRED, "the service's id", example="kela"),
+    Field("prefix", Text(pattern=_PREFIX_RE.pattern, message="must be one or two capital letters A-Z",
+                         label="one or two capital letters"), REQUIRED, "the ticket number's prefix", example="K"),
+    Field("name", NAMES, REQUIRED, "the service's name per language", example={"fi": "…", "sv": "…", "en": "…"}),
+    Field("description", NAMES, {}, "a line under the name on the kiosk, per language"),
+    Field("default_service_min", Number(0.5, 240), 10.0, "minutes per customer until service times are learnt"),
+    Field("target_wait_min", Number(0, 480), 20.0, "the wait the site aims at, in minutes"),
+    Field("general_advice", Choice(True, False, message="must be true or false"), False,
+          "where \"I don't know which\" leads (exactly one service)"),
+), make=lambda v: Service(**v), description="one service (an authority or a group); numbers run per service per day")
+
+COUNTER = Section("counters", (
+    Field("id", ID, REQUIRED, "the counter's or room's id", example="1"),
+    Field("kind", Choice("counter", "room"), "counter", "a counter at the desk row or a separate room"),
+    Field("name", NAMES, REQUIRED, "its name per language", example={"fi": "…", "sv": "…", "en": "…"}),
+    Field("services", ListOf(Text(nonempty=True, label="a service id"), min_len=1, what="service ids"), REQUIRED,
+          "the services it serves", missing="must list at least one service id", example=["kela"]),
+), make=lambda v: Counter(**v), description="one counter or room")
+
+DEVICE_ENTRY = Section("devices", (
+    Field("id", ID, REQUIRED, "the device's id", example="kiosk-1"),
+    Field("role", Choice(*ROLES, message=f"must be one of {', '.join(ROLES)}"), REQUIRED, "what the device does",
+          example="kiosk"),
+), description="one device of the site")
+
+
+def _entry(name: str, i: int, e: dict[str, Any]) -> str:
+    return f"{name}[{i}] ({e['id']})" if e.get("id") else f"{name}[{i}]"
+
+
+def _check_services(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    ids: set[str] = set()
+    prefixes: dict[str, str] = {}
+    for i, s in enumerate(v["services"]):
+        if not s or not s["id"]:
+            continue
+        where = _entry("services", i, s)
+        if s["id"] in ids:
+            out.append((f"{where}.id", "duplicate service id"))
+        ids.add(s["id"])
+        p = s["prefix"]
+        if p in prefixes:
+            out.append((f"{where}.prefix", f"duplicate prefix {p!r}, already used by {prefixes[p]!r}"))
+        elif p:
+            prefixes[p] = s["id"]
+    advice = [s["id"] for s in v["services"] if s and s["id"] and s["general_advice"] is True]
+    if len(advice) != 1:
+        out.append(("services", "exactly one service must have general_advice = true "
+                                "(where \"I don't know which\" leads)" + (f"; found {advice}" if advice else "")))
+    return out
+
+
+def _check_counters(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    services = {s["id"] for s in v["services"] if s and s["id"]}
+    seen: set[str] = set()
+    served: set[str] = set()
+    for i, c in enumerate(v["counters"]):
+        if not c or not c["id"]:
+            continue
+        where = _entry("counters", i, c)
+        if c["id"] in seen:
+            out.append((f"{where}.id", "duplicate counter id"))
+        seen.add(c["id"])
+        for sid in c["services"] or ():
+            if sid not in services:
+                out.append((f"{where}.services", f"unknown service {sid!r}"))
+        served.update(c["services"] or ())
+    out += [(f"services ({sid})", "no counter serves this service") for sid in sorted(services - served)]
+    return out
+
+
+def _check_devices(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    out = []
+    for i, d in enumerate(v["devices"]):
+        if d and d["id"]:
+            if d["id"] in seen:
+                out.append((f"devices[{i}].id", "duplicate device id"))
+            seen.add(d["id"])
+    return out
+
+
+SITE_FILE = Section("", (
+    Field("site", Table(SITE), REQUIRED, missing="missing [site] table"),
+    Field("opening_hours", Table(HOURS)),
+    Field("appointments", Table(APPOINTMENTS)),
+    Field("services", Tables(SERVICE, min_len=1, label=_label_by_id), REQUIRED,
+          missing="at least one [[services]] entry is needed"),
+    Field("counters", Tables(COUNTER, min_len=1, label=_label_by_id), REQUIRED,
+          missing="at least one [[counters]] entry is needed"),
+    Field("devices", Tables(DEVICE_ENTRY), []),
+), checks=(Check(("services",), _check_services), Check(("services", "counters"), _check_counters),
+           Check(("devices",), _check_devices)),
+    noun="section", description="a site configuration file")
 
 
 def parse_site(doc: dict[str, Any], source: str = "<site>") -> Site:
-    issues: list[Issue] = []
-    site = doc.get("site")
-    if not isinstance(site, dict):
+    if not isinstance(doc.get("site"), dict):
+        # Without it nothing else can be placed; one clear line beats a page of follow-on errors.
         raise ConfigError(source, [Issue("site", "missing [site] table")])
-    site_id = site.get("id")
-    if not valid_id(site_id):
-        issues.append(Issue("site.id", "must be a short id of letters, digits, '-', '_' or '.'"))
-    name = _names(site.get("name"), "site.name", issues)
-    tzname = site.get("timezone", "Europe/Helsinki")
-    try:
-        if not isinstance(tzname, str) or "/" not in tzname and tzname != "UTC":
-            raise ZoneInfoNotFoundError(tzname)
-        ZoneInfo(tzname)
-    except (ZoneInfoNotFoundError, ValueError):
-        issues.append(Issue("site.timezone", f"unknown time zone {tzname!r} (e.g. \"Europe/Helsinki\")"))
-        tzname = "Europe/Helsinki"
-    langs = site.get("languages", list(REQUIRED_LANGS))
-    if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
-        issues.append(Issue("site.languages", "must be a list of language codes"))
-        langs = list(REQUIRED_LANGS)
-    for lang in langs:
-        if lang not in KNOWN_LANGS:
-            issues.append(Issue("site.languages", f"unknown language code {lang!r}"))
-    for lang in REQUIRED_LANGS:
-        if lang not in langs:
-            issues.append(Issue("site.languages", f"must offer {lang!r} (Finnish, Swedish and English are always offered)"))
-    if len(set(langs)) != len(langs):
-        issues.append(Issue("site.languages", "a language is listed twice"))
-    default_lang = site.get("default_language", "fi")
-    if default_lang not in langs:
-        issues.append(Issue("site.default_language", f"{default_lang!r} is not among site.languages"))
-
-    hours = _hours(doc.get("opening_hours"), issues)
-
-    appt = doc.get("appointments", {})
-    if not isinstance(appt, dict):
-        issues.append(Issue("appointments", "must be a table"))
-        appt = {}
-    window = AppointmentWindow(
-        early_min=int(_number(appt.get("early_min"), "appointments.early_min", issues, 30, 0, 240)),
-        late_min=int(_number(appt.get("late_min"), "appointments.late_min", issues, 10, 0, 120)),
-    )
-
-    services: dict[str, Service] = {}
-    prefixes: dict[str, str] = {}
-    raw_services = doc.get("services")
-    if not isinstance(raw_services, list) or not raw_services:
-        issues.append(Issue("services", "at least one [[services]] entry is needed"))
-        raw_services = []
-    for i, s in enumerate(raw_services):
-        where = f"services[{i}]"
-        if not isinstance(s, dict):
-            issues.append(Issue(where, "must be a table"))
-            continue
-        sid = s.get("id")
-        if not valid_id(sid):
-            issues.append(Issue(f"{where}.id", "must be a short id of letters, digits, '-', '_' or '.'"))
-            continue
-        where = f"services[{i}] ({sid})"
-        if sid in services:
-            issues.append(Issue(f"{where}.id", "duplicate service id"))
-        prefix = s.get("prefix")
-        if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
-            issues.append(Issue(f"{where}.prefix", "must be one or two capital letters A-Z"))
-        elif prefix in prefixes:
-            issues.append(Issue(f"{where}.prefix", f"duplicate prefix {prefix!r}, already used by {prefixes[prefix]!r}"))
-        else:
-            prefixes[prefix] = sid
-        if not isinstance(s.get("general_advice", False), bool):  # "false" as text would count as true
-            issues.append(Issue(f"{where}.general_advice", "must be true or false"))
-        services[sid] = Service(
-            id=sid, prefix=prefix if isinstance(prefix, str) else "?",
-            name=_names(s.get("name"), f"{where}.name", issues),
-            description=_names(s.get("description", {}), f"{where}.description", issues)
-            if "description" in s else {},
-            default_service_min=_number(s.get("default_service_min"), f"{where}.default_service_min", issues, 10, 0.5, 240),
-            target_wait_min=_number(s.get("target_wait_min"), f"{where}.target_wait_min", issues, 20, 0, 480),
-            general_advice=s.get("general_advice") is True,
-        )
-    advice = [s.id for s in services.values() if s.general_advice]
-    if len(advice) != 1:
-        issues.append(Issue("services", "exactly one service must have general_advice = true "
-                            "(where \"I don't know which\" leads)" + (f"; found {advice}" if advice else "")))
-
-    counters: dict[str, Counter] = {}
-    raw_counters = doc.get("counters")
-    if not isinstance(raw_counters, list) or not raw_counters:
-        issues.append(Issue("counters", "at least one [[counters]] entry is needed"))
-        raw_counters = []
-    served: set[str] = set()
-    for i, c in enumerate(raw_counters):
-        where = f"counters[{i}]"
-        if not isinstance(c, dict):
-            issues.append(Issue(where, "must be a table"))
-            continue
-        cid = c.get("id")
-        if not valid_id(cid):
-            issues.append(Issue(f"{where}.id", "must be a short id of letters, digits, '-', '_' or '.'"))
-            continue
-        where = f"counters[{i}] ({cid})"
-        if cid in counters:
-            issues.append(Issue(f"{where}.id", "duplicate counter id"))
-        kind = c.get("kind", "counter")
-        if kind not in ("counter", "room"):
-            issues.append(Issue(f"{where}.kind", "must be \"counter\" or \"room\""))
-        svc = c.get("services")
-        if not isinstance(svc, list) or not svc:
-            issues.append(Issue(f"{where}.services", "must list at least one service id"))
-            svc = []
-        for s_id in svc:
-            # isinstance first: a TOML inline table here is unhashable and `in` would raise.
-            if not isinstance(s_id, str) or s_id not in services:
-                issues.append(Issue(f"{where}.services", f"unknown service {s_id!r}"))
-        served.update(x for x in svc if isinstance(x, str))
-        counters[cid] = Counter(id=cid, kind=kind, name=_names(c.get("name"), f"{where}.name", issues),
-                                services=tuple(x for x in svc if isinstance(x, str)))
-    for sid in services:
-        if raw_counters and sid not in served:
-            issues.append(Issue(f"services ({sid})", "no counter serves this service"))
-
-    devices: dict[str, str] = {}
-    for i, d in enumerate(doc.get("devices", []) or []):
-        where = f"devices[{i}]"
-        if not isinstance(d, dict) or not valid_id(d.get("id")):
-            issues.append(Issue(f"{where}.id", "must be a short id"))
-            continue
-        if d.get("role") not in ROLES:
-            issues.append(Issue(f"{where}.role", f"must be one of {', '.join(ROLES)}"))
-            continue
-        if d["id"] in devices:
-            issues.append(Issue(f"{where}.id", "duplicate device id"))
-        devices[d["id"]] = d["role"]
-
-    known_top = {"site", "opening_hours", "appointments", "services", "counters", "devices"}
-    for key in doc:
-        if key not in known_top:
-            issues.append(Issue(key, f"unknown section (known: {', '.join(sorted(known_top))})"))
-
+    values, issues = parse(SITE_FILE, doc, "")
     if issues:
         raise ConfigError(source, issues)
-    return Site(id=site_id, name=name, timezone=tzname, languages=tuple(langs), default_language=default_lang,
-                opening_hours=hours, services=services, counters=counters, appointments=window,
-                devices=devices, raw=doc)
+    v = build(SITE_FILE, values)
+    s = v["site"]
+    return Site(id=s["id"], name=s["name"], timezone=s["timezone"], languages=s["languages"],
+                default_language=s["default_language"], opening_hours=v["opening_hours"],
+                services={x.id: x for x in v["services"]}, counters={x.id: x for x in v["counters"]},
+                appointments=v["appointments"], devices={d["id"]: d["role"] for d in v["devices"]}, raw=doc)
 
 
 def load_site(path: str | Path) -> Site:
@@ -380,64 +368,78 @@ class Device:
         return v if isinstance(v, dict) else {}
 
 
-def _broker(obj: Any, where: str, issues: list[Issue]) -> Broker | None:
-    if obj is None:
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
-        issues.append(Issue(f"{where}.url", "missing broker url"))
-        return None
+def _url_problem(url: str) -> str | None:
     try:
-        _split_url(obj["url"])
+        _split_url(url)
     except ValueError as exc:
-        issues.append(Issue(f"{where}.url", str(exc)))
-        return None
-    allowed = {"url", "username", "password_file", "ca_file", "cert_file", "key_file"}
-    for k in obj:
-        if k not in allowed:
-            issues.append(Issue(f"{where}.{k}", "unknown key"))
-    return Broker(**{k: v for k, v in obj.items() if k in allowed})
+        return str(exc)
+    return None
+
+
+_PATH = Text(nonempty=True, message="must be a path (text)", label="a path")
+
+BROKER = Section("broker", (
+    Field("url", Text(test=_url_problem, label="mqtt://host:port or mqtts://host:port"), REQUIRED,
+          "the broker", missing="missing broker url", example="mqtts://broker.example.fi:8883"),
+    Field("username", Text(), None, "the device's user name on that broker"),
+    Field("password_file", _PATH, None, "a file holding the password (never the password itself)"),
+    Field("ca_file", _PATH, None, "the CA certificate(s) to trust for TLS"),
+    Field("cert_file", _PATH, None, "a client certificate"),
+    Field("key_file", _PATH, None, "the client certificate's key"),
+), make=lambda v: Broker(**v), description="an MQTT broker ([site_broker]: the site's; [central_broker]: the centre's)")
+
+DEVICE = Section("device", (
+    Field("id", ID, REQUIRED, "this device's id (as in the site file's [[devices]])", example="kiosk-1"),
+    Field("role", Choice(*ROLES, message=f"must be one of {', '.join(ROLES)}"), REQUIRED,
+          "what this device does", example="kiosk"),
+    Field("site", ID, REQUIRED, "the site's id", example="example-pp"),
+    Field("data_dir", _PATH, "data", "the device's data folder (relative: to this file's folder)"),
+    Field("store", _PATH, None, "the event store; default <data_dir>/events.sqlite"),
+    Field("site_config", _PATH, None, "the site file; default <data_dir>/site.toml"),
+), description="this device")
+
+#: the device file's own tables; every other table belongs to a role (appliance.sections)
+DEVICE_TABLES = ("device", "site_broker", "central_broker")
 
 
 def parse_device(doc: dict[str, Any], source: str = "<device>", base: Path | None = None) -> Device:
-    issues: list[Issue] = []
-    d = doc.get("device")
-    if not isinstance(d, dict):
+    if not isinstance(doc.get("device"), dict):
         raise ConfigError(source, [Issue("device", "missing [device] table")])
-    for key in ("id", "site"):
-        if not valid_id(d.get(key)):
-            issues.append(Issue(f"device.{key}", "must be a short id of letters, digits, '-', '_' or '.'"))
-    if d.get("role") not in ROLES:
-        issues.append(Issue("device.role", f"must be one of {', '.join(ROLES)}"))
+    d, issues = parse(DEVICE, doc["device"])
+    brokers: dict[str, Broker | None] = {}
+    for name in ("site_broker", "central_broker"):
+        values, more = parse(BROKER, doc[name], name) if name in doc else (None, [])
+        issues += more
+        brokers[name] = build(BROKER, values) if values is not None and not more else None
+    if issues:
+        raise ConfigError(source, issues)
     base = base or Path(".")
-    for key in ("data_dir", "store", "site_config"):
-        # Checked before use: `base / 5` would raise instead of naming the field.
-        if key in d and (not isinstance(d[key], str) or not d[key]):
-            issues.append(Issue(f"device.{key}", "must be a path (text)"))
-            d = {k: v for k, v in d.items() if k != key}
 
     def under_base(p: str) -> str:
         return p if p.startswith("/") else str(base / p)
 
-    data_dir = under_base(d.get("data_dir", "data"))
+    data_dir = under_base(d["data_dir"])
     # The defaults derive from data_dir, which already has the base: joining the base again
     # gave conf/conf/data/... whenever the device file was loaded by a relative path.
-    store = under_base(d["store"]) if d.get("store") else str(Path(data_dir) / "events.sqlite")
-    site_config = under_base(d["site_config"]) if d.get("site_config") else str(Path(data_dir) / "site.toml")
-    site_b = _broker(doc.get("site_broker"), "site_broker", issues)
-    central_b = _broker(doc.get("central_broker"), "central_broker", issues)
-    if issues:
-        raise ConfigError(source, issues)
-    sections = {k: v for k, v in doc.items() if k not in ("device", "site_broker", "central_broker")}
+    store = under_base(d["store"]) if d["store"] else str(Path(data_dir) / "events.sqlite")
+    site_config = under_base(d["site_config"]) if d["site_config"] else str(Path(data_dir) / "site.toml")
+    sections = {k: v for k, v in doc.items() if k not in DEVICE_TABLES}
     return Device(id=d["id"], role=d["role"], site=d["site"], site_config=site_config, data_dir=data_dir,
-                  store=store, site_broker=site_b, central_broker=central_b, sections=sections)
+                  store=store, site_broker=brokers["site_broker"], central_broker=brokers["central_broker"],
+                  sections=sections)
 
 
-def load_device(path: str | Path) -> Device:
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; ConfigError("file"/"toml") when it cannot be read or parsed."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(str(path), [Issue("file", f"cannot read: {exc.strerror or exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [Issue("toml", str(exc))]) from None
-    return parse_device(doc, str(path), base=path.parent)
+
+
+def load_device(path: str | Path) -> Device:
+    path = Path(path)
+    return parse_device(read_toml(path), str(path), base=path.parent)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Site
+from .errors import WireError as W
+from .errors import error_reply
 from .events import Event
 
 EWMA_ALPHA = 0.3
@@ -136,13 +138,14 @@ class Appointment:
 
 @dataclass(frozen=True)
 class Reject:
-    """The command was refused; nothing happened. `code` is stable, for UIs to translate."""
-    code: str
+    """The command was refused; nothing happened. A result, not an exception: refusing is one of
+    the engine's ordinary answers. `code` is stable, for UIs to translate."""
+    code: W
     message: str
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": False, "error": self.code, "message": self.message, **self.detail}
+        return error_reply(self.code, self.message, **self.detail)
 
 
 @dataclass
@@ -519,10 +522,10 @@ def _issue(state: QueueState, service: str, now: int, lang: str, needs: Needs, k
 
 def _current(state: QueueState, counter: str) -> Ticket | Reject:
     if counter not in state.site.counters:
-        return Reject("unknown_counter", f"no counter {counter!r} at this site")
+        return Reject(W.UNKNOWN_COUNTER, f"no counter {counter!r} at this site")
     c = state._counter(counter)
     if c.current is None:
-        return Reject("no_current_ticket", f"counter {counter} is not serving anyone")
+        return Reject(W.NO_CURRENT_TICKET, f"counter {counter} is not serving anyone")
     return state.tickets[c.current]
 
 
@@ -535,41 +538,41 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
     match cmd:
         case TakeTicket(service=service, lang=lang, needs=needs):
             if service not in site.services:
-                return Reject("unknown_service", f"no service {service!r} at this site")
+                return Reject(W.UNKNOWN_SERVICE, f"no service {service!r} at this site")
             return _issue(state, service, now, lang, needs, "walk_in")
 
         case CheckIn(code=code, lang=lang, needs=needs):
             appt = state.appointments.get(code.strip())
             if appt is None or appt.service not in site.services:
-                return Reject("unknown_code", "no appointment with this code")
+                return Reject(W.UNKNOWN_CODE, "no appointment with this code")
             ref = appointment_ref(site.id, appt.code)
             detail = {"service": appt.service, "appointment_ms": appt.at_ms}
             if ref in state.checked_in:
                 t = state.tickets[state.checked_in[ref]]
                 if t.state in OPEN_STATES:
-                    return Reject("already_checked_in", "this appointment is already checked in",
+                    return Reject(W.ALREADY_CHECKED_IN, "this appointment is already checked in",
                                   {**detail, "number": t.number, "ticket": t.id})
             if local_day(appt.at_ms, state.tz) != local_day(now, state.tz):
-                return Reject("other_day", "the appointment is on another day", detail)
+                return Reject(W.OTHER_DAY, "the appointment is on another day", detail)
             opens = appt.at_ms - site.appointments.early_min * 60_000
             if now < opens:
-                return Reject("too_early", "check-in for this appointment has not opened yet",
+                return Reject(W.TOO_EARLY, "check-in for this appointment has not opened yet",
                               {**detail, "opens_ms": opens})
             if now > appt.at_ms + site.appointments.late_min * 60_000:
-                return Reject("too_late", "the appointment time has passed; a walk-in number is possible",
+                return Reject(W.TOO_LATE, "the appointment time has passed; a walk-in number is possible",
                               detail)
             return _issue(state, appt.service, now, lang, needs, "appointment",
                           {"appointment_ms": appt.at_ms, "appointment_ref": ref})
 
         case CallNext(counter=counter):
             if counter not in site.counters:
-                return Reject("unknown_counter", f"no counter {counter!r} at this site")
+                return Reject(W.UNKNOWN_COUNTER, f"no counter {counter!r} at this site")
             c = state._counter(counter)
             if not c.open:
-                return Reject("counter_closed", f"counter {counter} is closed; open it first")
+                return Reject(W.COUNTER_CLOSED, f"counter {counter} is closed; open it first")
             t = state.pick_next(counter, now)
             if t is None:
-                return Reject("nothing_waiting", "nobody is waiting for the services of this counter")
+                return Reject(W.NOTHING_WAITING, "nobody is waiting for the services of this counter")
             events: list[tuple[str, dict[str, Any]]] = []
             if c.current is not None:
                 cur = state.tickets[c.current]
@@ -609,9 +612,9 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             if isinstance(t, Reject):
                 return t
             if to not in site.services:
-                return Reject("unknown_service", f"no service {to!r} at this site")
+                return Reject(W.UNKNOWN_SERVICE, f"no service {to!r} at this site")
             if to == t.service:
-                return Reject("same_service", "the ticket is already in that service")
+                return Reject(W.SAME_SERVICE, "the ticket is already in that service")
             return Decision([("ticket.transferred", {"ticket": t.id, "counter": counter, "from_service": t.service,
                                                      "to_service": to, "service_s": _service_s(t, now)})],
                             {"ok": True, "ticket": t.id, "number": t.number, "service": to})
@@ -619,22 +622,22 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
         case Cancel(ticket=tid, reason=reason):
             t = state.tickets.get(tid)
             if t is None:
-                return Reject("unknown_ticket", f"no ticket {tid!r}")
+                return Reject(W.UNKNOWN_TICKET, f"no ticket {tid!r}")
             if t.state not in OPEN_STATES:
-                return Reject("not_open", f"ticket {t.number} is already {t.state}")
+                return Reject(W.NOT_OPEN, f"ticket {t.number} is already {t.state}")
             return Decision([("ticket.cancelled", {"ticket": t.id, "reason": reason, "service": t.service})],
                             {"ok": True, "ticket": t.id, "number": t.number})
 
         case OpenCounter(counter=counter):
             if counter not in site.counters:
-                return Reject("unknown_counter", f"no counter {counter!r} at this site")
+                return Reject(W.UNKNOWN_COUNTER, f"no counter {counter!r} at this site")
             if state._counter(counter).open:
                 return Decision([], {"ok": True, "counter": counter, "open": True})
             return Decision([("counter.opened", {"counter": counter})], {"ok": True, "counter": counter, "open": True})
 
         case CloseCounter(counter=counter):
             if counter not in site.counters:
-                return Reject("unknown_counter", f"no counter {counter!r} at this site")
+                return Reject(W.UNKNOWN_COUNTER, f"no counter {counter!r} at this site")
             c = state._counter(counter)
             events = []
             if c.current is not None:
@@ -654,10 +657,10 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
 
         case AnswerHelp(request=req, counter=counter):
             if req not in state.help:
-                return Reject("unknown_request", "no open help request with this id")
+                return Reject(W.UNKNOWN_REQUEST, "no open help request with this id")
             return Decision([("help.answered", {"request": req, "counter": counter})], {"ok": True, "request": req})
 
-    return Reject("unknown_command", f"unknown command {type(cmd).__name__}")
+    return Reject(W.UNKNOWN_COMMAND, f"unknown command {type(cmd).__name__}")
 
 
 class Engine:

@@ -1,8 +1,8 @@
 """The event envelope: everything that happens on a device is one of these.
 
 An event is appended to the store of the device where it happened before anything else is done
-with it. Parsing is strict and never raises: anything that does not fit comes back as an
-`EventError` value, so a malformed message can be dead-lettered instead of killing a service.
+with it. Parsing is strict: anything that does not fit raises `EventError` (and nothing else
+does), so a reader catches that one exception and dead-letters the message instead of dying.
 """
 from __future__ import annotations
 
@@ -76,71 +76,67 @@ class Event:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
-@dataclass(frozen=True, slots=True)
-class EventError:
+class EventError(ValueError):
     """Why something is not a valid event. `field` names the offending part where there is one."""
 
-    reason: str
-    field: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}" if self.field else self.reason
-
-    def __bool__(self) -> bool:  # an error is never mistaken for a parsed event in `if ev:`
-        return False
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.reason = reason
+        self.field = field
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def parse_event(obj: Any) -> Event | EventError:
-    """A dict (decoded JSON) to an Event, or an EventError saying what is wrong."""
+def parse_event(obj: Any) -> Event:
+    """A dict (decoded JSON) to an Event. Raises EventError saying what is wrong."""
     if not isinstance(obj, dict):
-        return EventError("an event must be a JSON object")
+        raise EventError("an event must be a JSON object")
     if "v" not in obj:
-        return EventError("missing", "v")
+        raise EventError("missing", "v")
     # `True == 1` and `1.0 == 1` in Python: a bool or float version must not pass as 1.
     if not _is_int(obj["v"]) or obj["v"] != SCHEMA_VERSION:
-        return EventError(f"unsupported schema version {obj['v']!r} (this side reads {SCHEMA_VERSION})", "v")
+        raise EventError(f"unsupported schema version {obj['v']!r} (this side reads {SCHEMA_VERSION})", "v")
     for key in ("id", "site", "device", "seq", "type", "ts", "data"):
         if key not in obj:
-            return EventError("missing", key)
+            raise EventError("missing", key)
     extra = set(obj) - {"v", "id", "site", "device", "seq", "type", "ts", "data"}
     if extra:
         # str(): a dict built in code may mix key types, and sorting those would raise.
-        return EventError(f"unknown field(s) {sorted(map(str, extra))}")
+        raise EventError(f"unknown field(s) {sorted(map(str, extra))}")
     if not isinstance(obj["id"], str) or not _EVENT_ID_RE.fullmatch(obj["id"]):
-        return EventError("must be 8 to 64 letters, digits, '-' or '_'", "id")
+        raise EventError("must be 8 to 64 letters, digits, '-' or '_'", "id")
     for key in ("site", "device"):
         if not valid_id(obj[key]):
-            return EventError("must be a short id of letters, digits, '-', '_' or '.'", key)
+            raise EventError("must be a short id of letters, digits, '-', '_' or '.'", key)
     if not _is_int(obj["seq"]) or obj["seq"] < 1:
-        return EventError("must be a positive integer", "seq")
+        raise EventError("must be a positive integer", "seq")
     if not _is_int(obj["ts"]) or not 0 <= obj["ts"] < 2**53:
-        return EventError("must be UTC epoch milliseconds", "ts")
+        raise EventError("must be UTC epoch milliseconds", "ts")
     etype = obj["type"]
     if not isinstance(etype, str) or etype not in EVENT_DATA:  # a list or dict is unhashable
-        return EventError(f"unknown event type {etype!r}", "type")
+        raise EventError(f"unknown event type {etype!r}", "type")
     data = obj["data"]
     if not isinstance(data, dict):
-        return EventError("must be an object", "data")
+        raise EventError("must be an object", "data")
     missing = EVENT_DATA[etype] - data.keys()
     if missing:
-        return EventError(f"{etype} needs {sorted(missing)}", "data")
+        raise EventError(f"{etype} needs {sorted(missing)}", "data")
     return Event(id=obj["id"], site=obj["site"], device=obj["device"], seq=obj["seq"],
                  type=etype, ts=obj["ts"], data=data, v=obj["v"])
 
 
-def parse_event_json(text: str | bytes) -> Event | EventError:
+def parse_event_json(text: str | bytes) -> Event:
+    """JSON text as it comes off the wire to an Event. Raises EventError, and nothing else."""
     # The limit is in bytes: a str of 16k characters can be 64 KB on the wire.
     size = len(text) if isinstance(text, (bytes, bytearray)) else len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_EVENT_BYTES:
-        return EventError(f"event larger than {MAX_EVENT_BYTES} bytes")
+        raise EventError(f"event larger than {MAX_EVENT_BYTES} bytes")
     try:
         obj = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        return EventError(f"not valid JSON: {exc}")
+        raise EventError(f"not valid JSON: {exc}") from None
     except RecursionError:  # "[[[[..." within the size limit nests deeper than the parser goes
-        return EventError("not valid JSON: nested too deeply")
+        raise EventError("not valid JSON: nested too deeply") from None
     return parse_event(obj)

@@ -1,9 +1,10 @@
 """Languages: gettext catalogs per component, a translator per customer, Babel formatting.
 
-Catalogs live in assets/locale/<lang>/LC_MESSAGES/<domain>.po, one domain per component
-(core, kiosk, printer, display, counter, feedback), so that each component's strings can be
-checked for completeness on their own. `python -m core.i18n compile` builds the .mo files;
-`python -m core.i18n check` lists untranslated strings.
+Catalogs live in assets/locale/<lang>/LC_MESSAGES/<domain>.po, one domain per component that
+shows text (kiosk, printer, display, counter, feedback), so that each component's strings can be
+checked for completeness on their own. A domain without a catalog (e.g. "core", which only
+formats dates and numbers) translates nothing. `python -m core.i18n compile` builds the .mo
+files; `python -m core.i18n check` lists untranslated strings.
 
 The kiosk switches language per customer, not per process: nothing here touches the process
 locale or installs `_` into builtins. Ask for a Translator for the language you need.
@@ -22,15 +23,17 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "assets" / "locale"
+from core import resources
+from core.catalogs import compile_catalogs
+
+LOCALE_DIR = resources.asset("locale")
 
 #: Languages that must always be complete in every domain.
 OFFICIAL = ("fi", "sv", "en")
 #: Languages the citizen-facing devices (kiosk, printer, feedback) offer besides the official ones.
 CITIZEN_EXTRA = ("ru", "et", "uk", "so")
-#: Domains and the languages each must be complete in.
+#: Domains with a catalog and the languages each must be complete in.
 DOMAINS: dict[str, tuple[str, ...]] = {
-    "core": OFFICIAL,
     "kiosk": OFFICIAL + CITIZEN_EXTRA,
     "printer": OFFICIAL + CITIZEN_EXTRA,
     "feedback": OFFICIAL + CITIZEN_EXTRA,
@@ -142,26 +145,13 @@ def po_files() -> list[Path]:
 
 
 def compile_all(verbose: bool = False) -> int:
-    """Compile every .po to .mo. Returns the number of catalogs compiled."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    n = 0
-    for po in po_files():
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as f:
-            catalog = read_po(f, locale=po.parent.parent.name, domain=po.stem)
-        tmp = mo.with_suffix(".mo.tmp")
-        with tmp.open("wb") as f:
-            write_mo(f, catalog, use_fuzzy=False)
-        tmp.replace(mo)
-        n += 1
-        if verbose:
+    """Compile every .po to .mo where the .mo is missing or older. Returns the number compiled."""
+    written = compile_catalogs(LOCALE_DIR)
+    if verbose:
+        for mo in written:
             print(f"compiled {mo.relative_to(LOCALE_DIR)}")
     _translations.cache_clear()
-    return n
+    return len(written)
 
 
 def missing_translations(domain: str, lang: str) -> list[str]:
@@ -199,6 +189,10 @@ def _main(argv: list[str]) -> int:
         return 0
     if cmd == "check":
         bad = 0
+        for po in po_files():
+            if po.stem not in DOMAINS:
+                print(f"{po.relative_to(LOCALE_DIR)}: domain {po.stem!r} is not in core.i18n.DOMAINS")
+                bad += 1
         for domain, langs in DOMAINS.items():
             for lang in langs:
                 for m in missing_translations(domain, lang):

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .events import MAX_EVENT_BYTES, EVENT_TYPES, Event, new_event_id, now_ms, valid_id
+from .events import EVENT_TYPES, MAX_EVENT_BYTES, Event, new_event_id, now_ms, valid_id
 
 DAY_MS = 86_400_000
 MIN_KEEP_DAYS = 2

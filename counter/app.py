@@ -21,6 +21,7 @@ from kivy.uix.modalview import ModalView
 from kivy.uix.scrollview import ScrollView
 
 from core.config import Site
+from uikit.appsupport import close_all
 
 from .model import PanelView, error_text, panel_view, success_text, translator
 from .settings import CounterSettings
@@ -38,8 +39,6 @@ class CounterApp(App):
     def __init__(self, site: Site, settings: CounterSettings, *, broker: Any = None, device: str = "counter-1",
                  username: str | None = None, password: str | None = None, link_factory=None, **kw: Any) -> None:
         super().__init__(**kw)
-        from kivy.config import Config
-
         self.site = site
         self.settings = settings
         self.broker, self.device = broker, device
@@ -57,11 +56,6 @@ class CounterApp(App):
         self.busy = False
         self._call_guard_until = 0.0
         self.transfer_view: ModalView | None = None
-        if settings.fullscreen:
-            Config.set("graphics", "fullscreen", "auto")
-        else:
-            Config.set("graphics", "width", str(settings.width))
-            Config.set("graphics", "height", str(settings.height))
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -92,18 +86,8 @@ class CounterApp(App):
         Clock.schedule_interval(lambda dt: self._tick(), 1.0)
         return self.root_box
 
-    def on_start(self):
-        # systemd readiness and watchdog pings from this UI thread's clock, SIGUSR1 screenshots
-        from uikit import appsupport
-
-        appsupport.install(self, self.device)
-
     def on_stop(self):
-        if self.link is not None:
-            try:
-                self.link.close()
-            except Exception:
-                log.exception("counter: closing the link failed")
+        close_all("counter", self.link and self.link.close)
 
     # --- from the hub (UI thread) -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import Site
+from core.errors import WireError
 from core.i18n import Translator, native_name
 
 DOMAIN = "counter"
@@ -17,37 +18,58 @@ def translator(lang: str, site: Site | None = None) -> Translator:
     return Translator(lang, DOMAIN, site.timezone if site else "Europe/Helsinki")
 
 
-# The hub's stable error codes (core.engine.Reject, core.commands.CommandError, hub.service) and
-# the client's own (bus.hubclient), in words for the clerk. Marked with N_ so that extraction finds
-# them; translated when shown.
 def N_(s: str) -> str:
+    """Marks a msgid for extraction; translated when shown."""
     return s
 
 
-ERRORS: dict[str, str] = {
-    "nothing_waiting": N_("Nobody is waiting for the services of this counter."),
-    "counter_closed": N_("This counter is closed. Open it first."),
-    "no_current_ticket": N_("You are not serving a customer right now."),
-    "unknown_counter": N_("This counter is not in the site's configuration."),
-    "unknown_service": N_("That service is not offered at this site."),
-    "same_service": N_("The customer is already in that service."),
-    "unknown_request": N_("This help request has already been answered."),
-    "unknown_ticket": N_("There is no such ticket."),
-    "not_open": N_("That ticket is no longer in the queue."),
-    "not_allowed": N_("This device may not do that. Ask the technician to check its role in the site configuration."),
-    "store_failed": N_("The queue system could not save this. Try again; if it happens again, call the technician."),
-    "timeout": N_("The queue system did not answer. Check the connection and try again."),
-    "no_connection": N_("No connection to the queue system. Nothing was sent; try again in a moment."),
-    "refused": N_("The message broker refused the command. Ask the technician to check this device's credentials."),
-    "closed": N_("The panel is closing; the command was not sent."),
+_NOT_UNDERSTOOD = N_("The queue system did not accept the command as sent. Ask the technician to check this "
+                     "device's software and settings.")
+_FAULT = N_("The queue system ran into an error and did nothing. Try again; if it happens again, call the "
+            "technician.")
+_SETTINGS = N_("This device's connection settings cannot be used. Ask the technician to check its configuration.")
+
+#: Every code the counter can receive (core.errors: a command the counter sends, or any command),
+#: in words for the clerk. tests/test_wire_errors.py fails when one is missing.
+ERRORS: dict[WireError, str] = {
+    WireError.NOTHING_WAITING: N_("Nobody is waiting for the services of this counter."),
+    WireError.COUNTER_CLOSED: N_("This counter is closed. Open it first."),
+    WireError.NO_CURRENT_TICKET: N_("You are not serving a customer right now."),
+    WireError.UNKNOWN_COUNTER: N_("This counter is not in the site's configuration."),
+    WireError.UNKNOWN_SERVICE: N_("That service is not offered at this site."),
+    WireError.SAME_SERVICE: N_("The customer is already in that service."),
+    WireError.UNKNOWN_REQUEST: N_("This help request has already been answered."),
+    WireError.UNKNOWN_TICKET: N_("There is no such ticket."),
+    WireError.NOT_OPEN: N_("That ticket is no longer in the queue."),
+    WireError.NOT_ALLOWED: N_("This device may not do that. Ask the technician to check its role in the site "
+                              "configuration."),
+    WireError.STORE_FAILED: N_("The queue system could not save this. Try again; if it happens again, call the "
+                               "technician."),
+    WireError.TIMEOUT: N_("The queue system did not answer. Check the connection and try again."),
+    WireError.REFUSED: N_("The message broker refused the command. Ask the technician to check this device's "
+                          "credentials."),
+    WireError.CLOSED: N_("The panel is closing; the command was not sent."),
+    WireError.SEND_FAILED: N_("The command could not be sent. Check the connection and try again."),
+    WireError.MALFORMED: _NOT_UNDERSTOOD,
+    WireError.UNKNOWN_COMMAND: _NOT_UNDERSTOOD,
+    WireError.TOO_LARGE: _NOT_UNDERSTOOD,
+    WireError.RETAINED: _NOT_UNDERSTOOD,
+    WireError.BAD_REPLY: _NOT_UNDERSTOOD,
+    WireError.INTERNAL: _FAULT,
+    WireError.WRONG_THREAD: _FAULT,
+    WireError.BAD_BROKER_URL: _SETTINGS,
+    WireError.BAD_PASSWORD_FILE: _SETTINGS,
+    WireError.BAD_ID: _SETTINGS,
 }
+#: A timeout while there was no connection at all: nothing was sent (the client says connected false).
+NO_CONNECTION = N_("No connection to the queue system. Nothing was sent; try again in a moment.")
 GENERIC_ERROR = N_("The command failed (code {code}). Try again; if it happens again, call the technician.")
 
 
 def error_text(t: Translator, reply: dict[str, Any]) -> str:
     code = reply.get("error") or "unknown"
-    if code == "timeout" and reply.get("connected") is False:
-        code = "no_connection"
+    if code == WireError.TIMEOUT and reply.get("connected") is False:
+        return t(NO_CONNECTION)
     msg = ERRORS.get(code)
     return t(msg) if msg else t(GENERIC_ERROR).format(code=code)
 

@@ -11,10 +11,12 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import ConfigError, Issue
+from core.schema import Bool, Check, Choice, Field, Int, Number, Section, Text, load
+from uikit.theme import PALETTES
 
 PANEL_LANGS = ("fi", "sv", "en")
 
@@ -30,53 +32,27 @@ class CounterSettings:
     timeout_s: float = 5.0
 
 
+def _counter_of_the_site(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """ctx["counters"]: the site's counter ids, when the site file is at hand."""
+    known = ctx.get("counters")
+    if known is None or v["counter"] is None or v["counter"] in known:
+        return []
+    return [("counter", f"unknown counter {v['counter']!r} (the site has {', '.join(sorted(known))})")]
+
+
+COUNTER = Section("counter", (
+    Field("counter", Text(nonempty=True, message='must be a counter id (text), e.g. "3"', label="a counter id"), None,
+          "the counter or room this panel serves; missing: the clerk picks one", example="3"),
+    Field("lang", Choice(*PANEL_LANGS), "fi", "the panel's language"),
+    Field("palette", Choice(*PALETTES), "standard", "colours"),
+    Field("fullscreen", Bool(), False, "a clerk PC usually runs the panel in a window"),
+    Field("width", Int(640, 7680), 1280, "window width when not fullscreen"),
+    Field("height", Int(480, 4320), 800, "window height when not fullscreen"),
+    Field("timeout_s", Number(0.5, 60, unit="seconds"), 5.0, "how long to wait for the hub's answer"),
+), checks=(Check(("counter",), _counter_of_the_site),), make=lambda v: CounterSettings(**v),
+    description="the clerk's call panel")
+
+
 def parse_counter(section: dict[str, Any], known_counters: set[str] | None = None,
                   source: str = "[counter]") -> CounterSettings:
-    issues: list[Issue] = []
-    out: dict[str, Any] = {}
-    d = dict(section or {})
-    known = {"counter", "lang", "palette", "fullscreen", "width", "height", "timeout_s"}
-    for k in d:
-        if k not in known:
-            issues.append(Issue(f"counter.{k}", f"unknown key (known: {', '.join(sorted(known))})"))
-    if "counter" in d:
-        c = d["counter"]
-        if not isinstance(c, str) or not c:
-            issues.append(Issue("counter.counter", "must be a counter id (text), e.g. \"3\""))
-        elif known_counters is not None and c not in known_counters:
-            issues.append(Issue("counter.counter", f"unknown counter {c!r} (the site has {', '.join(sorted(known_counters))})"))
-        else:
-            out["counter"] = c
-    if "lang" in d:
-        if d["lang"] not in PANEL_LANGS:
-            issues.append(Issue("counter.lang", f"must be one of {', '.join(PANEL_LANGS)}"))
-        else:
-            out["lang"] = d["lang"]
-    if "palette" in d:
-        from uikit.theme import PALETTES
-
-        if d["palette"] not in PALETTES:
-            issues.append(Issue("counter.palette", f"must be one of {', '.join(PALETTES)}"))
-        else:
-            out["palette"] = d["palette"]
-    if "fullscreen" in d:
-        if not isinstance(d["fullscreen"], bool):
-            issues.append(Issue("counter.fullscreen", "must be true or false"))
-        else:
-            out["fullscreen"] = d["fullscreen"]
-    for k, lo, hi in (("width", 640, 7680), ("height", 480, 4320)):
-        if k in d:
-            v = d[k]
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                issues.append(Issue(f"counter.{k}", f"must be a whole number from {lo} to {hi}"))
-            else:
-                out[k] = v
-    if "timeout_s" in d:
-        v = d["timeout_s"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.5 <= v <= 60:
-            issues.append(Issue("counter.timeout_s", "must be a number of seconds from 0.5 to 60"))
-        else:
-            out["timeout_s"] = float(v)
-    if issues:
-        raise ConfigError(source, issues)
-    return CounterSettings(**out)
+    return load(COUNTER, section or {}, source, ctx={"counters": known_counters})

@@ -9,9 +9,9 @@ one-second tick does the rest (the clock text changes once a minute; the fixed l
 language every few seconds; a highlight ends; the layout shifts a few pixels now and then).
 Kivy redraws only when something changed.
 
-`display.tuning.configure_kivy()` must run before Kivy's clock is imported (the CLI does it first
-thing): the clock's kind is fixed at import time. If it is too late, the app still sets the frame
-ceiling.
+The interruptible clock is chosen before Kivy's clock is imported, by the one start-up path
+(uikit.launch, from `palvelupiste display`): the clock's kind is fixed at import time. Started any
+other way (a test driver), the app still sets the frame ceiling.
 """
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from kivy.app import App  # imports kivy.clock: its kind is chosen before this module is imported
+
 from core.config import Site
 from core.i18n import Translator
+from uikit.appsupport import close_all
+from uikit.techoverlay import InfoSource
 
 from .model import DisplayModel, ServiceRow, counter_label, counter_names, wait_minutes
 from .settings import DisplaySettings
-
-from kivy.app import App  # noqa: E402  (after the docstring's warning: this imports kivy.clock)
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +43,18 @@ class DisplayApp(App):
     def __init__(self, site: Site, settings: DisplaySettings, *, broker: Any = None, device: str = "display-1",
                  username: str | None = None, password: str | None = None, speech_dir: str | Path | None = None,
                  player: Any = "settings", speech_on_done=None, keep_speech_files: bool = False,
-                 link_factory=None, device_config: str | Path | None = None, **kw: Any) -> None:
+                 link_factory=None, device_config: str | Path | None = None, tech_info: InfoSource | None = None,
+                 **kw: Any) -> None:
         super().__init__(**kw)
-        import os
-
-        from kivy.config import Config
-
         self.site = site
         self.settings = settings
         self.broker = broker
         self.device = device
         self.username, self.password = username, password
-        # The device configuration, for the technician screen's self-test (display/technician.py);
-        # the systemd unit sets $PALVELUPISTE_CONFIG.
-        self.device_config = str(device_config or os.environ.get("PALVELUPISTE_CONFIG") or "") or None
+        # For the technician screen (display/technician.py): the configuration it checks, and what
+        # it shows beyond what the app knows (handed in by the command that starts the display).
+        self.device_config = str(device_config) if device_config else None
+        self.tech_info = tech_info
         self.tech = None
         self.model = DisplayModel(site, settings, started=time.monotonic())
         self._events: deque = deque()
@@ -80,11 +80,6 @@ class DisplayApp(App):
             work = Path(speech_dir) if speech_dir else Path(tempfile.mkdtemp(prefix="pp-display-speech-"))
             self.announcer = Announcer(site, settings.languages, work, chime=settings.chime, player=player,
                                        on_done=speech_on_done, keep_files=keep_speech_files)
-        if settings.fullscreen:
-            Config.set("graphics", "fullscreen", "auto")
-        else:
-            Config.set("graphics", "width", "1920")
-            Config.set("graphics", "height", "1080")
         self._t: dict[str, Translator] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -96,7 +91,7 @@ class DisplayApp(App):
         from uikit.theme import PALETTES
 
         # The clock kind is fixed when kivy.clock is first imported; the frame ceiling can
-        # still be set here when configure_kivy() came too late (e.g. under a test driver).
+        # still be set here when the app was not started by uikit.launch (a test driver).
         try:
             Clock._max_fps = float(self.settings.max_fps)
         except Exception:
@@ -125,22 +120,10 @@ class DisplayApp(App):
         self.tech = technician.install(self)
         return self.screen
 
-    def on_start(self):
-        # systemd readiness and watchdog pings from this UI thread's clock, SIGUSR1 screenshots
-        from uikit import appsupport
-
-        appsupport.install(self, self.device)
-
     def on_stop(self):
-        if self.link is not None:
-            try:
-                self.link.close()
-            except Exception:
-                log.exception("display: closing the hub link failed")
-        if self.announcer is not None:
-            self.announcer.close(timeout=1.0)
-        if self._frame_log is not None:
-            self._frame_log.close()
+        close_all("display", self.link and self.link.close,
+                  self.announcer and (lambda: self.announcer.close(timeout=1.0)),
+                  self._frame_log and self._frame_log.close)
 
     # --- events from the hub link (any thread) -----------------------------------------------
 

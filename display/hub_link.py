@@ -16,9 +16,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from core.config import Broker, Site
 from bus import topics
-from bus.link import ConnectFailed, Connected, Disconnected, Message
+from bus.link import Connected, ConnectFailed, Disconnected, Message
+from core.config import Broker, Site
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,13 @@ every problem named by its field, all at once.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import KNOWN_LANGS, ConfigError, Issue
+from core.config import KNOWN_LANGS
+from core.schema import AnyOf, Bool, Check, Choice, Field, Int, ListOf, Number, Section, Text, load
+from uikit.theme import PALETTES
 
 SPEECH_LANGS = ("fi", "sv", "en")
 
@@ -75,101 +78,54 @@ class DisplaySettings:
         return True
 
 
-_KEYS = {"orientation", "services", "appointments_only", "walk_ins_only", "languages", "chime", "speech",
-         "audio_player", "highlight_s", "history", "stale_after_s", "label_cycle_s", "label_languages",
-         "shift_px", "shift_interval_s", "palette", "max_fps", "fullscreen", "frame_log"}
+def _one_zone_kind(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if v["appointments_only"] and v["walk_ins_only"]:
+        return [("walk_ins_only", "cannot be set together with appointments_only")]
+    return []
+
+
+def _services_of_the_site(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """ctx["services"]: the site's service ids, when the site file is at hand."""
+    known = ctx.get("services")
+    if known is None:
+        return []
+    return [("services", f"unknown service {s!r}") for s in v["services"] if s not in known]
+
+
+_SECONDS = "seconds"
+
+DISPLAY = Section("display", (
+    Field("orientation", Choice("landscape", "portrait"), "landscape", "portrait: the TV hangs on its side"),
+    Field("services", ListOf(Text(label="a service id"), what="service ids"), (),
+          "zone: only these services (empty: all)"),
+    Field("appointments_only", Bool(), False, "zone: only appointment customers"),
+    Field("walk_ins_only", Bool(), False, "zone: only walk-in customers"),
+    Field("languages", ListOf(Choice(*SPEECH_LANGS), what="language codes"), ("fi", "sv"),
+          'the calls are spoken in these, in this order ("en" adds English)'),
+    Field("chime", Bool(), True, "a chime before each spoken call"),
+    Field("speech", Bool(), True, "speak the calls at all", aliases=("speak",)),
+    Field("audio_player", AnyOf(Choice("auto", "none"), ListOf(Text(nonempty=True), min_len=1),
+                                message='must be "auto", "none" or a command list like ["aplay", "-q"]'),
+          "auto", '"auto" (pw-play / aplay / paplay), "none", or a command list'),
+    Field("highlight_s", Number(1, 120, unit=_SECONDS), 8.0, "how long a new call stays highlighted in the big area"),
+    Field("history", Int(6, 20), 7, "rows in the list of the last calls"),
+    Field("stale_after_s", Number(0, 3600, unit=_SECONDS), 0.0,
+          "no word from the hub this long: shown as stale (0: 2.5 × the hub's heartbeat + 2 s)"),
+    Field("label_cycle_s", Number(2, 120, unit=_SECONDS), 8.0, "the fixed labels change language this often"),
+    Field("label_languages", ListOf(Choice(*KNOWN_LANGS), min_len=1, what="language codes"), ("fi", "sv", "en"),
+          "the languages the fixed labels cycle through"),
+    Field("shift_px", Int(0, 40), 6, "burn-in protection: the layout moves by up to this much"),
+    Field("shift_interval_s", Number(5, 3600, unit=_SECONDS), 120.0, "how often it moves"),
+    Field("palette", Choice(*PALETTES), "standard", "colours"),
+    Field("max_fps", Int(1, 60), 10, "the frame loop's ceiling when nothing happens (calls wake it at once)"),
+    Field("fullscreen", Bool(), True, "false: a 1920×1080 (or 1080×1920) window"),
+    Field("frame_log", Text(message="must be a file path (text)"), "",
+          'a file to log "call shown on a frame" times (the benchmark uses it)'),
+), checks=(Check(("appointments_only", "walk_ins_only"), _one_zone_kind),
+           Check(("services",), _services_of_the_site)),
+    make=lambda v: DisplaySettings(**v), description="the waiting-room number display")
 
 
 def parse_display(section: dict[str, Any], known_services: set[str] | None = None,
                   source: str = "[display]") -> DisplaySettings:
-    issues: list[Issue] = []
-    out: dict[str, Any] = {}
-    d = dict(section or {})
-    if "speak" in d:  # another name for "speech" (the demo's configuration uses it)
-        if "speech" in d:
-            issues.append(Issue("display.speak", "set either speech or speak, not both"))
-        d["speech"] = d.pop("speak")
-
-    def where(k: str) -> str:
-        return f"display.{k}"
-
-    for k in d:
-        if k not in _KEYS:
-            issues.append(Issue(where(k), f"unknown key (known: {', '.join(sorted(_KEYS))})"))
-
-    if "orientation" in d:
-        if d["orientation"] not in ("landscape", "portrait"):
-            issues.append(Issue(where("orientation"), 'must be "landscape" or "portrait"'))
-        else:
-            out["orientation"] = d["orientation"]
-
-    for k in ("appointments_only", "walk_ins_only", "chime", "speech", "fullscreen"):
-        if k in d:
-            if not isinstance(d[k], bool):
-                issues.append(Issue(where(k), "must be true or false"))
-            else:
-                out[k] = d[k]
-    if out.get("appointments_only") and out.get("walk_ins_only"):
-        issues.append(Issue(where("walk_ins_only"), "cannot be set together with appointments_only"))
-
-    if "services" in d:
-        v = d["services"]
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            issues.append(Issue(where("services"), "must be a list of service ids"))
-        else:
-            for s in v:
-                if known_services is not None and s not in known_services:
-                    issues.append(Issue(where("services"), f"unknown service {s!r}"))
-            out["services"] = tuple(v)
-
-    for k, allowed in (("languages", SPEECH_LANGS), ("label_languages", KNOWN_LANGS)):
-        if k in d:
-            v = d[k]
-            if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or (k == "label_languages" and not v):
-                issues.append(Issue(where(k), "must be a list of language codes"))
-                continue
-            bad = [x for x in v if x not in allowed]
-            if bad:
-                issues.append(Issue(where(k), f"unsupported language(s) {bad} (supported: {', '.join(allowed)})"))
-                continue
-            out[k] = tuple(v)
-
-    if "audio_player" in d:
-        v = d["audio_player"]
-        if isinstance(v, str) and v in ("auto", "none"):
-            out["audio_player"] = v
-        elif isinstance(v, list) and v and all(isinstance(x, str) and x for x in v):
-            out["audio_player"] = tuple(v)
-        else:
-            issues.append(Issue(where("audio_player"), 'must be "auto", "none" or a command list like ["aplay", "-q"]'))
-
-    for k, lo, hi, integer in (("highlight_s", 1, 120, False), ("history", 6, 20, True),
-                               ("stale_after_s", 0, 3600, False), ("label_cycle_s", 2, 120, False),
-                               ("shift_px", 0, 40, True), ("shift_interval_s", 5, 3600, False),
-                               ("max_fps", 1, 60, True)):
-        if k in d:
-            v = d[k]
-            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and lo <= v <= hi
-            if integer and ok and not isinstance(v, int):
-                ok = False
-            if not ok:
-                issues.append(Issue(where(k), f"must be {'a whole number' if integer else 'a number'} from {lo} to {hi}"))
-            else:
-                out[k] = int(v) if integer else float(v)
-
-    if "palette" in d:
-        from uikit.theme import PALETTES
-
-        if d["palette"] not in PALETTES:
-            issues.append(Issue(where("palette"), f"must be one of {', '.join(PALETTES)}"))
-        else:
-            out["palette"] = d["palette"]
-    if "frame_log" in d:
-        if not isinstance(d["frame_log"], str):
-            issues.append(Issue(where("frame_log"), "must be a file path (text)"))
-        else:
-            out["frame_log"] = d["frame_log"]
-
-    if issues:
-        raise ConfigError(source, issues)
-    return DisplaySettings(**out)
+    return load(DISPLAY, section or {}, source, ctx={"services": known_services})

@@ -3,8 +3,9 @@ touch-capable screen, or with a mouse plugged in) show the device id, site, vers
 brokers and the doctor's result (uikit.techoverlay), in the site's default language (gettext
 domain "display"). The doctor runs in a worker thread: the calls go on being shown underneath.
 
-The device configuration comes from the app (`DisplayApp(device_config=...)`), else from
-$PALVELUPISTE_CONFIG, which the systemd unit sets.
+The device configuration comes from the app (`DisplayApp(device_config=...)`); the version,
+addresses and the doctor from the function the command that started it handed in
+(`DisplayApp(tech_info=...)`).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def install(app: "DisplayApp") -> TechAccess:
         return Known(app.device, "display", app.site.id, app.site.label(lang))
 
     def collect(run_doctor: bool) -> Gathered:
-        return gather(app.device_config, run_doctor=run_doctor, timeout=PROBE_TIMEOUT_S,
+        return gather(app.device_config, info=app.tech_info, run_doctor=run_doctor, timeout=PROBE_TIMEOUT_S,
                       broker_fallback=app.broker)
 
     return TechAccess(known=known, texts=lambda: texts(app.translator(lang)), gather=collect).install()

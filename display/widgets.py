@@ -6,10 +6,12 @@ import os
 from functools import lru_cache
 
 from kivy.graphics import Color, InstructionGroup, Line, Rectangle, Triangle
+from kivy.graphics.texture import Texture
 from kivy.properties import ListProperty, NumericProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
+
 
 @lru_cache(maxsize=None)
 def white() -> "Texture":

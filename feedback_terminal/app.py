@@ -10,6 +10,9 @@ A rating is stored the moment it is given and each answer as it is given; the sc
 only once the store has returned (RecorderThread callback), so whatever the screen confirmed
 survives a SIGKILL or a power cut. Physical buttons (button_source.py) go through the same
 Terminal.press() path as a touched face, misuse flags included.
+
+Time comes from `clock` (default time.monotonic): the idle warning and reset, the thank-you
+screen's time and the settle time all read it, so a test moves it forward instead of waiting.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
 from core.i18n import Translator, native_name
-from runtime.status import FEEDBACK_STATUS_FILE as STATUS_FILE, write_app_status
+from runtime.status import FEEDBACK_STATUS_FILE as STATUS_FILE
+from runtime.status import write_app_status
 from uikit.theme import PALETTES, font_sp
 
 from . import style
@@ -111,11 +115,9 @@ class FeedbackApp(App):
     title = "palvelupiste — palaute / respons / feedback"
 
     def __init__(self, settings: FeedbackSettings, *, button_source=None, window_size: tuple[int, int] | None = None,
-                 clock=time.monotonic, demo_presses: str | None = None, **kwargs: Any) -> None:
+                 clock=time.monotonic, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.demo_presses = demo_presses
-        self.demo = None
         self.palette = PALETTES[settings.palette]
         self.button_source = button_source
         self.window_size = window_size
@@ -557,15 +559,6 @@ class FeedbackApp(App):
     # --- physical buttons ------------------------------------------------------------------
 
     def on_start(self) -> None:
-        from uikit import appsupport
-
-        # systemd READY=1 after the first frame and watchdog pings from this UI clock; SIGUSR1
-        # writes a screenshot (the demo and technicians see a headless terminal that way).
-        appsupport.install(self, self.settings.device)
-        if self.demo_presses:
-            from sim.feedback_customers import DemoPlayer
-
-            self.demo = DemoPlayer(self, self.demo_presses).start()
         self._start_buttons()
         self._write_status()  # also the sign (for the demo and the tests) that the terminal is up
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import resources
+
 from .style import SYMBOL_FONT
 
-LAYOUT_DIR = Path(__file__).resolve().parent.parent / "assets" / "keyboards"
+LAYOUT_DIR = resources.asset("keyboards")
 MODES = ("normal", "shift", "special")
 #: The layout a language starts with; the ⇄ key cycles through the others.
 LANG_LAYOUT = {"ru": "ru", "uk": "uk"}

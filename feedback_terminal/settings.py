@@ -24,24 +24,21 @@
     [feedback.attribution]       # optional: a QR/barcode reader that types like a keyboard
     enabled = true
 
-Languages, the default language and the time zone come from the site configuration.
+Declared once, as data (FEEDBACK, core.schema). Languages, the default language and the time zone come from the site configuration.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from core.config import ConfigError, Device, Issue, Site
 from core.i18n import DOMAINS
+from core.schema import Bool, Check, Choice, Field, Int, Invalid, ListOf, Number, Section, Table, Type, load
 from uikit.theme import PALETTES
 
 from .buttons import ButtonConfig
 from .flow import FOLLOW_UPS, FlowSettings
-
-_KNOWN = {"scale", "follow_ups", "idle_s", "warn_s", "thanks_s", "settle_s", "comment_max",
-          "button_follow_up", "palette", "large_text", "fullscreen", "misuse", "buttons", "attribution"}
-_MISUSE = {"min_interval_s", "burst_count", "burst_window_s"}
-_ATTRIBUTION = {"enabled", "gap_s"}
 
 
 @dataclass(frozen=True)
@@ -71,115 +68,101 @@ class FeedbackSettings:
     fullscreen: bool
 
 
-def _num(sec: dict, key: str, default: float, lo: float, hi: float, where: str, issues: list[Issue],
-         integer: bool = False) -> Any:
-    v = sec.get(key, default)
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and lo <= v <= hi
-    if integer and ok and int(v) != v:
-        ok = False
-    if not ok:
-        issues.append(Issue(f"{where}.{key}", f"must be a{'n integer' if integer else ' number'} from {lo:g} to {hi:g}"))
-        return default
-    return int(v) if integer else float(v)
+class Buttons(Type):
+    """[feedback.buttons]: checked by ButtonConfig.from_dict, the one reader of that table (the
+    doctor uses it too), so its rules are not declared twice."""
+
+    label = ("a table: device_name or device_path, keymap = { KEY_1 = 1, ... }, "
+             "optional stuck_after_s, debounce_s, rescan_interval_s")
+
+    def check(self, value, ctx):
+        if not isinstance(value, dict):
+            raise Invalid("must be a table")
+        try:
+            return ButtonConfig.from_dict(value)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
 
 
-def _bool(sec: dict, key: str, default: bool, where: str, issues: list[Issue]) -> bool:
-    v = sec.get(key, default)
-    if not isinstance(v, bool):
-        issues.append(Issue(f"{where}.{key}", "must be true or false"))
-        return default
-    return v
+def _warn_before_idle(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [("warn_s", "must be shorter than idle_s")] if v["warn_s"] >= v["idle_s"] else []
+
+
+def _keys_within_scale(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    too_high = sorted({r for r in v["buttons"].keymap.values() if r > v["scale"]}) if v["buttons"] else []
+    return [("buttons.keymap", f"rating(s) {too_high} above the scale of {v['scale']}")] if too_high else []
+
+
+_SECONDS = "seconds"
+
+MISUSE = Section("misuse", (
+    Field("min_interval_s", Number(0, 3600, unit=_SECONDS), 5.0, "presses closer together than this are flagged"),
+    Field("burst_count", Int(1, 1000), 6, "this many presses within burst_window_s are flagged as a burst"),
+    Field("burst_window_s", Number(0.1, 3600, unit=_SECONDS), 20.0, "the time burst_count is counted over"),
+), make=lambda v: MisuseSettings(**v), description="presses are never dropped: they are stored with flags")
+
+ATTRIBUTION = Section("attribution", (
+    Field("enabled", Bool(), False, "a QR/barcode reader that types like a keyboard links feedback to a ticket"),
+    Field("gap_s", Number(0.005, 1, unit=_SECONDS), 0.08, "the longest gap between a scanner's keystrokes"),
+))
+
+FEEDBACK = Section("feedback", (
+    Field("scale", Choice(3, 4, 5), 5, "how many faces"),
+    Field("follow_ups", ListOf(Choice(*FOLLOW_UPS)), FOLLOW_UPS, "the follow-up questions, or [] for faces only"),
+    Field("idle_s", Number(5, 600, unit=_SECONDS), 25.0, "back to the start and the default language after this"),
+    Field("warn_s", Number(1, 120, unit=_SECONDS), 8.0, '"are you still there?" this long before'),
+    Field("thanks_s", Number(1, 120, unit=_SECONDS), 6.0, "the thank-you screen stays this long"),
+    Field("settle_s", Number(0, 3, unit=_SECONDS), 0.35, "a second tap within this is not a new answer"),
+    Field("comment_max", Int(1, 2000), 500, "characters in a comment"),
+    Field("button_follow_up", Bool(), True, "a physical button press shows the follow-up questions"),
+    Field("palette", Choice(*PALETTES), "standard", "colours"),
+    Field("large_text", Bool(), False, "larger type throughout"),
+    Field("fullscreen", Bool(), True, "false: a window"),
+    Field("misuse", Table(MISUSE), description="misuse flags"),
+    Field("buttons", Buttons(), None, "physical smiley buttons (evdev)",
+          example={"device_path": "/dev/input/by-id/…-event-kbd", "keymap": {"KEY_1": 1, "KEY_2": 2}}),
+    Field("attribution", Table(ATTRIBUTION), description="an optional QR/barcode reader"),
+), checks=(Check(("idle_s", "warn_s"), _warn_before_idle), Check(("scale", "buttons"), _keys_within_scale)),
+    description="the feedback terminal at the exit")
 
 
 def load_settings(device: Device, site: Site) -> FeedbackSettings:
-    """Raises ConfigError naming every problem of the [feedback] table."""
+    """Raises ConfigError naming every problem of the [feedback] table, and of the device and site
+    files where they do not fit a feedback terminal."""
     issues: list[Issue] = []
-    sec = device.section("feedback")
-    for key in sec:
-        if key not in _KNOWN:
-            issues.append(Issue(f"feedback.{key}", f"unknown setting (known: {', '.join(sorted(_KNOWN))})"))
-    scale = sec.get("scale", 5)
-    if scale not in (3, 4, 5) or isinstance(scale, bool):
-        issues.append(Issue("feedback.scale", "must be 3, 4 or 5"))
-        scale = 5
-    follow = sec.get("follow_ups", list(FOLLOW_UPS))
-    if not isinstance(follow, list) or any(f not in FOLLOW_UPS for f in follow):
-        issues.append(Issue("feedback.follow_ups", f"must be a list of {', '.join(FOLLOW_UPS)}"))
-        follow = list(FOLLOW_UPS)
-    idle_s = _num(sec, "idle_s", 25.0, 5, 600, "feedback", issues)
-    warn_s = _num(sec, "warn_s", 8.0, 1, 120, "feedback", issues)
-    if warn_s >= idle_s:
-        issues.append(Issue("feedback.warn_s", "must be shorter than idle_s"))
-        warn_s = min(8.0, idle_s / 2)
-    thanks_s = _num(sec, "thanks_s", 6.0, 1, 120, "feedback", issues)
-    settle_s = _num(sec, "settle_s", 0.35, 0, 3, "feedback", issues)
-    comment_max = _num(sec, "comment_max", 500, 1, 2000, "feedback", issues, integer=True)
-    palette = sec.get("palette", "standard")
-    if palette not in PALETTES:
-        issues.append(Issue("feedback.palette", f"must be one of {', '.join(PALETTES)}"))
-        palette = "standard"
-
-    m = sec.get("misuse", {})
-    if not isinstance(m, dict):
-        issues.append(Issue("feedback.misuse", "must be a table"))
-        m = {}
-    for key in m:
-        if key not in _MISUSE:
-            issues.append(Issue(f"feedback.misuse.{key}", f"unknown setting (known: {', '.join(sorted(_MISUSE))})"))
-    misuse = MisuseSettings(
-        min_interval_s=_num(m, "min_interval_s", 5.0, 0, 3600, "feedback.misuse", issues),
-        burst_count=_num(m, "burst_count", 6, 1, 1000, "feedback.misuse", issues, integer=True),
-        burst_window_s=_num(m, "burst_window_s", 20.0, 0.1, 3600, "feedback.misuse", issues),
+    try:
+        v = load(FEEDBACK, device.section("feedback"), "[feedback]")
+    except ConfigError as exc:
+        issues += exc.issues
+        v = None
+    issues += site_issues(device, site)
+    if issues:
+        raise ConfigError("[feedback]", issues)
+    supported = DOMAINS["feedback"]
+    flow = FlowSettings(scale=v["scale"], languages=tuple(lang for lang in site.languages if lang in supported),
+                        default_language=site.default_language, follow_ups=tuple(v["follow_ups"]),
+                        idle_s=v["idle_s"], warn_s=v["warn_s"], thanks_s=v["thanks_s"], settle_s=v["settle_s"],
+                        comment_max=v["comment_max"])
+    a = v["attribution"]
+    return FeedbackSettings(
+        flow=flow, site=site.id, device=device.id, tz=site.timezone, store=device.store,
+        data_dir=device.data_dir,
+        services={sid: s.prefix for sid, s in site.services.items()},
+        service_names={sid: dict(s.name) for sid, s in site.services.items()},
+        misuse=v["misuse"], buttons=v["buttons"], attribution=a["enabled"], scan_gap_s=a["gap_s"],
+        button_follow_up=v["button_follow_up"], palette=v["palette"], large_text=v["large_text"],
+        fullscreen=v["fullscreen"],
     )
 
-    buttons = None
-    b = sec.get("buttons")
-    if b is not None:
-        if not isinstance(b, dict):
-            issues.append(Issue("feedback.buttons", "must be a table"))
-        else:
-            try:
-                buttons = ButtonConfig.from_dict(b)
-            except ValueError as exc:
-                issues.append(Issue("feedback.buttons", str(exc)))
-            else:
-                too_high = sorted({r for r in buttons.keymap.values() if r > scale})
-                if too_high:
-                    issues.append(Issue("feedback.buttons.keymap",
-                                        f"rating(s) {too_high} above the scale of {scale}"))
 
-    a = sec.get("attribution", {})
-    if not isinstance(a, dict):
-        issues.append(Issue("feedback.attribution", "must be a table"))
-        a = {}
-    for key in a:
-        if key not in _ATTRIBUTION:
-            issues.append(Issue(f"feedback.attribution.{key}", f"unknown setting (known: {', '.join(sorted(_ATTRIBUTION))})"))
-    attribution = _bool(a, "enabled", False, "feedback.attribution", issues)
-    scan_gap_s = _num(a, "gap_s", 0.08, 0.005, 1, "feedback.attribution", issues)
-
-    supported = DOMAINS["feedback"]
-    langs = tuple(lang for lang in site.languages if lang in supported)
-    dropped = [lang for lang in site.languages if lang not in supported]
+def site_issues(device: Device, site: Site) -> list[Issue]:
+    """Where the device and site files do not fit a feedback terminal."""
+    issues = []
+    dropped = [lang for lang in site.languages if lang not in DOMAINS["feedback"]]
     if dropped:
         issues.append(Issue("site.languages", f"the feedback terminal has no translation for {dropped}"))
     if device.role != "feedback":
         issues.append(Issue("device.role", f"is {device.role!r}; the feedback terminal needs role \"feedback\""))
     if device.site != site.id:
         issues.append(Issue("device.site", f"is {device.site!r} but the site configuration is {site.id!r}"))
-    button_follow_up = _bool(sec, "button_follow_up", True, "feedback", issues)
-    large_text = _bool(sec, "large_text", False, "feedback", issues)
-    fullscreen = _bool(sec, "fullscreen", True, "feedback", issues)
-    if issues:
-        raise ConfigError("[feedback]", issues)
-    flow = FlowSettings(scale=scale, languages=langs, default_language=site.default_language,
-                        follow_ups=tuple(follow), idle_s=idle_s, warn_s=warn_s, thanks_s=thanks_s,
-                        settle_s=settle_s, comment_max=comment_max)
-    return FeedbackSettings(
-        flow=flow, site=site.id, device=device.id, tz=site.timezone, store=device.store,
-        data_dir=device.data_dir,
-        services={sid: s.prefix for sid, s in site.services.items()},
-        service_names={sid: dict(s.name) for sid, s in site.services.items()},
-        misuse=misuse, buttons=buttons, attribution=attribution, scan_gap_s=scan_gap_s,
-        button_follow_up=button_follow_up, palette=palette, large_text=large_text, fullscreen=fullscreen,
-    )
+    return issues

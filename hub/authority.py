@@ -10,7 +10,8 @@ from typing import Any
 
 from core import commands
 from core.config import Site
-from core.engine import Appointment, Engine, QueueState
+from core.engine import Appointment, Command, Engine, QueueState
+from core.errors import WireError, error_reply
 from core.events import Event, now_ms
 from core.store import EventStore, StoreError
 
@@ -34,14 +35,14 @@ class QueueAuthority:
     def set_appointments(self, appointments: Iterable[Appointment]) -> None:
         self.state.set_appointments(appointments)
 
-    def handle(self, cmd, now: int | None = None) -> dict[str, Any]:
+    def handle(self, cmd: Command, now: int | None = None) -> dict[str, Any]:
         """Run one engine command; the reply is sent only after its events are durable."""
         self.last_events = []
         try:
             return self.engine.handle(cmd, self.clock() if now is None else now)
         except StoreError as exc:
             # The state is untouched: events are applied only after they were stored.
-            return {"ok": False, "error": "store_failed", "message": str(exc)}
+            return error_reply(WireError.STORE_FAILED, str(exc))
 
     def housekeep(self, now: int | None = None) -> int:
         """Close the tickets left open from an earlier local day (a new day began with no command
@@ -60,12 +61,12 @@ class QueueAuthority:
 
     def handle_payload(self, payload: bytes | str, role: str = "hub", now: int | None = None) -> dict[str, Any]:
         """A JSON command as it comes off the wire, checked against the sender's role."""
-        cmd = commands.parse_command_json(payload)
-        if isinstance(cmd, commands.CommandError):
-            return cmd.to_dict()
+        try:
+            cmd = commands.parse_command_json(payload)
+        except commands.CommandError as exc:
+            return exc.to_dict()
         if not commands.allowed(role, cmd):
-            return {"ok": False, "error": "not_allowed",
-                    "message": f"a {role} may not send '{commands.command_name(cmd)}'"}
+            return error_reply(WireError.NOT_ALLOWED, f"a {role} may not send '{commands.command_name(cmd)}'")
         return self.handle(cmd, now)
 
     def snapshot(self, now: int | None = None) -> dict[str, Any]:

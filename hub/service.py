@@ -8,8 +8,9 @@ else happens here, in order:
                     → one calls message per ticket.called / ticket.recalled → the retained state
 
 Every command gets an answer on the MQTT 5 response topic with the request's correlation data:
-the result, or ``{"ok": false, "error": CODE, "message": TEXT}``. The service never stops on a
-bad message; a store that cannot write (full disk) gives ``store_failed`` answers.
+the result, or ``{"ok": false, "error": CODE, "message": TEXT}`` (the codes: core.errors). The
+service never stops on a bad message; a store that cannot write (full disk) gives ``store_failed``
+answers.
 
 Answers go only to the sender's own reply topic ``pp/<site>/dev/<device>/reply``, whatever
 response topic the request names: a device cannot make the hub publish onto the state or calls
@@ -31,22 +32,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime import sdnotify
+from bus import live, topics
+from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls
 from core.appointments import appointments_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
 from core.engine import Appointment
+from core.errors import WireError, error_reply
 from core.events import now_ms
 from core.store import EventStore
-from bus import topics
-from bus.link import ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls
+from runtime import sdnotify
 
-from bus import live
 from .authority import QueueAuthority
+from .settings import hub_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HEARTBEAT_S = 10.0
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 APPOINTMENTS_FILE = "appointments.json"
 #: Commands answered from the hub itself, never passed to the engine.
@@ -66,10 +67,6 @@ class _Call:
     error: BaseException | None = None
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": code, "message": message}
-
-
 class HubService:
     """The queue authority over MQTT. `run()` blocks until `stop()`; `start_in_thread()` for
     tests and benchmarks. See the module docstring for what it does with each message."""
@@ -83,9 +80,8 @@ class HubService:
         if self.site.id != device.site:
             raise ConfigError(device.site_config, [Issue("site.id", f"is {self.site.id!r}, but the device "
                                                      f"configuration says site {device.site!r}")])
-        hub_cfg = device.section("hub")
         if heartbeat_s is None:
-            heartbeat_s = hub_cfg.get("heartbeat_s", DEFAULT_HEARTBEAT_S)
+            heartbeat_s = hub_settings(device).heartbeat_s
         if isinstance(heartbeat_s, bool) or not isinstance(heartbeat_s, (int, float)) or heartbeat_s <= 0:
             raise ConfigError("hub.heartbeat_s", [Issue("hub.heartbeat_s", "must be a positive number of seconds")])
         self.heartbeat_s = float(heartbeat_s)
@@ -321,7 +317,7 @@ class HubService:
             return
         query = False
         if msg.retain:
-            reply = _error("retained", "a retained command is not run; publish commands without retain")
+            reply = error_reply(WireError.RETAINED, "a retained command is not run; publish commands without retain")
         else:
             reply, query = self._answer(msg.payload, device)
         body = live.dumps(reply)
@@ -352,16 +348,18 @@ class HubService:
             size = len(payload) if isinstance(payload, (bytes, bytearray)) else \
                 len(payload.encode("utf-8", "surrogatepass"))
             if size > MAX_COMMAND_BYTES:
-                return _error("too_large", f"command larger than {MAX_COMMAND_BYTES} bytes"), False
+                return error_reply(WireError.TOO_LARGE, f"command larger than {MAX_COMMAND_BYTES} bytes"), False
             role = self.site.devices.get(device)
             if role is None:
-                return _error("not_allowed", f"device {device[:64]!r} is not in the site's [[devices]]"), False
+                return error_reply(WireError.NOT_ALLOWED, f"device {device[:64]!r} is not in the site's [[devices]]"), \
+                    False
             if _command_name(payload) in HUB_COMMANDS:
                 return {"ok": True, **self.state_message()}, True
             return self.authority.handle_payload(payload, role), False
         except Exception as exc:  # a bug must cost one answer, not the service
             log.exception("hub: command from %s failed", device)
-            return _error("internal", f"the hub could not handle the command: {type(exc).__name__}"), False
+            return error_reply(WireError.INTERNAL, f"the hub could not handle the command: {type(exc).__name__}"), \
+                False
 
     # --- publishing -----------------------------------------------------------------------
 

@@ -8,5 +8,5 @@
     app.py       the Kivy app: touches, the barcode reader, idle reset, speech, effects
     screens.py   each screen built from the flow state (widgets.py: buttons, text, icons, QR view)
     qr.py        QR codes as Kivy textures
-    demo.py      simulated customers for the headless demo (PALVELUPISTE_KIOSK_DEMO_EVERY_S)
+    technician.py the hidden technician screen (uikit.techoverlay), its data handed in by the command
 """

@@ -4,26 +4,29 @@ The app only draws `kiosk.flow.Flow` and forwards input to it. Nothing here wait
 asked on the hub link's thread, tickets are printed on the printer worker's thread, speech is
 rendered and played on the speaker's thread; their answers come back through Kivy's clock.
 
-Kivy set-up that matters on a kiosk (`configure_kivy`, before the window exists):
-  * exactly one touch input provider — two providers reading one device double every touch;
-  * Escape does not close the app (a barcode reader or a stray keyboard may send it);
-  * the window size is the kiosk's (default portrait 1080x1920), fullscreen on the device.
+Kivy is set up by the one start-up path (uikit.launch, from `palvelupiste kiosk`): exactly one
+touch input provider, Escape never closes the app, the kiosk's window size (default portrait
+1080x1920), full screen on the device. Time comes from `clock` (default time.monotonic): the idle
+reset, the settle time and the barcode reader's gaps all read it, so a test can move it forward.
 
 Five taps in the top-left corner within three seconds open the technician screen (device, site,
-version, addresses, brokers, the doctor's result): kiosk/technician.py, uikit/techoverlay.py.
+version, addresses, brokers, the doctor's result as told by `tech_info`, handed in by the
+command): kiosk/technician.py, uikit/techoverlay.py.
 """
 from __future__ import annotations
 
 import gc
 import logging
 import math
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.config import Site
+from core.config import Device, Site
 from core.events import now_ms
+from uikit.appsupport import close_all
+from uikit.techoverlay import InfoSource
 
 from . import flow as F
 from . import texts as T
@@ -40,34 +43,6 @@ TICK_S = 0.25
 HUB_DOWN_NOTICE_S = 5.0
 
 
-def configure_kivy(settings: KioskSettings, fullscreen: bool = False) -> None:
-    """Kivy's configuration for a kiosk. Call before the window exists (before importing
-    kivy.core.window); later calls still set what can change at run time."""
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    if settings.dpi:
-        os.environ["KIVY_DPI"] = f"{settings.dpi:g}"
-    from kivy.config import Config
-
-    w, h = settings.window
-    Config.set("graphics", "width", str(w))
-    Config.set("graphics", "height", str(h))
-    Config.set("graphics", "resizable", "0")
-    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
-    Config.set("graphics", "borderless", "1" if fullscreen else "0")
-    Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
-    Config.set("graphics", "maxfps", "60")
-    # No multisampling: flat shapes and text do not need it, and at 1080x1920 it doubles the
-    # framebuffer (66 MB more resident memory with software GL) and the cost of every frame.
-    Config.set("graphics", "multisamples", "0")
-    Config.set("kivy", "exit_on_escape", "0")
-    Config.set("kivy", "pause_on_minimize", "0")
-    # Exactly one input provider (LIBRARY-NOTES: two providers on one device = double touches).
-    for opt in list(Config.options("input")):
-        Config.remove_option("input", opt)
-    kind, _, dev = settings.input.partition(":")
-    Config.set("input", "kiosk", "mouse,disable_multitouch" if kind == "mouse" else f"{kind},{dev}" if dev else kind)
-
-
 def _kivy_app_base():
     from kivy.app import App
 
@@ -80,8 +55,8 @@ class KioskApp(_kivy_app_base()):
     def __init__(self, site: Site, device_id: str, settings: KioskSettings, hub: Any, printer: Any = None, *,
                  data_dir: str | Path, speech_player: list[str] | None | str = "auto",
                  settle_s: float = F.SETTLE_S, fullscreen: bool = False, device_config: str | Path | None = None,
-                 device: Any = None, **kw: Any) -> None:
-        configure_kivy(settings, fullscreen)
+                 device: Any = None, clock: Callable[[], float] = time.monotonic,
+                 tech_info: InfoSource | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.site = site
         self.device_id = device_id
@@ -93,12 +68,13 @@ class KioskApp(_kivy_app_base()):
         self.fullscreen = fullscreen
         self.device_config = str(device_config) if device_config else None  # for the technician screen
         self.device = device
+        self.clock = clock
+        self.tech_info = tech_info  # what the technician screen shows beyond what the app knows
         self.tech = None  # the technician screen (kiosk.technician), made in build()
-        self.flow = F.Flow(site, settings, device_id, settle_s=settle_s, now=time.monotonic())
+        self.flow = F.Flow(site, settings, device_id, settle_s=settle_s, now=clock())
         self.screen_widget = None
         self.spoken: list[tuple[str, str]] = []  # (voice language, text) queued for speech
         self.speech_done: list[tuple[str, int]] = []  # (screen, bytes of audio) rendered
-        self.first_frame_at: float | None = None
         self.renders = 0
         self._speaker = None
         self._rendered_version = -1
@@ -115,9 +91,8 @@ class KioskApp(_kivy_app_base()):
 
     # --- time -------------------------------------------------------------------------------
 
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
+    def now(self) -> float:
+        return self.clock()
 
     @staticmethod
     def now_ms() -> int:
@@ -135,7 +110,7 @@ class KioskApp(_kivy_app_base()):
         from kivy.uix.floatlayout import FloatLayout
 
         if not self.fullscreen and tuple(Window.size) != tuple(self.settings.window):
-            Window.size = self.settings.window  # a window made before configure_kivy ran
+            Window.size = self.settings.window  # a window made without the kiosk's Kivy settings (a test)
 
         app = self
 
@@ -146,7 +121,7 @@ class KioskApp(_kivy_app_base()):
 
         self.root_box = KioskRoot()
         self._render_trigger = Clock.create_trigger(self._render, 0)
-        Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput, on_flip=self._on_flip)
+        Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
         self._render()
         Clock.schedule_interval(self._tick, TICK_S)
         from . import technician
@@ -156,16 +131,6 @@ class KioskApp(_kivy_app_base()):
         return self.root_box
 
     def on_start(self) -> None:
-        from uikit import appsupport
-
-        # systemd: READY=1 after the first frame and watchdog pings from this UI thread's clock;
-        # SIGUSR1: a screenshot into $PALVELUPISTE_SCREENSHOT_DIR (the headless demo uses it).
-        appsupport.install(self, self.device_id)
-        demo_every = os.environ.get("PALVELUPISTE_KIOSK_DEMO_EVERY_S")
-        if demo_every:
-            from sim.kiosk_customers import DemoCustomers
-
-            self.demo = DemoCustomers(self, float(demo_every)).start()
         if self.printer is not None:
             self.printer.on_printed = self._printed_from_thread
             self.printer.on_status = self._status_from_thread
@@ -173,23 +138,8 @@ class KioskApp(_kivy_app_base()):
         self.hub.start()
 
     def on_stop(self) -> None:
-        for closer in (getattr(self.hub, "close", None), getattr(self.printer, "stop", None),
-                       getattr(self._speaker, "close", None)):
-            if closer is not None:
-                try:
-                    closer()
-                except Exception:
-                    log.exception("kiosk: closing failed")
-
-    def _on_flip(self, *_a) -> None:
-        if self.first_frame_at is None:
-            self.first_frame_at = time.time()
-            marker = os.environ.get("PALVELUPISTE_KIOSK_READY_FILE")
-            if marker:  # written whole, then renamed: a reader never sees it half-written
-                tmp = Path(marker + ".tmp")
-                tmp.write_text(f"{self.first_frame_at:.6f}\n")
-                tmp.replace(marker)
-            log.info("kiosk: first frame")
+        close_all("kiosk", getattr(self.hub, "close", None), getattr(self.printer, "stop", None),
+                  getattr(self._speaker, "close", None))
 
     # --- input ------------------------------------------------------------------------------
 
@@ -419,16 +369,16 @@ class KioskApp(_kivy_app_base()):
         return out
 
 
-def build_from_device(device_config: str | Path, fullscreen: bool = False, local: bool = False,
-                      **app_kw: Any) -> KioskApp:
-    """The kiosk app for a device configuration: site, [kiosk], [printer], the hub link."""
-    from core.config import load_device, load_site
+def build(device: Device, *, fullscreen: bool = False, local: bool = False, device_config: str | Path | None = None,
+          **app_kw: Any) -> KioskApp:
+    """The kiosk app for a device configuration: site, [kiosk], [printer], the hub link.
+    `local`: no hub, numbers from a queue in this process (trying the kiosk out on a desk)."""
+    from core.config import load_site
 
     from .hub_link import LocalHubLink, link_for_device
     from .printing import PrinterWorker, printer_config
     from .settings import kiosk_settings
 
-    device = load_device(device_config)
     site = load_site(device.site_config)
     settings = kiosk_settings(device)
     pconf = printer_config(device.section("printer"), f"{device.id}: [printer]")
@@ -442,7 +392,8 @@ def build_from_device(device_config: str | Path, fullscreen: bool = False, local
                     device_config=device_config, device=device, **app_kw)
 
 
-def run_device(device_config: str | Path, fullscreen: bool = False, local: bool = False) -> int:
-    """`palvelupiste kiosk --config DEVICE.toml`: load everything, open the window, run."""
-    build_from_device(device_config, fullscreen, local).run()
-    return 0
+def build_from_device(device_config: str | Path, **kw: Any) -> KioskApp:
+    """`build` for a device configuration file (tests and the bench build the kiosk this way)."""
+    from core.config import load_device
+
+    return build(load_device(device_config), device_config=device_config, **kw)

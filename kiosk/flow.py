@@ -23,14 +23,14 @@ Guards:
 """
 from __future__ import annotations
 
-import uuid
-
 import re
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.config import Site
+from core.errors import WireError
 from uikit.idle import IdleTimer
 
 from .settings import KioskSettings
@@ -51,11 +51,12 @@ APPOINTMENT = "appointment"
 TICKET = "ticket"
 HELP = "help"
 PROBLEM = "problem"
-NOT_FOUND = "unknown_code"
-OTHER_DAY = "other_day"
-TOO_EARLY = "too_early"
-TOO_LATE = "too_late"
-ALREADY = "already_checked_in"
+# The hub's check-in answers (core.errors) each have a screen of that name.
+NOT_FOUND = WireError.UNKNOWN_CODE.value
+OTHER_DAY = WireError.OTHER_DAY.value
+TOO_EARLY = WireError.TOO_EARLY.value
+TOO_LATE = WireError.TOO_LATE.value
+ALREADY = WireError.ALREADY_CHECKED_IN.value
 CHECKIN_RESULTS = (NOT_FOUND, OTHER_DAY, TOO_EARLY, TOO_LATE, ALREADY)
 SCREENS = (START, SERVICES, NEEDS, INTERPRETER, APPOINTMENT, TICKET, HELP, PROBLEM) + CHECKIN_RESULTS
 
@@ -577,7 +578,7 @@ class Flow:
     def _issued(self, reply: dict[str, Any], now: float) -> None:
         t = ticket_view(reply, self.lang, self.c.needs, self.settings, self.site.id)
         if t is None:
-            self.c.problem = "bad_reply"
+            self.c.problem = WireError.BAD_REPLY.value
             self._go(PROBLEM, now)
             return
         self.c.ticket = t

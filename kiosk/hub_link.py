@@ -1,9 +1,12 @@
 """The kiosk's one door to the hub. Everything the kiosk knows about bus.hubclient is in here, so
 an API change there touches this file only.
 
-`send(req, payload, on_reply)` returns at once; a worker thread makes the request and calls
-`on_reply(req, reply)` from that thread (the app hands it to Kivy's clock). A reply is always
-delivered: the hub's answer, or ``{"ok": false, "error": "timeout" | ...}``.
+`send(req, payload, on_reply)` returns at once; the one command worker (bus.worker) makes the
+request and calls `on_reply(req, reply)` from its thread (the app hands it to Kivy's clock). A
+reply is always delivered: the hub's answer, or ``{"ok": false, "error": "timeout" | ...}``.
+A payload's "request_id" is not sent as a field: it becomes the MQTT correlation data, so that
+"Try again" re-sends with the same one and the hub answers with its first answer (a number the
+hub issued while its answer was lost is not issued twice).
 
 Two implementations of the same small interface:
   * `MqttHubLink`  — the real one: MQTT 5 request/response through bus.hubclient.HubClient;
@@ -12,68 +15,47 @@ Two implementations of the same small interface:
 """
 from __future__ import annotations
 
-import logging
-import queue
-import threading
+import json
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger(__name__)
+from bus.hubclient import HubClient
+from bus.worker import CommandWorker
 
 Reply = dict[str, Any]
 OnReply = Callable[[int, Reply], None]
-_STOP = object()
 
 
 class HubLink:
-    """Base: a worker thread that runs `_request` for each queued command, in order."""
+    """Base: the kiosk's commands go through one command worker, in order, off the UI thread."""
 
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
-        self._q: queue.Queue[Any] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self.worker = CommandWorker(self._request, name="kiosk-hub-link", on_stop=self._shutdown)
 
     def start(self) -> "HubLink":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kiosk-hub-link", daemon=True)
-            self._thread.start()
+        self.worker.start()
         return self
 
     def send(self, req: int, payload: dict[str, Any], on_reply: OnReply) -> None:
-        self.start()
-        self._q.put((req, payload, on_reply))
+        payload = dict(payload)
+        key = payload.pop("request_id", None)
+        self.worker.submit(payload, lambda reply: on_reply(req, reply),
+                           correlation=key.encode() if isinstance(key, str) else None)
 
-    def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is _STOP:
-                self._shutdown()
-                return
-            req, payload, on_reply = item
-            try:
-                reply = self._request(payload)
-            except Exception as exc:  # the kiosk must get an answer whatever happened
-                log.exception("kiosk: request to the hub failed")
-                reply = {"ok": False, "error": "internal", "message": str(exc)}
-            try:
-                on_reply(req, reply)
-            except Exception:
-                log.exception("kiosk: handling the hub's answer failed")
-
-    def _request(self, payload: dict[str, Any]) -> Reply:
+    def _request(self, payload: dict[str, Any], correlation: bytes | None) -> Reply:
+        """On the worker's thread."""
         raise NotImplementedError
 
     def _shutdown(self) -> None:
-        """On the worker thread, as it ends."""
+        """On the worker's thread, as it ends."""
 
     @property
     def connected(self) -> bool:
         return True
 
     def close(self) -> None:
-        self._q.put(_STOP)
-        if self._thread is not None:
-            self._thread.join(5)
+        self.worker.close()
 
 
 class MqttHubLink(HubLink):
@@ -81,8 +63,6 @@ class MqttHubLink(HubLink):
 
     def __init__(self, broker: Any, site: str, device: str, timeout_s: float = 5.0, **client_kw: Any) -> None:
         super().__init__(timeout_s)
-        from bus.hubclient import HubClient
-
         # The kiosk's own client id (its device id): one kiosk process per device.
         client_kw.setdefault("client_id", device)
         self.client = HubClient(broker, site, device, **client_kw)
@@ -95,19 +75,17 @@ class MqttHubLink(HubLink):
     def wait_connected(self, timeout: float) -> bool:
         return self.client.wait_connected(timeout)
 
-    def _request(self, payload: dict[str, Any]) -> Reply:
-        payload = dict(payload)
-        key = payload.pop("request_id", None)
-        return self.client.request(payload, timeout=self.timeout_s,
-                                   correlation=key.encode() if isinstance(key, str) else None)
+    def _request(self, payload: dict[str, Any], correlation: bytes | None) -> Reply:
+        return self.client.request(payload, timeout=self.timeout_s, correlation=correlation)
 
     @property
     def connected(self) -> bool:
         return self.client.connected
 
     def close(self) -> None:
-        super().close()
-        self.client.close()
+        self.worker.stop()
+        self.client.close()  # a command still waiting for its answer ends now, as "closed"
+        self.worker.join(self.timeout_s + 1)
 
 
 class LocalHubLink(HubLink):
@@ -123,15 +101,13 @@ class LocalHubLink(HubLink):
         self.appointments = list(appointments)
         self._authority = None
 
-    def _request(self, payload: dict[str, Any]) -> Reply:
+    def _request(self, payload: dict[str, Any], correlation: bytes | None) -> Reply:
         if self._authority is None:
             from core.store import EventStore
             from hub.authority import QueueAuthority
 
             store = EventStore(self.store_path, self.site.id, self.device)
             self._authority = QueueAuthority(self.site, store, self.appointments)
-        import json
-
         return self._authority.handle_payload(json.dumps(payload), role="kiosk")
 
     def _shutdown(self) -> None:

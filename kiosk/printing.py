@@ -12,14 +12,7 @@ kiosk's own event store — the worker opens that store on its own thread, the o
 and the printer's state is written to `<data_dir>/printer-status.json` for the sync agent,
 which reports it in the device status.
 
-The device configuration's [printer] section:
-
-    [printer]
-    url = "serial:/dev/ttyUSB0?baudrate=19200"   # or usb:VID:PID, tcp:host:port, file:/dev/usb/lp0
-    profile = "TM-T88V"                          # python-escpos printer profile (optional)
-    columns = 42                                 # characters per line (optional)
-
-Without [printer] the kiosk works without paper: every ticket is shown on screen only.
+The device configuration's [printer] section: printer.settings.
 """
 from __future__ import annotations
 
@@ -28,13 +21,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.config import ConfigError, Issue, Site
+from core.config import Site
 from core.events import now_ms
-from runtime.status import PRINTER_STATUS_FILE as STATUS_FILE, write_app_status
+from printer.settings import PrinterConfig, printer_config  # noqa: F401  (re-exported)
+from runtime.status import PRINTER_STATUS_FILE as STATUS_FILE
+from runtime.status import write_app_status
 
 from .flow import TicketView
 from .settings import KioskSettings
@@ -43,46 +37,6 @@ log = logging.getLogger(__name__)
 
 FAULT_POLL_S = 1.0
 _STOP = object()
-
-
-@dataclass(frozen=True)
-class PrinterConfig:
-    url: str | None
-    profile: str | None = None
-    columns: int | None = None
-    status_timeout: float = 0.5
-
-
-def printer_config(section: dict[str, Any], source: str = "[printer]") -> PrinterConfig:
-    if not section:
-        return PrinterConfig(None)
-    issues = []
-    url = section.get("url")
-    if not isinstance(url, str) or not url:
-        issues.append(Issue("printer.url", "missing: e.g. \"serial:/dev/ttyUSB0?baudrate=19200\""))
-    else:
-        from printer.connection import parse_connection_url
-
-        try:
-            parse_connection_url(url)
-        except ValueError as exc:
-            issues.append(Issue("printer.url", str(exc)))
-    profile = section.get("profile")
-    if profile is not None and not isinstance(profile, str):
-        issues.append(Issue("printer.profile", "must be a python-escpos profile name"))
-    columns = section.get("columns")
-    if columns is not None and (isinstance(columns, bool) or not isinstance(columns, int) or not 24 <= columns <= 80):
-        issues.append(Issue("printer.columns", "must be a whole number from 24 to 80"))
-    st = section.get("status_timeout", 0.5)
-    if isinstance(st, bool) or not isinstance(st, (int, float)) or not 0.05 <= st <= 5:
-        issues.append(Issue("printer.status_timeout", "must be 0.05 to 5 seconds"))
-        st = 0.5
-    unknown = set(section) - {"url", "profile", "columns", "status_timeout"}
-    for k in sorted(unknown):
-        issues.append(Issue(f"printer.{k}", "unknown key (known: url, profile, columns, status_timeout)"))
-    if issues:
-        raise ConfigError(source, issues)
-    return PrinterConfig(url, profile, columns, float(st))
 
 
 def ticket_layout(t: TicketView, site: Site, settings: KioskSettings):

@@ -13,22 +13,32 @@
     dpi = 0                  # the screen's real DPI when it reports a wrong one (0 = trust it)
     interpreter_languages = ["ru", "uk", "ar", "so", "fa", "ku", "et", "en", "fse"]
 
-Every problem is reported at once, naming the key, like the site configuration.
+Declared once, as data (KIOSK, core.schema): every problem is reported at once, naming the key.
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import ConfigError, Device, Issue, Site
+from core.config import Device, Site
+from core.schema import (
+    Check,
+    Choice,
+    Field,
+    Int,
+    ListOf,
+    Number,
+    Section,
+    Text,
+    Texts,
+    load,
+)
 
 DEFAULT_TICKET_URL = "https://queue.example.org/{site}/{token}"
 PORTRAIT = (1080, 1920)
 LANDSCAPE = (1920, 1080)
 DEFAULT_INTERPRETER_LANGS = ("ru", "uk", "ar", "so", "fa", "ku", "et", "en", "fse")
-_WINDOW_RE = re.compile(r"^(\d{3,4})x(\d{3,4})$")
-_LANG_RE = re.compile(r"^[a-z]{2,3}$")
 
 
 @dataclass(frozen=True)
@@ -60,83 +70,68 @@ class KioskSettings:
         return self.ticket_url.format(site=site, token=token, number=number)
 
 
-def _num(sec: dict, key: str, default: float, lo: float, hi: float, issues: list[Issue]) -> float:
-    v = sec.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        issues.append(Issue(f"kiosk.{key}", f"must be a number from {lo:g} to {hi:g}"))
-        return default
-    return float(v)
+def _ticket_url_problem(url: str) -> str | None:
+    if "{token}" not in url:
+        return "must be a URL template containing {token} (and usually {site})"
+    try:
+        url.format(site="s", token="t", number="n")
+    except (KeyError, IndexError, ValueError) as exc:
+        return f"only {{site}}, {{token}} and {{number}} may be used ({exc})"
+    return None
+
+
+def _warn_before_idle(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [("idle_warn_s", "must be shorter than idle_s")] if v["idle_warn_s"] >= v["idle_s"] else []
+
+
+def _make(v: dict[str, Any]) -> KioskSettings:
+    v = dict(v)
+    orientation, window = v.pop("orientation"), v.pop("window")
+    if window:
+        w, h = window.split("x")
+        v["window"] = (int(w), int(h))
+    else:
+        v["window"] = LANDSCAPE if orientation == "landscape" else PORTRAIT
+    if v["ticket_idle_s"] is None:
+        v["ticket_idle_s"] = max(60.0, v["idle_s"])
+    v["interpreter_languages"] = tuple(dict.fromkeys(v["interpreter_languages"]))
+    return KioskSettings(**v)
+
+
+KIOSK = Section("kiosk", (
+    Field("idle_s", Number(10, 600, unit="seconds"), 30.0,
+          "no touch for this long: back to the start screen and the default language"),
+    Field("idle_warn_s", Number(3, 60, unit="seconds"), 10.0, 'the last seconds of that show a "more time?" prompt'),
+    Field("ticket_idle_s", Number(15, 600, unit="seconds"), None,
+          "the ticket screen stays this long (to read or photograph it); default 60, or idle_s if longer",
+          example=60),
+    Field("orientation", Choice("portrait", "landscape"), "portrait", "how the screen hangs"),
+    Field("window", Text(pattern=r"(\d{3,4})x(\d{3,4})", message='must look like "1080x1920" (width x height)',
+                         label='"WIDTHxHEIGHT"'), None, "the window size exactly (instead of orientation)",
+          example="1080x1920"),
+    Field("ticket_url", Text(test=_ticket_url_problem, label="a URL template with {token}"), DEFAULT_TICKET_URL,
+          "the QR code on screen and paper; {site}, {token} and {number} are filled in"),
+    Field("where_to_wait", Texts(), {}, "the site's own words for where to wait, per language",
+          example={"fi": "Odota aulassa.", "en": "Wait in the lobby."}),
+    Field("reprint_s", Number(0, 3600, unit="seconds"), 120.0, "how long the last ticket can be printed again"),
+    Field("max_reprints", Int(0, 10), 2, "how many times it can be printed again"),
+    Field("hub_timeout_s", Number(0.5, 60, unit="seconds"), 5.0, "no answer from the hub within this: the kiosk says so"),
+    Field("input", Text(pattern=r"(mouse|hidinput|mtdev|linuxwacom)(:\S+)?", label="one input provider",
+                        message='must be one provider: "mouse", "hidinput:/dev/input/eventN" or '
+                                '"mtdev:/dev/input/eventN"'),
+          "mouse", "exactly ONE touch input provider (two give double touches)"),
+    Field("dpi", Number(0, 1000), 0.0, "the screen's real DPI when it reports a wrong one (0: trust it)"),
+    Field("interpreter_languages", ListOf(Text(pattern=r"[a-z]{2,3}", label="a language code"), min_len=1,
+                                          what="language codes"),
+          DEFAULT_INTERPRETER_LANGS, "languages an interpreter can be asked for"),
+    Field("printer_poll_s", Number(0.2, 600, unit="seconds"), 5.0, "how often the printer's status is asked"),
+    Field("speech_speed", Int(80, 300), 140, "words per minute of the spoken texts"),
+), checks=(Check(("idle_s", "idle_warn_s"), _warn_before_idle),), make=_make,
+    description="the check-in kiosk")
 
 
 def parse_kiosk(sec: dict[str, Any], source: str = "[kiosk]") -> KioskSettings:
-    issues: list[Issue] = []
-    known = {"idle_s", "idle_warn_s", "ticket_idle_s", "orientation", "window", "ticket_url", "where_to_wait",
-             "reprint_s", "max_reprints", "hub_timeout_s", "input", "dpi", "interpreter_languages",
-             "printer_poll_s", "speech_speed"}
-    for k in sec:
-        if k not in known:
-            issues.append(Issue(f"kiosk.{k}", f"unknown key (known: {', '.join(sorted(known))})"))
-    idle = _num(sec, "idle_s", 30, 10, 600, issues)
-    warn = _num(sec, "idle_warn_s", 10, 3, 60, issues)
-    if warn >= idle:
-        issues.append(Issue("kiosk.idle_warn_s", "must be shorter than idle_s"))
-        warn = min(10.0, idle / 3)
-    ticket_idle = _num(sec, "ticket_idle_s", max(60, idle), 15, 600, issues)
-
-    window = PORTRAIT
-    orient = sec.get("orientation", "portrait")
-    if orient == "landscape":
-        window = LANDSCAPE
-    elif orient != "portrait":
-        issues.append(Issue("kiosk.orientation", 'must be "portrait" or "landscape"'))
-    if "window" in sec:
-        m = _WINDOW_RE.match(str(sec["window"]))
-        if not m:
-            issues.append(Issue("kiosk.window", 'must look like "1080x1920" (width x height)'))
-        else:
-            window = (int(m[1]), int(m[2]))
-
-    url = sec.get("ticket_url", DEFAULT_TICKET_URL)
-    if not isinstance(url, str) or "{token}" not in url:
-        issues.append(Issue("kiosk.ticket_url", "must be a URL template containing {token} (and usually {site})"))
-        url = DEFAULT_TICKET_URL
-    else:
-        try:
-            url.format(site="s", token="t", number="n")
-        except (KeyError, IndexError, ValueError) as exc:
-            issues.append(Issue("kiosk.ticket_url", f"only {{site}}, {{token}} and {{number}} may be used ({exc})"))
-            url = DEFAULT_TICKET_URL
-
-    wait = sec.get("where_to_wait", {})
-    if not isinstance(wait, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in wait.items()):
-        issues.append(Issue("kiosk.where_to_wait", "must be a table of texts per language: { fi = \"...\", ... }"))
-        wait = {}
-
-    inp = sec.get("input", "mouse")
-    if not isinstance(inp, str) or not re.match(r"^(mouse|hidinput|mtdev|linuxwacom)(:\S+)?$", inp):
-        issues.append(Issue("kiosk.input", 'must be one provider: "mouse", "hidinput:/dev/input/eventN" or '
-                                           '"mtdev:/dev/input/eventN"'))
-        inp = "mouse"
-
-    langs = sec.get("interpreter_languages", list(DEFAULT_INTERPRETER_LANGS))
-    if not isinstance(langs, list) or not langs or not all(isinstance(x, str) and _LANG_RE.match(x) for x in langs):
-        issues.append(Issue("kiosk.interpreter_languages", "must be a list of language codes like \"ar\""))
-        langs = list(DEFAULT_INTERPRETER_LANGS)
-
-    s = KioskSettings(
-        idle_s=idle, idle_warn_s=warn, ticket_idle_s=ticket_idle, window=window, ticket_url=url,
-        where_to_wait={k: v.strip() for k, v in wait.items() if v.strip()},
-        reprint_s=_num(sec, "reprint_s", 120, 0, 3600, issues),
-        max_reprints=int(_num(sec, "max_reprints", 2, 0, 10, issues)),
-        hub_timeout_s=_num(sec, "hub_timeout_s", 5, 0.5, 60, issues),
-        input=inp, dpi=_num(sec, "dpi", 0, 0, 1000, issues),
-        interpreter_languages=tuple(dict.fromkeys(langs)),
-        printer_poll_s=_num(sec, "printer_poll_s", 5, 0.2, 600, issues),
-        speech_speed=int(_num(sec, "speech_speed", 140, 80, 300, issues)),
-    )
-    if issues:
-        raise ConfigError(source, issues)
-    return s
+    return load(KIOSK, sec, source)
 
 
 def kiosk_settings(device: Device) -> KioskSettings:

@@ -1,5 +1,6 @@
 """The kiosk's technician screen: five taps in the top-left corner within three seconds show the
-device id, site, version, addresses, brokers and the doctor's result (uikit.techoverlay).
+device id, site, version, addresses, brokers and the doctor's result (uikit.techoverlay), as far as the function
+handed to the app (`KioskApp(tech_info=...)`, by the command that starts it) tells them.
 
 The words are the kiosk's (gettext domain "kiosk"), in the language the kiosk shows at that
 moment: a technician who wants English taps "English" on the start screen first. The doctor
@@ -53,13 +54,9 @@ def install(app: "KioskApp") -> TechAccess:
         return Known(app.device_id, "kiosk", app.site.id, app.site.label(app.flow.lang))
 
     def collect(run_doctor: bool) -> Gathered:
-        sources = None
-        if run_doctor and app.printer is not None:
-            from appliance.doctor import Sources
-
-            printer = app.printer
-            sources = Sources(printer_status=lambda _url, _section: printer.status)
-        return gather(app.device_config, device=app.device, run_doctor=run_doctor, sources=sources,
+        printer = app.printer
+        return gather(app.device_config, info=app.tech_info, device=app.device, run_doctor=run_doctor,
+                      printer_status=(lambda: printer.status) if printer is not None else None,
                       timeout=PROBE_TIMEOUT_S)
 
     return TechAccess(known=known, texts=lambda: texts(app.translator()), gather=collect).install()

@@ -13,8 +13,17 @@ from typing import Callable
 from .connection import ConnectionSpec, LinkError, PrinterLink
 from .escpos_render import render
 from .layout import TicketLayout
-from .status import (ERROR_CAUSE, OFFLINE_CAUSE, PAPER_SENSOR, PRINTER, PrinterStatus, combine,
-                     is_status_byte, printer_offline, query)
+from .status import (
+    ERROR_CAUSE,
+    OFFLINE_CAUSE,
+    PAPER_SENSOR,
+    PRINTER,
+    PrinterStatus,
+    combine,
+    is_status_byte,
+    printer_offline,
+    query,
+)
 
 
 @dataclass(frozen=True)

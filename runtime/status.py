@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core import resources
 from runtime.files import atomic_write
 
 STATUS_VERSION = 1
@@ -48,7 +49,7 @@ def software_version() -> str:
     try:
         import tomllib
 
-        root = Path(__file__).resolve().parent.parent
+        root = resources.asset().parent  # a checkout: assets/ lies beside pyproject.toml
         return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]) + "+src"
     except (OSError, KeyError, ValueError):
         return "unknown"

@@ -26,15 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bus import brokerconf, topics
+from core import resources
+from core.config import load_site
 from sim.localnet import free_port, wait_port
 from sim.xvfb import Xvfb
-from core.config import load_site
-from bus import brokerconf
-from bus import topics
 
 log = logging.getLogger("demo")
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_SITE = REPO / "assets" / "sites" / "example.toml"
+EXAMPLE_SITE = resources.example_site()
 
 #: device id → role; the simulated crowd has its own identities, so the apps keep theirs.
 DEVICES = {"hub-1": "hub", "kiosk-1": "kiosk", "display-1": "display", "counter-1": "counter",
@@ -248,17 +247,17 @@ class ServicePoint:
             if importlib.util.find_spec(module) is None:
                 log.warning("%s is not available: skipped", module)
                 continue
-            env = {"KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1", "KIVY_HOME": str(self.work / dev / "kivy"),
-                   "PALVELUPISTE_FEEDBACK_DEMO_PRESSES": str(self.feedback_presses),
-                   # the kiosk plays a customer through its own screens every few seconds, so
-                   # tickets are really printed (kiosk/demo.py)
-                   "PALVELUPISTE_KIOSK_DEMO_EVERY_S": "6",
-                   "PALVELUPISTE_SCREENSHOT_DIR": str(self.shots), "PALVELUPISTE_SCREENSHOT_NAME": dev}
+            env = {"KIVY_HOME": str(self.work / dev / "kivy"), "PALVELUPISTE_SCREENSHOT_DIR": str(self.shots)}
             if self.headless:
                 x = Xvfb(size).start()
                 self.xservers.append(x)
                 env["DISPLAY"] = x.display
-            argv = self._cli(*args, "--config", str(self.device_configs[dev]))
+            # The apps' own start-up path with the simulation's drivers handed in (sim/apps.py):
+            # the kiosk plays a customer through its own screens every few seconds, so tickets
+            # are really printed; the feedback terminal plays what the crowd appends to a file.
+            drivers = {"kiosk": ["--customers-every", "6"],
+                       "feedback": ["--presses", str(self.feedback_presses)]}.get(args[0], [])
+            argv = [sys.executable, "-m", "sim.apps", *args, "--config", str(self.device_configs[dev]), *drivers]
             p = Proc(dev, argv, env).start(self.logs)
             self.procs.append(p)
             self.app_procs[dev] = p
@@ -363,8 +362,8 @@ class ServicePoint:
         log.warning("not everything was acknowledged by the central side within %ss", timeout)
 
     def summary(self) -> dict[str, Any]:
-        from core.engine import QueueState
         from central.db import CentralDB
+        from core.engine import QueueState
 
         stores = self._stores()
         try:

@@ -12,7 +12,8 @@ triggers, with pauses to read), and a button press goes through Terminal.press()
 reader's. Whatever a simulated customer does is stored exactly as a real one would be.
 
 In the demo: `feedback = DemoPresses(path)` is the crowd's `feedback(rating)` callable, and the
-app is started with PALVELUPISTE_FEEDBACK_DEMO_PRESSES=path (or `--demo-presses path`).
+app is started with the player handed in as a driver: `python -m sim.apps feedback --config F
+--presses path`.
 """
 from __future__ import annotations
 
@@ -24,8 +25,6 @@ from collections import deque
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-
-ENV = "PALVELUPISTE_FEEDBACK_DEMO_PRESSES"
 
 
 class DemoPresses:

@@ -1,7 +1,7 @@
 """Simulated customers at the kiosk, for the headless demo (`make demo` without a screen).
 
-With PALVELUPISTE_KIOSK_DEMO_EVERY_S=S the app plays one customer every S seconds while the
-kiosk is free: they choose a language, take a number for a service (now and then with a need,
+Handed to the kiosk as a driver (`python -m sim.apps kiosk --customers-every S`), it plays one
+customer every S seconds while the kiosk is free: they choose a language, take a number for a service (now and then with a need,
 now and then via "I don't know which service"), read the ticket and tap "Done". Every step is
 the same flow action a finger triggers, paced like a person, so the ticket is really issued by
 the hub and printed on the (emulated) printer.

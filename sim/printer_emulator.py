@@ -20,8 +20,8 @@ import time
 import tty
 from typing import Callable
 
-from sim.escpos_decode import split_jobs
 from printer.status import status_byte
+from sim.escpos_decode import split_jobs
 
 DLE, EOT = 0x10, 0x04
 CUT = b"\x1dV"

@@ -7,12 +7,13 @@ import random
 import statistics
 from pathlib import Path
 
+from core import resources
 from core.config import load_site
 from core.engine import CallNext, CloseCounter, Finish, OpenCounter, TakeTicket
 from core.store import EventStore
 from hub.authority import QueueAuthority
 
-DEFAULT_SITE = Path(__file__).resolve().parent.parent / "assets" / "sites" / "example.toml"
+DEFAULT_SITE = resources.example_site()
 
 
 def simulate_day(site, store: EventStore, tickets: int, seed: int, day: _dt.date) -> dict:

@@ -37,67 +37,24 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime import sdnotify
+from bus import topics
+from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls, drain
 from core.config import ConfigError, Device, Issue
 from core.events import now_ms
 from core.store import EventStore, StoreError
-
+from runtime import sdnotify
 from runtime import status as st
-from bus import topics
+
 from .downwire import DownwireKeeper
-from bus.link import (ConnectFailed, Connected, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls,
-                   drain)
+from .settings import SyncOptions
 
 log = logging.getLogger(__name__)
 
 APPOINTMENTS_FILE = "appointments.json"
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    batch_events: int = 200
-    batch_bytes: int = 64 * 1024
-    window: int = 8
-    ack_timeout_s: float = 20.0
-    ack_timeout_max_s: float = 120.0
-    ack_wait_s: float = 3.0
-    nosub_retry_s: float = 1.0
-    poll_s: float = 0.5
-    status_interval_s: float = 30.0
-    status_min_interval_s: float = 1.0
-    checkpoint_interval_s: float = 600.0
-    prune_interval_s: float = 86_400.0
-    keep_days: float = 30.0
-    keepalive_s: int = 30
-    min_backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-
-    @classmethod
-    def from_section(cls, sec: dict[str, Any], source: str = "<device>") -> "SyncOptions":
-        """The device TOML's [sync] table (every key optional)."""
-        known = {f.name: f for f in fields(cls)}
-        issues, values = [], {}
-        for key, value in sec.items():
-            f = known.get(key)
-            if f is None:
-                issues.append(Issue(f"sync.{key}", f"unknown key (known: {', '.join(sorted(known))})"))
-                continue
-            want_int = f.type in ("int", int)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (want_int and not isinstance(value, int)) \
-                    or value <= 0:
-                issues.append(Issue(f"sync.{key}", f"must be a positive {'integer' if want_int else 'number'}"))
-                continue
-            values[key] = value
-        if issues:
-            raise ConfigError(source, issues)
-        opts = cls(**values)
-        if opts.batch_bytes < 20_000:
-            raise ConfigError(source, [Issue("sync.batch_bytes", "must be at least 20000 (one event may be 16 KB)")])
-        return opts
 
 
 @dataclass

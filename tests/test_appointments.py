@@ -7,8 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.appointments import (AppointmentFileError, appointments_from_json, appointments_to_json,
-                               load_appointments, parse_appointments)
+from core.appointments import (
+    AppointmentFileError,
+    appointments_from_json,
+    appointments_to_json,
+    load_appointments,
+    parse_appointments,
+)
 from core.engine import Appointment
 
 HEL = ZoneInfo("Europe/Helsinki")

@@ -9,13 +9,20 @@ import subprocess
 
 import pytest
 
-from bus import brokerconf
-
-from bus import topics
+from bus import brokerconf, topics
 from bus.link import Connected, ConnectFailed, LinkOptions, Message, MqttLink, Tls
 from tests.support.broker import MosquittoBroker, free_port
-from tests.support.syncproc import (Central, assert_synced, connect_result, fill_store, publish_until_delivered,
-                                    publish_wait, wait_item, wait_synced, write_device)
+from tests.support.syncproc import (
+    Central,
+    assert_synced,
+    connect_result,
+    fill_store,
+    publish_until_delivered,
+    publish_wait,
+    wait_item,
+    wait_synced,
+    write_device,
+)
 
 pytestmark = pytest.mark.broker
 SITE = "s1"

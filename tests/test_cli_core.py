@@ -81,6 +81,9 @@ def test_queue_commands_against_a_temp_store(tmp_path):
     # Without --json: a line a person can read.
     r = cli("queue", "--store", str(store), "take", "poliisi")
     assert r.returncode == 0 and r.stdout.startswith("P001  Police permit services")
+    # --json after the action too, as the README writes it.
+    r = cli("queue", "--store", str(store), "state", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["services"]["poliisi"]["waiting"] == 1
 
 
 def test_demo_summary(tmp_path):

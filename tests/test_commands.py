@@ -1,4 +1,5 @@
-"""Commands on the wire: parsing (never raises), role permissions, and the hub's answers."""
+"""Commands on the wire: parsing (a command, or CommandError and nothing else), role permissions,
+and the hub's answers."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,16 @@ from hypothesis import strategies as st
 
 from core import commands as c
 from core import engine as e
-from core.commands import MAX_COMMAND_BYTES, ROLE_COMMANDS, CommandError, allowed, command_name, parse_command, \
-    parse_command_json
+from core.commands import (
+    MAX_COMMAND_BYTES,
+    ROLE_COMMANDS,
+    CommandError,
+    allowed,
+    command_name,
+    parse_command,
+    parse_command_json,
+)
+from core.errors import WireError
 from core.store import EventStore
 from hub.authority import QueueAuthority
 
@@ -81,35 +90,50 @@ MALFORMED = [
 ]
 
 
+def _error(parse, payload) -> CommandError:
+    with pytest.raises(CommandError) as info:
+        parse(payload)
+    return info.value
+
+
 @pytest.mark.parametrize("obj,code", MALFORMED)
 def test_malformed_payloads_give_an_error_code(obj, code):
-    err = parse_command(obj)
-    assert isinstance(err, CommandError) and err.code == code, err
-    assert not err
-    assert err.to_dict()["ok"] is False and err.to_dict()["error"] == code
-    assert parse_command_json(json.dumps(obj)) == err
+    err = _error(parse_command, obj)
+    assert err.code == code and isinstance(err.code, WireError), err
+    assert isinstance(err, ValueError) and str(err) == err.message  # a real exception, with its reason
+    assert err.to_dict() == {"ok": False, "error": code, "message": err.message}
+    again = _error(parse_command_json, json.dumps(obj))
+    assert (again.code, again.message) == (err.code, err.message)
 
 
 def test_payload_level_errors():
-    assert parse_command_json("{").code == "malformed"
-    assert parse_command_json(b"\xff\xfe{").code == "malformed"
-    assert parse_command_json("").code == "malformed"
-    assert parse_command_json(b"x" * (MAX_COMMAND_BYTES + 1)).code == "too_large"
+    assert _error(parse_command_json, "{").code == "malformed"
+    assert _error(parse_command_json, b"\xff\xfe{").code == "malformed"
+    assert _error(parse_command_json, "").code == "malformed"
+    assert _error(parse_command_json, b"x" * (MAX_COMMAND_BYTES + 1)).code == "too_large"
     # The limit is in bytes, not characters.
     wide = json.dumps({"cmd": "take", "service": "kela", "pad": "€" * 1500}, ensure_ascii=False)
     assert len(wide) < MAX_COMMAND_BYTES < len(wide.encode())
-    assert parse_command_json(wide).code == "too_large"
+    assert _error(parse_command_json, wide).code == "too_large"
     # Nesting deeper than the JSON parser goes, within the size limit.
-    assert parse_command_json("[" * 4000).code == "malformed"
-    assert parse_command_json('{"a":[' * 600).code == "malformed"
+    assert _error(parse_command_json, "[" * 4000).code == "malformed"
+    assert _error(parse_command_json, '{"a":[' * 600).code == "malformed"
+
+
+def _outcome(parse, payload):
+    """The parsed command, or the CommandError raised; anything else raised fails the test."""
+    try:
+        return parse(payload)
+    except CommandError as exc:
+        return exc
 
 
 @given(json_values)
 @settings(max_examples=400)
 def test_any_json_value(obj):
-    res = parse_command(obj)
+    res = _outcome(parse_command, obj)
     assert isinstance(res, (CommandError, *_COMMAND_TYPES))
-    assert type(parse_command_json(json.dumps(obj))) is type(res)
+    assert type(_outcome(parse_command_json, json.dumps(obj))) is type(res)
 
 
 @given(st.sampled_from(sorted(c._BUILDERS)),
@@ -117,7 +141,7 @@ def test_any_json_value(obj):
                                         "lang", "needs", "x"]), json_values, max_size=5))
 @settings(max_examples=400)
 def test_known_command_with_arbitrary_fields(name, fields):
-    res = parse_command({"cmd": name, **fields})
+    res = _outcome(parse_command, {"cmd": name, **fields})
     if isinstance(res, CommandError):
         assert res.code == "malformed"
     else:
@@ -130,7 +154,7 @@ def test_known_command_with_arbitrary_fields(name, fields):
 @given(st.binary(max_size=5000))
 @settings(max_examples=300)
 def test_arbitrary_bytes(raw):
-    assert isinstance(parse_command_json(raw), (CommandError, *_COMMAND_TYPES))
+    assert isinstance(_outcome(parse_command_json, raw), (CommandError, *_COMMAND_TYPES))
 
 
 _COMMAND_TYPES = (e.TakeTicket, e.CheckIn, e.CallNext, e.Recall, e.Finish, e.NoShow, e.Transfer, e.Cancel,

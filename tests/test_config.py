@@ -54,7 +54,7 @@ def test_unknown_service_in_a_counter():
 def test_a_table_where_a_service_id_belongs():
     d = doc()
     d["counters"][0]["services"].append({"id": "kela"})
-    assert "unknown service" in issues_of(d)["counters[0] (1).services"]
+    assert "{'id': 'kela'} must be a service id" in issues_of(d)["counters[0] (1).services"]
 
 
 def test_duplicate_prefix():
@@ -117,7 +117,7 @@ def test_bad_opening_hours(day, span, msg):
 def test_unknown_language():
     d = doc()
     d["site"]["languages"].append("xx")
-    assert "unknown language code 'xx'" in issues_of(d)["site.languages"]
+    assert "'xx' is not a known language code" in issues_of(d)["site.languages"]
     d = doc()
     d["services"][1]["name"]["de"] = "Kela"
     assert "unknown language code" in issues_of(d)["services[1] (kela).name.de"]
@@ -225,12 +225,14 @@ def test_device_paths_are_relative_to_the_file(tmp_path):
     ({"site_broker": {"url": "mqtt://hub:0"}}, "site_broker.url"),
     ({"site_broker": {}}, "site_broker.url"),
     ({"central_broker": {"url": "mqtts://c", "pasword_file": "x"}}, "central_broker.pasword_file"),
+    ({"device": {"id": "k", "role": "kiosk", "site": "s", "data_dri": "/x"}}, "device.data_dri"),
 ])
 def test_device_errors_name_the_field(change, field):
     doc_ = {"device": {"id": "k", "role": "kiosk", "site": "s"}, **change}
     with pytest.raises(ConfigError) as exc:
         parse_device(doc_)
     assert field in {i.field for i in exc.value.issues}
+    assert all(len(i.message) > 10 for i in exc.value.issues), exc.value  # says what is wrong
     with pytest.raises(ConfigError) as exc:
         parse_device({})
     assert exc.value.issues[0].field == "device"

@@ -13,11 +13,11 @@ import wave
 
 import pytest
 
+from bus.hubclient import HubClient
 from display.announce import Announcer
 from display.hub_link import DisplayLink
 from display.model import DisplayModel
 from display.settings import DisplaySettings
-from bus.hubclient import HubClient
 from tests.ui_scenarios.display_support import Hub
 
 pytestmark = [pytest.mark.broker,

@@ -15,8 +15,7 @@ import pytest
 
 from cli.main import main as cli_main
 from tests.support.broker import MosquittoBroker
-from tests.ui_scenarios.display_support import (SCREENSHOTS, Hub, ScenarioThread, command, join_all, signal,
-                                                wait_marker)
+from tests.ui_scenarios.display_support import SCREENSHOTS, Hub, ScenarioThread, command, join_all, signal, wait_marker
 
 pytestmark = [pytest.mark.ui, pytest.mark.broker, pytest.mark.slow]
 

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import pytest
 
+from appliance import checks as A
 from appliance import doctor as D
 from appliance import provision as P
 from appliance import techinfo
 from appliance import units as U
+from runtime.checks import Context
 from tests.support.broker import MosquittoBroker, free_port
-from tests.test_provision import (in_root, needs_mosquitto, provision, run_cli, site_broker_conf,
-                                  snapshot)
+from tests.test_provision import in_root, needs_mosquitto, provision, run_cli, site_broker_conf, snapshot
+from uikit import checks as UI
 
 pytestmark = pytest.mark.broker
 
@@ -36,10 +38,10 @@ def good_sources(**kw) -> D.Sources:
     """This machine as a healthy kiosk would look: synced clock, a touch screen, an HDMI screen,
     no console blanking, the units active. Tests replace what they are about."""
     base = dict(
-        clock=lambda: D.ClockInfo(True, "test clock"),
-        input_devices=lambda: [D.InputDev("/dev/input/event0", "gpio-keys", False),
-                               D.InputDev("/dev/input/event3", "ILITEK ILITEK-TOUCH", True)],
-        screens=lambda: [D.Screen("HDMI-A-1", True, "1920x1080"), D.Screen("HDMI-A-2", False)],
+        clock=lambda: A.ClockInfo(True, "test clock"),
+        input_devices=lambda: [UI.InputDev("/dev/input/event0", "gpio-keys", False),
+                               UI.InputDev("/dev/input/event3", "ILITEK ILITEK-TOUCH", True)],
+        screens=lambda: [UI.Screen("HDMI-A-1", True, "1920x1080"), UI.Screen("HDMI-A-2", False)],
         consoleblank=lambda: 0,
         unit_states=lambda names: {n: {"ActiveState": "active", "NRestarts": "0"} for n in names},
     )
@@ -313,11 +315,11 @@ def test_sync_backlog_ages(site):
 def test_clock(site):
     _, r = run(site.local_config(), good_sources(now=lambda: 86400.0 * 365))  # 1971: a Pi without RTC
     assert r["clock"].status == D.FAIL and "wrong" in r["clock"].detail
-    _, r = run(site.local_config(), good_sources(clock=lambda: D.ClockInfo(None, "none", "nobody answers")))
+    _, r = run(site.local_config(), good_sources(clock=lambda: A.ClockInfo(None, "none", "nobody answers")))
     assert r["clock"].status == D.WARN and "unknown" in r["clock"].detail
-    _, r = run(site.local_config(), good_sources(clock=lambda: D.ClockInfo(False, "chronyc", "Not synchronised")))
+    _, r = run(site.local_config(), good_sources(clock=lambda: A.ClockInfo(False, "chronyc", "Not synchronised")))
     assert r["clock"].status == D.WARN and "NOT synchronised" in r["clock"].detail
-    info = D.clock_status()  # the real sources of this machine: an answer, even if "unknown"
+    info = A.clock_status()  # the real sources of this machine: an answer, even if "unknown"
     assert info.synchronized in (True, False, None) and info.source
 
 
@@ -339,7 +341,7 @@ def test_configuration_problems(site, tmp_path):
 # --- input devices, screen ---------------------------------------------------------------------------
 
 def test_touch_screen_missing_or_wrong(site):
-    _, r = run(site.local_config(), good_sources(input_devices=lambda: [D.InputDev("/dev/input/event0", "kbd", False)]))
+    _, r = run(site.local_config(), good_sources(input_devices=lambda: [UI.InputDev("/dev/input/event0", "kbd", False)]))
     assert r["touch screen"].status == D.FAIL and "no touch device among 1" in r["touch screen"].detail
     assert "input group" in r["touch screen"].hint
     _, r = run(site.local_config(), good_sources(input_devices=lambda: None))
@@ -385,17 +387,17 @@ def test_screens_from_sysfs(tmp_path):
         (drm / name).mkdir(parents=True)
         (drm / name / "status").write_text(status + "\n")
         (drm / name / "modes").write_text(modes)
-    assert D.screens(str(drm)) == [D.Screen("HDMI-A-1", True, "1920x1080"), D.Screen("HDMI-A-2", False, None)]
-    ctx = D.Context("x", good_sources(screens=lambda: D.screens(str(drm))))
-    assert D.check_screen(ctx).status == D.OK
+    assert UI.screens(str(drm)) == [UI.Screen("HDMI-A-1", True, "1920x1080"), UI.Screen("HDMI-A-2", False, None)]
+    ctx = Context("x", good_sources(screens=lambda: UI.screens(str(drm))))
+    assert UI.check_screen(ctx).status == D.OK
     (drm / "card1-HDMI-A-1" / "status").write_text("disconnected\n")
-    r = D.check_screen(ctx)
+    r = UI.check_screen(ctx)
     assert r.status == D.FAIL and "HDMI" in r.hint
-    ctx = D.Context("x", good_sources(screens=lambda: D.screens(str(tmp_path / "none"))))
+    ctx = Context("x", good_sources(screens=lambda: UI.screens(str(tmp_path / "none"))))
     if not os.environ.get("DISPLAY"):
-        assert D.check_screen(ctx).status == D.WARN and "unknown" in D.check_screen(ctx).detail
-    ctx = D.Context("x", good_sources(screens=lambda: [D.Screen("DSI-1", True, "800x480")]))
-    assert D.check_screen(ctx).status == D.WARN
+        assert UI.check_screen(ctx).status == D.WARN and "unknown" in UI.check_screen(ctx).detail
+    ctx = Context("x", good_sources(screens=lambda: [UI.Screen("DSI-1", True, "800x480")]))
+    assert UI.check_screen(ctx).status == D.WARN
 
 
 def test_input_devices_from_proc(tmp_path):
@@ -405,9 +407,9 @@ def test_input_devices_from_proc(tmp_path):
         "B: EV=3\nB: KEY=10000000000000 0\n\n"
         'I: Bus=0003 Vendor=222a Product=0001 Version=0110\nN: Name="ILITEK ILITEK-TOUCH"\n'
         "H: Handlers=mouse0 event3\nB: EV=1b\nB: KEY=400 0 0 0 0 0\nB: ABS=260800000000003\n\n")
-    devs = D.input_devices(str(proc))
+    devs = UI.input_devices(str(proc))
     assert [(d.path, d.touch) for d in devs] == [("/dev/input/event0", False), ("/dev/input/event3", True)]
-    assert D.input_devices(str(tmp_path / "none")) is None
+    assert UI.input_devices(str(tmp_path / "none")) is None
 
 
 def test_blanking(site):
@@ -477,3 +479,55 @@ def test_a_check_that_breaks_is_a_named_failure_not_a_crash(site):
     assert "sudo palvelupiste doctor" in r["touch screen"].hint
     assert r["screen"].status == D.FAIL and "RuntimeError: driver exploded" in r["screen"].detail
     assert r["site broker"].status == D.OK and report.exit_code == 1
+
+
+# --- the registry: which checks, from where -----------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["hub", "kiosk", "display", "counter", "feedback"])
+def test_each_role_gets_the_checks_the_registry_names(role, tmp_path, fake_bin):
+    """The doctor runs exactly the registry's checks for the role, in its order (a feedback terminal
+    without a button box has no "buttons" row: nothing to judge)."""
+    from appliance import roles as R
+    from sync.checks import ProbeResult
+    from tests.test_provision import DEVICES
+
+    root = tmp_path / role
+    root.mkdir()
+    assert provision(root, role, bin=fake_bin)[0] == 0
+    s = Site.__new__(Site)
+    cfg = Site.local_config(s, root)
+    probe = lambda *a: ProbeResult("ok", "connected")  # noqa: E731 — the brokers are not what this is about
+    report, r = run(cfg, good_sources(mqtt_probe=probe), timeout=0.3)
+    expected = [c.name for c in R.role(role).all_checks if not (role == "feedback" and c.name == "buttons")]
+    assert [x.check for x in report.results] == expected
+    assert report.role == role and report.device == DEVICES[role]
+    assert r["configuration"].status == D.OK
+    # the units checked are the registry's for this role (systemd answers through the source)
+    asked: list[list[str]] = []
+    run(cfg, good_sources(mqtt_probe=probe, unit_states=lambda names: asked.append(names) or {
+        n: {"ActiveState": "active", "NRestarts": "0"} for n in names}), timeout=0.3)
+    assert asked[0] == [*R.units_for(role), *R.role(role).needed_units]
+
+
+def test_a_bad_role_section_is_a_configuration_failure_for_every_app(tmp_path, fake_bin):
+    """The role's own sections are parsed by the app's parser, named by the registry."""
+    root = tmp_path / "counter"
+    root.mkdir()
+    assert provision(root, "counter", bin=fake_bin)[0] == 0
+    s = Site.__new__(Site)
+    cfg = Site.local_config(s, root, extra='lang = "xx"\n')   # inside [counter], the file's last table
+    _, r = run(cfg, timeout=0.3)
+    assert r["configuration"].status == D.FAIL and "counter.lang" in r["configuration"].detail
+
+
+def test_the_doctor_imports_no_kivy():
+    """The doctor runs on a broken device: no check module may pull in Kivy (or the printer driver)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, appliance.doctor, appliance.roles; "
+            "print(sorted(m for m in ('kivy', 'escpos', 'evdev', 'paho') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
+from bus import topics
+from bus.link import Connected
 from core.appointments import appointments_from_json
 from core.config import load_site
-from bus import topics
 from runtime.files import atomic_write
 from sync.downwire import DownwireKeeper
-from bus.link import Connected
 from tests.support.syncproc import REPO, Central, publish_wait, wait_item, wait_until, write_device
 
 SITE = "test-site"

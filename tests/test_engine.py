@@ -9,9 +9,32 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.config import loads_site
-from core.engine import (CALLED, CANCELLED, FINISHED, NO_SHOW, WAITING, AnswerHelp, Appointment, CallNext, Cancel,
-                         CheckIn, CloseCounter, Engine, Finish, Needs, NoShow, OpenCounter, QueueState, Recall,
-                         RequestHelp, TakeTicket, Transfer, appointment_ref, decide, local_day)
+from core.engine import (
+    CALLED,
+    CANCELLED,
+    FINISHED,
+    NO_SHOW,
+    WAITING,
+    AnswerHelp,
+    Appointment,
+    CallNext,
+    Cancel,
+    CheckIn,
+    CloseCounter,
+    Engine,
+    Finish,
+    Needs,
+    NoShow,
+    OpenCounter,
+    QueueState,
+    Recall,
+    RequestHelp,
+    TakeTicket,
+    Transfer,
+    appointment_ref,
+    decide,
+    local_day,
+)
 from core.events import Event
 from core.store import EventStore, StoreFullError
 from hub.authority import QueueAuthority

@@ -16,9 +16,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import loads_site
-from core.engine import (CALLED, CANCELLED, FINISHED, NO_SHOW, OPEN_STATES, WAITING, AnswerHelp, Appointment,
-                         CallNext, Cancel, CheckIn, CloseCounter, Finish, NoShow, OpenCounter, QueueState, Recall,
-                         RequestHelp, TakeTicket, Transfer, format_number, local_day)
+from core.engine import (
+    CALLED,
+    CANCELLED,
+    FINISHED,
+    NO_SHOW,
+    OPEN_STATES,
+    WAITING,
+    AnswerHelp,
+    Appointment,
+    CallNext,
+    Cancel,
+    CheckIn,
+    CloseCounter,
+    Finish,
+    NoShow,
+    OpenCounter,
+    QueueState,
+    Recall,
+    RequestHelp,
+    TakeTicket,
+    Transfer,
+    format_number,
+    local_day,
+)
 from core.store import EventStore
 from hub.authority import QueueAuthority
 from tests.test_engine import HEL, MIN, SMALL_SITE, Mem, dump, hel

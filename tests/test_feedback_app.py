@@ -183,7 +183,8 @@ def test_demo_lines_are_parsed_and_written(tmp_path):
 
 @pytest.mark.ui
 def test_the_command_runs_the_terminal_and_simulated_customers_leave_feedback(tmp_path):
-    """`palvelupiste feedback --config … --windowed --demo-presses FILE` as make demo runs it."""
+    """`python -m sim.apps feedback --config … --windowed --presses FILE` as make demo runs it: the
+    command's start-up path with the simulated customers handed in; SIGTERM ends it cleanly."""
     import os
     import signal
     import subprocess
@@ -201,8 +202,8 @@ def test_the_command_runs_the_terminal_and_simulated_customers_leave_feedback(tm
     env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_CONSOLELOG="1", KIVY_HOME=str(tmp_path / "kivy"),
                PYTHONPATH=str(REPO), PALVELUPISTE_SCREENSHOT_DIR=str(tmp_path / "shots"))
     log = (tmp_path / "app.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "feedback", "--config", str(toml), "--windowed",
-                             "--size", "1024x700", "--demo-presses", str(presses.path)],
+    proc = subprocess.Popen([sys.executable, "-m", "sim.apps", "feedback", "--config", str(toml), "--windowed",
+                             "--size", "1024x700", "--presses", str(presses.path)],
                             cwd=REPO, env=env, stdout=log, stderr=log)
     try:
         status = tmp_path / "data" / "feedback-status.json"
@@ -225,9 +226,12 @@ def test_the_command_runs_the_terminal_and_simulated_customers_leave_feedback(tm
         while not (tmp_path / "shots" / "feedback-1.png").exists():
             assert time.monotonic() < deadline, "no screenshot on SIGUSR1"
             time.sleep(0.05)
-    finally:
         proc.terminate()
-        proc.wait(10)
+        assert proc.wait(20) == 0, (tmp_path / "app.log").read_text()[-3000:]  # stopped through on_stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
         log.close()
     latest = latest_responses(store_events)
     assert sorted(d["rating"] for d in latest.values()) == [2, 3, 4, 5]

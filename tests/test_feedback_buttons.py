@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import aclosing
 import errno
 import os
 import threading
 import time
 import tomllib
+from contextlib import aclosing
 
 import evdev
 import pytest
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from feedback_terminal import button_source
 from feedback_terminal.button_source import ButtonReader, DeviceDown, DeviceUp, EvdevSource, ReaderThread
-from sim.fake_buttons import FakeSource
 from feedback_terminal.buttons import ButtonConfig, ButtonDecoder, Press, Stuck, Unstuck, key_code, key_name
+from sim.fake_buttons import FakeSource
 
 K1, K2, K3, K4, K5 = (ecodes.KEY_1, ecodes.KEY_2, ecodes.KEY_3, ecodes.KEY_4, ecodes.KEY_5)
 KEYMAP = {K1: 1, K2: 2, K3: 3, K4: 4, K5: 5}

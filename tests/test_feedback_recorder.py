@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,20 @@ from core.events import parse_event
 from core.store import EventStore, StoreFullError
 from feedback_terminal.attribution import ScanBuffer, service_from_scan
 from feedback_terminal.misuse import MisuseGuard
-from feedback_terminal.recorder import (EVENT_TYPE, MASK, Recorder, RecorderThread, Response, clean_comment,
-                                        latest_responses, local_time, new_response)
-from feedback_terminal.terminal import Terminal
+from feedback_terminal.recorder import (
+    EVENT_TYPE,
+    MASK,
+    Recorder,
+    RecorderThread,
+    Response,
+    clean_comment,
+    latest_responses,
+    local_time,
+    new_response,
+)
 from feedback_terminal.style import COMMENT_BG, COMMENT_PLACEHOLDER, COMMENT_TEXT
+from feedback_terminal.terminal import Terminal
+from tests.support.wait import wait_until
 from uikit.theme import contrast
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,13 +133,6 @@ def test_comment_box_colours_reach_7_to_1():
 
 # --- durability and the one path for every press ---------------------------------------------
 
-def _wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def test_the_callback_comes_only_once_the_event_is_on_disk(tmp_path):
     path = tmp_path / "events.sqlite"
     rec = RecorderThread(path, "example-pp", "feedback-1").start()
@@ -150,7 +152,7 @@ def test_the_callback_comes_only_once_the_event_is_on_disk(tmp_path):
         r = new_response(3, 5, "fi", "UTC")
         rec.submit(r, on_done)
         rec.submit(r.answer("outcome", "done"), on_done)
-        _wait(lambda: len(seen) == 2)
+        wait_until(lambda: len(seen) == 2, what="both callbacks")
     finally:
         rec.stop()
     assert seen == [(None, 1, 1), (None, 2, 1)]
@@ -172,7 +174,7 @@ def test_a_failed_write_is_reported_not_confirmed_and_the_writer_goes_on(tmp_pat
     try:
         rec.submit(new_response(1, 5, "fi", "UTC"), lambda r, e, err: results.append((e, err)))
         rec.submit(new_response(2, 5, "fi", "UTC"), lambda r, e, err: results.append((e, err)))
-        _wait(lambda: len(results) == 2)
+        wait_until(lambda: len(results) == 2, what="both results")
     finally:
         rec.stop()
     assert results[0][0] is None and isinstance(results[0][1], StoreFullError)
@@ -196,7 +198,7 @@ def test_touches_and_buttons_share_one_path_flags_are_stored_presses_never_dropp
             t.start()
         for t in threads:
             t.join()
-        _wait(lambda: len(done) == 8)
+        wait_until(lambda: len(done) == 8, what="all 8 presses recorded")
     finally:
         rec.stop()
     assert all(err is None for _, _, err in done)

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bus import topics
+from bus.link import LinkOptions, Message, MqttLink
 from core.commands import MAX_COMMAND_BYTES
 from core.config import load_device
 from core.engine import QueueState
 from hub.service import HubService
-from bus import topics
-from bus.link import LinkOptions, Message, MqttLink
 from tests.support.hubproc import write_device_config
 
 SITE = "example-pp"

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from bus import topics
+from bus.hubclient import HubClient, request_once
+from bus.link import Connected, LinkOptions, Message, MqttLink
 from core.commands import MAX_COMMAND_BYTES
 from core.store import connect
-from bus.hubclient import HubClient, request_once
 from hub.service import HubService
-from bus import topics
-from bus.link import Connected, LinkOptions, Message, MqttLink
 from tests.support.hubproc import REPO, HubProcess, write_device_config
 
 SITE = "example-pp"
@@ -149,7 +149,7 @@ def test_answers_carry_correlation_data_and_events_are_durable_first(make_hub, c
 
 
 def test_state_is_retained_and_calls_are_announced(make_hub, clients):
-    hub = make_hub()
+    make_hub()
     counter = clients("counter-1")
     wait_answering(counter)
     calls: queue.Queue = queue.Queue()
@@ -381,8 +381,8 @@ def test_over_the_site_broker_config_with_passwords_and_acl(tmp_path, example_si
     one the ACL grants; a device posing as another is refused by the broker, not by a timeout."""
     import getpass
 
-    from core.config import load_device
     from bus import brokerconf
+    from core.config import load_device
     from tests.support.broker import MosquittoBroker, free_port
 
     port = free_port()

@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from core.events import Event, new_event_id
 from bus import topics
+from bus.link import Connected, Message
 from central.db import CentralDB
 from central.ingest import MAX_BATCH_BYTES, Ingest
-from bus.link import Connected, Message
+from core.events import Event, new_event_id
 from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
 
 SITE, DEV = "s1", "kiosk-1"

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.events import MAX_EVENT_BYTES
 from bus import topics
+from bus.link import Connected
 from central.db import CentralDB
 from central.ingest import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Ingest
-from bus.link import Connected
+from core.events import MAX_EVENT_BYTES
 from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
 
 SITE, DEV = "s1", "kiosk-1"

@@ -13,6 +13,7 @@ from kiosk.printing import PrinterConfig, PrinterWorker, printer_config, ticket_
 from kiosk.settings import parse_kiosk
 from sim.escpos_decode import decode
 from tests.support.pty_printer import PtyPrinter
+from tests.support.wait import wait_until
 
 SETTINGS = parse_kiosk({"printer_poll_s": 0.2, "reprint_s": 60})
 
@@ -21,14 +22,6 @@ def _ticket(n: int = 1, lang: str = "sv") -> F.TicketView:
     return F.TicketView(ticket=f"2026-11-23/K{n:03d}", number=f"K{n:03d}", service="kela", kind="walk_in", ahead=2,
                         est_wait_s=700, token="abcdefghijklmnop", issued_ms=1_795_000_000_000, lang=lang,
                         qr_url="https://queue.example.org/example-pp/abcdefghijklmnop")
-
-
-def _wait(cond, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -65,7 +58,7 @@ def test_a_ticket_prints_in_swedish_finnish_with_its_qr(pty, worker_for, tmp_pat
     assert w.wait_ready()
     w.submit(_ticket())
     [job] = pty.wait_jobs(1)
-    _wait(lambda: w.results, what="print result")
+    wait_until(lambda: w.results, what="print result")
     assert w.results == [("2026-11-23/K001", True, None)]
     d = decode(job)
     assert "K001" in d.text and "FPA" in d.text and "Kela" in d.text
@@ -80,14 +73,14 @@ def test_paper_out_is_a_fault_event_and_recovery_follows(pty, worker_for, tmp_pa
     assert w.wait_ready()
     pty.set_state(paper="out")
     w.submit(_ticket(1))
-    _wait(lambda: w.results, what="print result")
+    wait_until(lambda: w.results, what="print result")
     assert w.results == [("2026-11-23/K001", False, "paper_out")]
     assert pty.jobs() == []
     assert _kiosk_events(tmp_path, example_site) == [("printer.fault", {"reason": "paper_out", "status": "paper_out"})]
     st = json.loads((tmp_path / "printer-status.json").read_text())
     assert st == {**st, "status": "paper_out", "can_print": False, "paper": "out", "fault": "paper_out"}
     pty.set_state(paper="ok")
-    _wait(lambda: len(_kiosk_events(tmp_path, example_site)) == 2, what="recovered")
+    wait_until(lambda: len(_kiosk_events(tmp_path, example_site)) == 2, what="recovered")
     assert _kiosk_events(tmp_path, example_site)[1][0] == "printer.recovered"
     w.submit(_ticket(1), reprint=True)  # the last ticket, printed again once the paper is back
     [job] = pty.wait_jobs(1)
@@ -107,7 +100,7 @@ def test_only_the_last_ticket_can_be_reprinted(pty, worker_for):
     w.submit(_ticket(1))
     w.submit(_ticket(2))
     w.submit(_ticket(1), reprint=True)
-    _wait(lambda: len(w.results) == 3, what="three results")
+    wait_until(lambda: len(w.results) == 3, what="three results")
     assert w.results[2] == ("2026-11-23/K001", False, "reprint_expired")
     assert len(pty.wait_jobs(2)) == 2
 
@@ -118,7 +111,7 @@ def test_without_a_printer_the_kiosk_still_works(tmp_path, example_site):
                       data_dir=tmp_path, on_printed=lambda *a: results.append(a)).start()
     try:
         w.submit(_ticket())
-        _wait(lambda: results, what="result")
+        wait_until(lambda: results, what="result")
         assert results == [("2026-11-23/K001", False, "not_configured")]
         assert json.loads((tmp_path / "printer-status.json").read_text())["configured"] is False
     finally:
@@ -145,9 +138,8 @@ def test_the_paper_ticket_has_the_appointment_time_and_the_sites_wait_text(examp
 
 @pytest.mark.broker
 def test_the_hub_link_asks_the_real_hub_and_never_hangs(tmp_path, broker, example_site):
-    from tests.support.hubproc import HubProcess
-
     from kiosk.hub_link import MqttHubLink
+    from tests.support.hubproc import HubProcess
 
     hub = HubProcess(tmp_path / "hub", broker.port).start()
     link = MqttHubLink(broker.url, example_site.id, "kiosk-1", timeout_s=1.0).start()
@@ -155,12 +147,12 @@ def test_the_hub_link_asks_the_real_hub_and_never_hangs(tmp_path, broker, exampl
     try:
         assert link.wait_connected(10)
         link.send(1, {"cmd": "take", "service": "kela", "lang": "fi", "needs": {}}, lambda r, rep: got.append((r, rep)))
-        _wait(lambda: got, what="answer")
+        wait_until(lambda: got, what="answer")
         assert got[0][0] == 1 and got[0][1]["ok"] and got[0][1]["number"] == "K001"
         hub.terminate()
         t0 = time.monotonic()
         link.send(2, {"cmd": "help", "device": "kiosk-1", "lang": "fi"}, lambda r, rep: got.append((r, rep)))
-        _wait(lambda: len(got) == 2, timeout=5, what="timeout answer")
+        wait_until(lambda: len(got) == 2, timeout=5, what="timeout answer")
         assert got[1][1]["error"] == "timeout" and time.monotonic() - t0 < 3
     finally:
         link.close()

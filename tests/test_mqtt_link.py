@@ -1,24 +1,18 @@
 """The MQTT plumbing against a real Mosquitto: connect, request/response properties, PUBACK
 reason codes (an ACL refusal is a failure, not a success), reconnect after a broker restart."""
-import queue
-import time
+import pytest
 
 from bus.link import Connected, LinkOptions, Message, MqttLink, PubAck, backoff_delay
 from tests.support.broker import MosquittoBroker, make_password_file
+from tests.support.wait import next_item
 
 
 def wait_for(inbox, kind, timeout=10.0, pred=lambda x: True):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            item = inbox.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if isinstance(item, kind) and pred(item):
-            return item
-    raise AssertionError(f"no {kind.__name__} within {timeout}s")
+    """The next item of `kind` on `inbox` that satisfies `pred`."""
+    return next_item(inbox, lambda item: isinstance(item, kind) and pred(item), timeout, f"a {kind.__name__}")
 
 
+@pytest.mark.broker
 def test_publish_subscribe_with_response_properties(broker):
     a = MqttLink(LinkOptions("127.0.0.1", broker.port, "a", subscriptions=[("t/#", 1)])).start()
     b = MqttLink(LinkOptions("127.0.0.1", broker.port, "b")).start()
@@ -38,6 +32,7 @@ def test_publish_subscribe_with_response_properties(broker):
         b.stop()
 
 
+@pytest.mark.broker
 def test_acl_refusal_is_reported_as_failure(tmp_path):
     pw = make_password_file(tmp_path / "passwd", {"dev1": "secret1"})
     acl = tmp_path / "acl"
@@ -56,6 +51,7 @@ def test_acl_refusal_is_reported_as_failure(tmp_path):
             link.stop()
 
 
+@pytest.mark.broker
 def test_reconnects_after_broker_restart(broker):
     link = MqttLink(LinkOptions("127.0.0.1", broker.port, "r", min_backoff_s=0.05, max_backoff_s=0.5)).start()
     try:

@@ -7,7 +7,8 @@ import threading
 import pytest
 from escpos import printer as ep
 
-from printer.connection import PrinterLink, create_escpos, parse_connection_url as parse
+from printer.connection import PrinterLink, create_escpos
+from printer.connection import parse_connection_url as parse
 from printer.status import is_status_byte, query, status_byte
 
 

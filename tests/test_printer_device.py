@@ -7,9 +7,9 @@ import time
 import pytest
 
 from printer.device import PrinterMonitor, TicketPrinter
-from sim.escpos_decode import decode
 from printer.layout import TicketInfo, build_ticket
 from printer.status import PrinterStatus as S
+from sim.escpos_decode import decode
 from tests.support.pty_printer import PtyPrinter
 
 QR = "https://palvelupiste.example/t/A001"

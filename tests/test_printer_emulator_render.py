@@ -5,9 +5,9 @@ import io
 
 from PIL import Image
 
-from sim.printer_render import WIDTH, job_text, render_png
 from printer.escpos_render import render
 from printer.layout import TicketInfo, build_ticket
+from sim.printer_render import WIDTH, job_text, render_png
 
 QR = "https://palvelupiste.example/t/A042"
 

@@ -6,10 +6,9 @@ import datetime as dt
 import pytest
 from escpos.printer import Dummy
 
-from sim.escpos_decode import Line, QrCode, Raster, decode, split_jobs
 from printer.escpos_render import render
-from sim.escpos_decode import decode_text, extract_qr_payloads
 from printer.layout import Cut, Feed, Qr, Rule, Text, TicketInfo, TicketLayout, build_ticket
+from sim.escpos_decode import Line, QrCode, Raster, decode, decode_text, extract_qr_payloads, split_jobs
 
 ESC_AT = b"\x1b@"
 SELECT_CP858 = b"\x1bt\x13"  # ESC t 19: PC858 in Epson's table and python-escpos' profiles

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from printer.device import PrinterMonitor, Transition
-from printer.status import (PrinterStatus as S, combine, is_status_byte, paper_state, query,
-                            status_byte)
+from printer.status import PrinterStatus as S
+from printer.status import combine, is_status_byte, paper_state, query, status_byte
 
 
 def test_queries():

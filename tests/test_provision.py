@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from appliance import provision as P
+from appliance import roles as R
 from appliance import units as U
 from tests.support.broker import MosquittoBroker, free_port, mosquitto_binary
 
@@ -140,15 +141,15 @@ def test_provision_every_role_in_a_temporary_root(role, root, fake_bin):
 
     # units and their enable links: exactly the role's and the sync agent's
     units = sorted(p.name for p in in_root(root, U.UNIT_DIR).glob("*.service"))
-    assert units == sorted(U.units_for(role))
+    assert units == sorted(R.units_for(role))
     wants = in_root(root, f"{U.UNIT_DIR}/multi-user.target.wants")
-    assert sorted(p.name for p in wants.iterdir()) == sorted(U.units_for(role))
-    for name in U.units_for(role):
+    assert sorted(p.name for p in wants.iterdir()) == sorted(R.units_for(role))
+    for name in R.units_for(role):
         assert os.readlink(wants / name) == f"{U.UNIT_DIR}/{name}"
         assert U.exec_start(in_root(root, f"{U.UNIT_DIR}/{name}").read_text())[0] == str(fake_bin)
     exe = shutil.which("systemd-analyze")
     if exe:
-        names = U.units_for(role) + ([U.MOSQUITTO_UNIT] if role == "hub" else [])
+        names = R.units_for(role) + ([U.MOSQUITTO_UNIT] if role == "hub" else [])
         r = subprocess.run([exe, "verify", *names], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "SYSTEMD_UNIT_PATH": f"{in_root(root, U.UNIT_DIR)}:"})
         assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
@@ -172,7 +173,7 @@ def test_provision_every_role_in_a_temporary_root(role, root, fake_bin):
 
     # Kivy: screen roles only, exactly one input provider
     kivy = in_root(root, P.KIVY_CONFIG)
-    assert kivy.exists() == (role in U.SCREEN_ROLES)
+    assert kivy.exists() == R.role(role).screen
     if kivy.exists():
         assert kivy.read_text() == U.kivy_config(role)
     # the hub's site broker
@@ -338,9 +339,9 @@ def test_a_new_role_replaces_the_old_units(root, fake_bin, tmp_path):
     assert provision(root, "kiosk", "pi-7", bin=fake_bin, site_config=as_kiosk)[0] == 0
     rc, out, err = provision(root, "display", "pi-7", bin=fake_bin, site_config=as_display)
     assert rc == 0, err
-    assert sorted(p.name for p in in_root(root, U.UNIT_DIR).glob("*.service")) == sorted(U.units_for("display"))
+    assert sorted(p.name for p in in_root(root, U.UNIT_DIR).glob("*.service")) == sorted(R.units_for("display"))
     wants = in_root(root, f"{U.UNIT_DIR}/multi-user.target.wants")
-    assert sorted(p.name for p in wants.iterdir()) == sorted(U.units_for("display"))
+    assert sorted(p.name for p in wants.iterdir()) == sorted(R.units_for("display"))
     assert "remove" in out
 
 
@@ -352,7 +353,7 @@ def test_live_commands_only_for_what_changed(root, fake_bin, monkeypatch):
     monkeypatch.setattr(P, "_missing_user", lambda: False)
     plan = P.make_plan(opts)
     plan.live = True
-    cmds = P._commands(plan, U.units_for("hub"))
+    cmds = P._commands(plan, R.units_for("hub"))
     assert ["systemctl", "daemon-reload"] in cmds
     assert ["systemctl", "restart", "mosquitto.service"] in cmds
     assert ["systemctl", "enable", "--now", "palvelupiste-hub.service", "palvelupiste-sync.service"] in cmds
@@ -360,7 +361,7 @@ def test_live_commands_only_for_what_changed(root, fake_bin, monkeypatch):
     assert rc == 0
     plan = P.make_plan(opts)
     plan.live = True
-    assert P._commands(plan, U.units_for("hub")) == []   # nothing changed: nothing to run
+    assert P._commands(plan, R.units_for("hub")) == []   # nothing changed: nothing to run
 
 
 # --- the hub's Mosquitto, started on what provisioning wrote ------------------------------------------
@@ -368,8 +369,8 @@ def test_live_commands_only_for_what_changed(root, fake_bin, monkeypatch):
 @pytest.mark.broker
 def test_site_broker_accepts_the_provisioned_devices_and_refuses_a_wrong_password(tmp_path, fake_bin):
     needs_mosquitto()
-    from appliance.doctor import mqtt_probe
     from core.config import Broker, load_device
+    from sync.checks import mqtt_probe
 
     port = free_port()
     hub, kiosk, display = (tmp_path / n for n in ("hub", "kiosk", "display"))
@@ -420,3 +421,43 @@ def test_site_broker_accepts_the_provisioned_devices_and_refuses_a_wrong_passwor
         assert probe(kiosk, "kiosk-1") == "ok"
     finally:
         broker.stop()
+
+
+def test_a_technicians_own_keys_and_comments_in_provisioned_tables_are_kept(root, fake_bin, tmp_path):
+    """Provisioning edits device.toml (a real TOML writer), it does not splice text: a comment and a
+    key of the technician's inside [central_broker] stay, a new key goes into its own table and
+    not under the next table's comment, and the result parses back to the values given."""
+    assert provision(root, "kiosk", bin=fake_bin)[0] == 0
+    conf = in_root(root, U.DEVICE_CONFIG)
+    text = conf.read_text().replace(
+        "[central_broker]\n", "[central_broker]\n# client certificate from the regional CA\n"
+                              'cert_file = "/etc/palvelupiste/client.pem"\n')
+    conf.write_text(text + '\n# the entrance is draughty\n[kiosk]\nidle_s = 45\n')
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot checked here\n-----END CERTIFICATE-----\n")
+    rc, _, err = run_cli(*_bad_argv(root, fake_bin, ("--central-broker", "mqtts://central.example.fi:8883",
+                                                     "--central-ca", str(ca))))
+    assert rc == 0, err
+    written = conf.read_text()
+    doc = tomllib.loads(written)
+    assert doc["central_broker"] == {"url": "mqtts://central.example.fi:8883", "username": "example-pp.kiosk-1",
+                                     "password_file": P.CENTRAL_PASSWORD, "cert_file": "/etc/palvelupiste/client.pem",
+                                     "ca_file": P.CENTRAL_CA}
+    assert "# client certificate from the regional CA\n" in written
+    assert "# the entrance is draughty\n[kiosk]\n" in written
+    assert doc["kiosk"] == {"idle_s": 45}
+
+
+def test_tables_of_another_role_are_refused_not_dropped(root, fake_bin, tmp_path):
+    """A device that becomes a display keeps no [kiosk] table silently (check-config would refuse
+    the file) and loses none either: provisioning names it and changes nothing."""
+    text = EXAMPLE.read_text()
+    as_kiosk = tmp_path / "site-kiosk.toml"
+    as_kiosk.write_text(text + '\n[[devices]]\nid = "pi-7"\nrole = "kiosk"\n')
+    as_display = tmp_path / "site-display.toml"
+    as_display.write_text(text + '\n[[devices]]\nid = "pi-7"\nrole = "display"\n')
+    assert provision(root, "kiosk", "pi-7", bin=fake_bin, site_config=as_kiosk, extra=("--printer", PRINTER))[0] == 0
+    before = snapshot(root)
+    rc, _, err = provision(root, "display", "pi-7", bin=fake_bin, site_config=as_display)
+    assert rc == 2 and "has [printer], which a display does not have" in err
+    assert snapshot(root) == before

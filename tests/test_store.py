@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from core.events import MAX_EVENT_BYTES, parse_event
-from core.store import (DAY_MS, EventStore, StoreCorruptError, StoreError, StoreIdentityError, connect)
+from core.store import DAY_MS, EventStore, StoreCorruptError, StoreError, StoreIdentityError, connect
 
 SITE, DEV = "test-site", "hub-1"
 

@@ -14,14 +14,21 @@ import sys
 
 import pytest
 
-from bus import brokerconf
-
-from bus import topics
-from central.publish import BrokerArgs, publish_appointments
+from bus import brokerconf, topics
 from bus.link import Message
+from central.publish import BrokerArgs, publish_appointments
 from tests.support.broker import MosquittoBroker, free_port
-from tests.support.syncproc import (REPO, Central, assert_synced, fill_store, store_seqs, wait_item, wait_synced,
-                                    wait_until, write_device)
+from tests.support.syncproc import (
+    REPO,
+    Central,
+    assert_synced,
+    fill_store,
+    store_seqs,
+    wait_item,
+    wait_synced,
+    wait_until,
+    write_device,
+)
 
 pytestmark = pytest.mark.broker
 SITE = "test-site"
@@ -59,8 +66,8 @@ def site_broker(tmp_path):
 
 
 def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp_path):
-    from core.config import load_device
     from bus.hubclient import HubClient
+    from core.config import load_device
     from hub.service import HubService
 
     site_cfg = tmp_path / "hub-1" / "site.toml"
@@ -103,7 +110,7 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
                                  site_config=site_cfg)
         assert n == 1
         r = wait_until(lambda: (x := k.request({"cmd": "checkin", "code": "AB123", "lang": "fi", "needs": {}}))
-                       .get("ok") and x, 15, 0.2, "the hub to take the published appointment")
+                       .get("ok") and x, 15, "the hub to take the published appointment", interval=0.2)
         assert r["ok"]
 
         wait_synced(central, tomls)

@@ -6,11 +6,21 @@ import signal
 
 import pytest
 
-from core.store import EventStore
 from bus import topics
 from bus.link import Connected, Message
-from tests.support.syncproc import (Central, assert_synced, device_store_path, fill_store, publish_wait,
-                                    store_seqs, wait_item, wait_synced, wait_until, write_device)
+from core.store import EventStore
+from tests.support.syncproc import (
+    Central,
+    assert_synced,
+    device_store_path,
+    fill_store,
+    publish_wait,
+    store_seqs,
+    wait_item,
+    wait_synced,
+    wait_until,
+    write_device,
+)
 
 pytestmark = pytest.mark.broker
 SITE = "test-site"
@@ -38,7 +48,7 @@ def test_sigkill_of_the_agent_in_the_middle_of_a_batch(central, tmp_path):
     acked_at_kill = 0
     for _ in range(3):
         agent = central.start_agent(kiosk)
-        wait_until(lambda: store_seqs(kiosk)[1] > acked_at_kill, 20, 0.005, "the ack to move")
+        wait_until(lambda: store_seqs(kiosk)[1] > acked_at_kill, 20, "the ack to move", interval=0.005)
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
         last, acked_at_kill = store_seqs(kiosk)
@@ -57,7 +67,7 @@ def test_sigkill_and_restart_of_mosquitto_mid_stream(central, tmp_path):
     central.start_ingest()
     for t in tomls.values():
         central.start_agent(t)
-    wait_until(lambda: all(store_seqs(t)[1] > 0 for t in tomls.values()), 20, 0.005, "both devices syncing")
+    wait_until(lambda: all(store_seqs(t)[1] > 0 for t in tomls.values()), 20, "both devices syncing", interval=0.005)
     central.broker.kill()
     assert any(store_seqs(t)[1] < store_seqs(t)[0] for t in tomls.values()), "killed mid-stream"
     for d, t in tomls.items():
@@ -73,7 +83,7 @@ def test_central_ingest_down_for_a_while_and_back(central, tmp_path):
     fill_store(kiosk, SITE, "kiosk-1", 6000, chunk=3000)
     ingest = central.start_ingest("ingest-a")
     central.start_agent(kiosk)
-    wait_until(lambda: store_seqs(kiosk)[1] > 0, 20, 0.005, "syncing")
+    wait_until(lambda: store_seqs(kiosk)[1] > 0, 20, "syncing", interval=0.005)
     ingest.send_signal(signal.SIGKILL)
     ingest.wait(10)
     fill_store(kiosk, SITE, "kiosk-1", 500)

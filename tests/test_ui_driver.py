@@ -1,6 +1,11 @@
+"""The test driver itself: it opens a real Kivy window, taps it and takes a screenshot."""
 from pathlib import Path
 
+import pytest
+
 from tests.support.kivy_driver import run_scenario
+
+pytestmark = pytest.mark.ui
 
 
 def test_driver_taps_a_real_window_and_takes_a_screenshot(tmp_path):

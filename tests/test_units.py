@@ -1,16 +1,22 @@
 """The systemd units, the Kivy configuration and sd_notify.
 
+* The role registry (appliance.roles) covers exactly core.config.ROLES, and its units are the
+  unit files in systemd/.
 * systemd-analyze verify (the real one) accepts every unit and the Mosquitto drop-in with no
   warning at all; skipped, saying why, where systemd-analyze is not installed.
-* Each unit is what systemd/README.md promises: notify + watchdog, Restart=always with a start
-  limit, own user, NoNewPrivileges, ProtectSystem=strict, the data dir via StateDirectory, only
-  the role's device groups; the Kivy units run SDL2 on KMS/DRM.
+* Each unit is what systemd/README.md promises, read section by section as systemd reads it:
+  notify + watchdog, Restart=always with a start limit, own user, NoNewPrivileges,
+  ProtectSystem=strict, the data dir via StateDirectory, only the role's device groups; the Kivy
+  units run SDL2 on KMS/DRM.
+* Each unit runs a subcommand the CLI has, and that command's code path reaches READY=1 and the
+  watchdog pings (read from the code's syntax tree: a comment or a string does not count).
 * The real Kivy reads the provisioned config.ini and sees exactly one input provider and no cursor,
   without upgrading (rewriting) it.
 * sd_notify datagrams arrive on a real Unix socket, as systemd would read them.
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -21,10 +27,31 @@ from pathlib import Path
 
 import pytest
 
-from runtime import sdnotify
+from appliance import roles as R
 from appliance import units as U
+from core.config import ROLES
+from runtime import sdnotify
 
 REPO = Path(__file__).resolve().parent.parent
+UNITS = [u.name for u in R.all_units()]
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+def test_the_registry_covers_exactly_the_configured_roles():
+    assert tuple(R.ROLES) == ROLES
+    assert {r.name for r in R.ROLES.values()} == set(ROLES)
+
+
+def test_the_registry_units_are_the_unit_files():
+    shipped = sorted(p.name for p in (REPO / "systemd").glob("palvelupiste-*.service"))
+    assert sorted(UNITS) == shipped
+    assert len(set(UNITS)) == len(UNITS)
+    for name in ROLES:
+        assert R.units_for(name) == [R.role(name).app.name, R.SYNC.name]
+        assert R.allowed_sections(name)[:len(R.COMMON_SECTIONS)] == R.COMMON_SECTIONS
+    with pytest.raises(KeyError, match="unknown role 'printer'"):
+        R.role("printer")
 
 
 def _verify(paths: list[Path], env: dict | None = None) -> subprocess.CompletedProcess:
@@ -53,7 +80,7 @@ def fake_bin(tmp_path) -> Path:
 def test_every_unit_passes_systemd_analyze_verify(tmp_path, fake_bin):
     unit_dir = tmp_path / "units"
     unit_dir.mkdir()
-    for name in U.all_units():
+    for name in UNITS:
         (unit_dir / name).write_text(U.render_unit(name, bin=str(fake_bin)))
     dropin = unit_dir / "mosquitto.service.d"
     dropin.mkdir()
@@ -81,94 +108,202 @@ def test_verify_catches_a_mistake(tmp_path, fake_bin):
 
 
 def test_render_with_defaults_is_the_file_in_the_repository():
-    for name in U.all_units():
+    for name in UNITS:
         assert U.render_unit(name) == (REPO / "systemd" / name).read_text()
     assert U.mosquitto_dropin() == (REPO / "systemd" / "mosquitto.service.d" / "palvelupiste.conf").read_text()
 
 
-def _keys(text: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            out.setdefault(k, []).append(v)
-    return out
-
-
-@pytest.mark.parametrize("name", U.all_units())
+@pytest.mark.parametrize("name", UNITS)
 def test_unit_contents_are_what_the_readme_promises(name):
     text = U.render_unit(name)
-    k = _keys(text)
+    units = U.parse_unit(text)
+    assert set(units) == {"Unit", "Service", "Install"}
+    unit, service, install = units["Unit"], units["Service"], units["Install"]
     for key, value in {"Type": "notify", "NotifyAccess": "main", "Restart": "always", "User": U.SERVICE_USER,
                        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "StateDirectory": "palvelupiste",
                        "StandardOutput": "journal", "StandardError": "journal", "CapabilityBoundingSet": "",
-                       "ProtectHome": "yes", "PrivateTmp": "yes", "WantedBy": "multi-user.target"}.items():
-        assert k.get(key) == [value], (name, key, k.get(key))
-    assert int(k["WatchdogSec"][0]) >= 10
+                       "ProtectHome": "yes", "PrivateTmp": "yes"}.items():
+        assert service.get(key) == [value], (name, key, service.get(key))
+    assert install.get("WantedBy") == ["multi-user.target"]
+    assert int(service["WatchdogSec"][0]) >= 10
     # a rate guard, not a give-up: restarts paced by RestartSec never reach the start limit
-    interval, burst, pace = (int(k[x][0]) for x in ("StartLimitIntervalSec", "StartLimitBurst", "RestartSec"))
+    interval, burst = (int(unit[x][0]) for x in ("StartLimitIntervalSec", "StartLimitBurst"))
+    pace = int(service["RestartSec"][0])
     assert interval > 0 and pace > 0 and burst > interval / pace
+    spec = R.unit(name)
     assert U.exec_start(text)[0] == U.DEFAULT_BIN
-    assert U.exec_start(text)[1:] == [*U.UNIT_COMMANDS[name], "--config", U.DEVICE_CONFIG]
-    assert sorted(U.unit_groups(text)) == sorted(U.UNIT_GROUPS[name])
-    assert set(U.UNIT_GROUPS[name]) <= {"dialout", "input", "video", "render", "audio", "lp"}
-    screen = name in {U.ROLE_UNITS[r] for r in U.SCREEN_ROLES}
+    assert U.exec_start(text)[1:] == [*spec.command, "--config", U.DEVICE_CONFIG]
+    assert sorted(U.unit_groups(text)) == sorted(spec.groups)
+    assert set(spec.groups) <= {"dialout", "input", "video", "render", "audio", "lp"}
+    env = U.unit_environment(text)
+    assert env["PALVELUPISTE_CONFIG"] == U.DEVICE_CONFIG
+    screen = any(r.app.name == name and r.screen for r in R.ROLES.values())
     if screen:
-        assert "SDL_VIDEODRIVER=kmsdrm" in k["Environment"]
-        assert "KIVY_WINDOW=sdl2" in k["Environment"]
-        assert f"KIVY_HOME={U.KIVY_HOME}" in k["Environment"]
+        assert (env["SDL_VIDEODRIVER"], env["KIVY_WINDOW"], env["KIVY_HOME"]) == ("kmsdrm", "sdl2", U.KIVY_HOME)
         assert {"video", "render", "input"} <= set(U.unit_groups(text))
-        assert k["Conflicts"] == ["getty@tty1.service"]
-        assert "PrivateDevices" not in k  # the app needs /dev/dri and /dev/input
+        assert unit["Conflicts"] == ["getty@tty1.service"]
+        assert "PrivateDevices" not in service  # the app needs /dev/dri and /dev/input
     else:
-        assert k["PrivateDevices"] == ["yes"] and U.unit_groups(text) == []
+        assert service["PrivateDevices"] == ["yes"] and U.unit_groups(text) == []
 
 
-@pytest.mark.parametrize("name", U.all_units())
+def test_the_unit_reader_reads_as_systemd_does():
+    """Comments (# and ;) never count, keys belong to their section, continuations join, quoted
+    Environment= assignments split as systemd splits them."""
+    text = ("[Unit]\n# Type=simple\n; User=root\nDescription=x\n\n[Service]\nType=notify\n"
+            "Environment=A=1 \"B=two words\"\nEnvironment=C=3\nExecStart=/bin/p kiosk \\\n  --config /etc/d.toml\n"
+            "\n[Install]\nWantedBy=multi-user.target graphical.target\n")
+    parsed = U.parse_unit(text)
+    assert parsed["Unit"] == {"Description": ["x"]}
+    assert parsed["Service"]["Type"] == ["notify"] and "User" not in parsed["Service"]
+    assert U.unit_environment(text) == {"A": "1", "B": "two words", "C": "3"}
+    assert U.exec_start(text) == ["/bin/p", "kiosk", "--config", "/etc/d.toml"]
+    assert U.wanted_by(text) == ["multi-user.target", "graphical.target"]
+    assert U.directive(text, "Install", "Type") == []
+    with pytest.raises(U.UnitError):
+        U.parse_unit("Type=notify\n")   # a key outside any section
+
+
+@pytest.mark.parametrize("name", UNITS)
 def test_the_command_of_every_unit_exists(name):
-    """ExecStart runs a subcommand the CLI has (skipped while that subcommand is not written yet)."""
-    import argparse
-    import importlib
+    """ExecStart runs a subcommand the real `palvelupiste` parser has."""
+    from cli.main import build_parser
 
-    cmd = U.UNIT_COMMANDS[name]
-    module = {"hub": "cli.hub_cmd", "kiosk": "cli.kiosk_cmd", "display": "cli.display_cmd",
-              "counter": "cli.counter_cmd", "feedback": "cli.feedback_cmd", "sync": "cli.sync_cmd"}[cmd[0]]
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            pytest.skip(f"{module} is not written yet")
-        raise
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    mod.register(sub)
-    args = parser.parse_args([*cmd, "--config", U.DEVICE_CONFIG])
-    assert getattr(args, "func", None) is not None
+    cmd = R.unit(name).command
+    args = build_parser().parse_args([*cmd, "--config", U.DEVICE_CONFIG])
+    assert args.command == cmd[0]
+    assert callable(getattr(args, "func", None))
+    assert args.config == U.DEVICE_CONFIG
 
 
-_APP_SOURCES = {"hub": ("hub", "cli/hub_cmd.py"), "kiosk": ("kiosk", "cli/kiosk_cmd.py"),
-                "display": ("display", "cli/display_cmd.py"), "counter": ("counter", "cli/counter_cmd.py"),
-                "feedback": ("feedback_terminal", "cli/feedback_cmd.py"), "sync": ("sync/agent.py", "cli/sync_cmd.py")}
+# --- the code path of each unit's command reaches sd_notify ------------------------------------------
+
+PACKAGES = ("core", "runtime", "bus", "hub", "sync", "central", "printer", "uikit", "kiosk", "display",
+            "counter", "feedback_terminal", "appliance", "cli")
 
 
-@pytest.mark.parametrize("name", U.all_units())
-def test_the_app_of_every_unit_talks_to_systemd(name):
+class CallGraph:
+    """Who calls whom in the project, from the syntax tree (comments and strings never count).
+
+    Functions are named module.function or module.Class.method; the calls of a nested function
+    (a callback handed to a clock, a thread target) count for the function that defines it, and
+    calling a class reaches all its methods (an instance's methods are not resolved, so this
+    over-approximates what a constructed object can run)."""
+
+    def __init__(self, sources: dict[str, str]) -> None:
+        self.calls: dict[str, set[str]] = {}
+        self.classes: dict[str, list[str]] = {}
+        # a package is a module others live under (its relative imports start from itself)
+        self.packages = {m for m in sources if "." not in m or any(o.startswith(m + ".") for o in sources)}
+        for module, text in sources.items():
+            self._read(module, ast.parse(text))
+
+    @classmethod
+    def of_project(cls) -> "CallGraph":
+        sources = {}
+        for pkg in PACKAGES:
+            for path in (REPO / pkg).rglob("*.py"):
+                parts = path.relative_to(REPO).with_suffix("").parts
+                module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+                sources[module] = path.read_text(encoding="utf-8")
+        return cls(sources)
+
+    def _read(self, module: str, tree: ast.Module) -> None:
+        package = module if module in self.packages else module.rsplit(".", 1)[0]
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: max(1, len(package.split(".")) - node.level + 1)]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                for a in node.names:
+                    aliases[a.asname or a.name] = f"{base}.{a.name}"
+        top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+        def resolve(expr: ast.expr, cls: str | None) -> str | None:
+            if isinstance(expr, ast.Name):
+                if expr.id in aliases:
+                    return aliases[expr.id]
+                return f"{module}.{expr.id}" if expr.id in top else None
+            if isinstance(expr, ast.Attribute):
+                if isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls") and cls:
+                    return f"{cls}.{expr.attr}"
+                head = resolve(expr.value, cls)
+                return f"{head}.{expr.attr}" if head else None
+            return None
+
+        def called(node: ast.AST, cls: str | None) -> set[str]:
+            found = set()
+            for n in ast.walk(node):
+                if isinstance(n, ast.Call):
+                    name = resolve(n.func, cls)
+                    if name:
+                        found.add(name)
+            return found
+
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.calls[f"{module}.{node.name}"] = called(node, None)
+            elif isinstance(node, ast.ClassDef):
+                qual = f"{module}.{node.name}"
+                methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                self.classes[qual] = [f"{qual}.{m.name}" for m in methods]
+                for m in methods:
+                    self.calls[f"{qual}.{m.name}"] = called(m, qual)
+
+    def reachable(self, start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for callee in self.calls.get(name, ()):
+                todo.append(callee)
+                todo.extend(self.classes.get(callee, ()))
+        return seen
+
+
+READY = "runtime.sdnotify.ready"
+PING = "runtime.sdnotify.watchdog"   # start_watchdog_pings and WatchdogPinger.tick both end here
+
+
+@pytest.fixture(scope="module")
+def project_graph() -> CallGraph:
+    return CallGraph.of_project()
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_the_app_of_every_unit_talks_to_systemd(name, project_graph):
     """Type=notify + WatchdogSec: an app that never says READY=1 is killed after TimeoutStartSec, one that
-    never pings after WatchdogSec. Marked xfail (with the reason in the summary) until the app does it."""
-    text = ""
-    for src in _APP_SOURCES[U.UNIT_COMMANDS[name][0]]:
-        p = REPO / src
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.exists() else []
-        text += "".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
-    # Kivy apps do both through uikit.appsupport.install(app, name) (READY=1 after the first
-    # frame, pings from the UI clock); that module is checked by test_appsupport_talks_to_systemd.
-    via_appsupport = "appsupport.install(" in text
-    ready = "sdnotify.ready(" in text or via_appsupport
-    pings = via_appsupport or any(x in text for x in ("start_watchdog_pings(", "WatchdogPinger(", "sdnotify.watchdog("))
-    if not (ready and pings):
-        pytest.xfail(f"{name}: its app does not call runtime.sdnotify yet "
-                     f"({'no READY=1' if not ready else ''}{', ' if not ready and not pings else ''}"
-                     f"{'no watchdog pings' if not pings else ''}): under systemd it would be restarted")
+    never pings after WatchdogSec. Followed from the subcommand's handler through the project's calls."""
+    from cli.main import build_parser
+
+    args = build_parser().parse_args([*R.unit(name).command, "--config", U.DEVICE_CONFIG])
+    start = f"{args.func.__module__}.{args.func.__qualname__}"
+    reached = project_graph.reachable(start)
+    assert READY in reached, f"{name}: {start} never reaches {READY}"
+    assert PING in reached, f"{name}: {start} never reaches {PING}"
+
+
+def test_the_call_graph_ignores_comments_and_strings():
+    """The reader above: a READY=1 that is only a comment or a string is not a call; a real one,
+    even inside a callback handed to a clock, is."""
+    sdn = "def ready():\n    pass\n"
+    only_words = ("from runtime import sdnotify\n\n"
+                  "def run():\n    # sdnotify.ready() once the window is up\n    return 'sdnotify.ready()'\n")
+    g = CallGraph({"runtime.sdnotify": sdn, "app.main": only_words})
+    assert READY not in g.reachable("app.main.run")
+    real = ("from runtime import sdnotify as sd\n\n"
+            "class App:\n    def build(self):\n        def later(dt):\n            sd.ready()\n"
+            "        schedule(later)\n\n"
+            "def run():\n    App().start()\n")
+    g = CallGraph({"runtime.sdnotify": sdn, "app.main": real})
+    assert READY in g.reachable("app.main.run")
 
 
 def test_unit_paths_are_checked():
@@ -310,6 +445,12 @@ def test_watchdog_pinger_for_service_loops(notify_socket, monkeypatch):
     assert p.tick() and notify_socket.recv(64) == b"WATCHDOG=1"
 
 
-def test_appsupport_talks_to_systemd():
-    text = (REPO / "uikit" / "appsupport.py").read_text(encoding="utf-8")
-    assert "sdnotify.ready(" in text and "start_watchdog_pings(Clock.schedule_interval)" in text
+def test_kivy_apps_ping_from_the_ui_clock(project_graph):
+    """The Kivy apps' pings are scheduled on Kivy's own Clock (a frozen UI stops them), after READY=1."""
+    tree = ast.parse((REPO / "uikit" / "appsupport.py").read_text(encoding="utf-8"))
+    install = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "install")
+    pings = [n for n in ast.walk(install) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+             and n.func.attr == "start_watchdog_pings"]
+    assert len(pings) == 1
+    assert ast.unparse(pings[0].args[0]) == "Clock.schedule_interval"
+    assert READY in project_graph.reachable("uikit.appsupport.install")

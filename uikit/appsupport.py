@@ -1,4 +1,5 @@
-"""Hooks every Kivy app installs in on_start: systemd readiness and watchdog, screenshots.
+"""What every Kivy app gets once it runs (uikit.launch installs it on start): systemd readiness
+and watchdog, screenshots; and the one way an app closes what it holds when it stops.
 
 - sd_notify READY=1 once the first frame is up, then WATCHDOG=1 from the Kivy clock: if the
   UI thread freezes, the pings stop and systemd restarts the app (WatchdogSec in the unit).
@@ -10,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,8 @@ def take_screenshot(name: str, widget=None, directory: str | os.PathLike | None 
 
 
 def install(app, name: str) -> None:
-    """`name`: the screenshot's file name (the device id); $PALVELUPISTE_SCREENSHOT_NAME wins."""
+    """`name`: the screenshot's file name (the device id)."""
     from kivy.clock import Clock
-
-    name = os.environ.get("PALVELUPISTE_SCREENSHOT_NAME") or name
 
     from runtime import sdnotify
 
@@ -81,3 +82,15 @@ def install(app, name: str) -> None:
         signal.signal(signal.SIGUSR1, on_usr1)
     except ValueError:  # not the main thread (e.g. inside a test harness)
         pass
+
+
+def close_all(what: str, *closers: Callable[[], Any] | None) -> None:
+    """Call each closer (None: nothing to close); one that fails is logged and the others still
+    run, so a broken link never keeps a store or a speaker open when the app stops."""
+    for closer in closers:
+        if closer is None:
+            continue
+        try:
+            closer()
+        except Exception:
+            log.exception("%s: closing failed", what)

@@ -12,10 +12,12 @@ on as before (the kiosk's idle reset still runs); while the overlay is open it t
 and for half a second after "Close" touches are swallowed, so a double tap on "Close" cannot
 press the button underneath.
 
-Nothing slow runs on the UI thread: `gather` (appliance.techinfo.collect, with the doctor's broker
-probes) runs in a worker thread, first without the doctor (version, addresses: at once), then
-with it; "Running the self-test…" is shown until that arrives. Results come back through Kivy's
-clock.
+Nothing slow runs on the UI thread: `gather` runs in a worker thread, first without the doctor
+(version, addresses: at once), then with it; "Running the self-test…" is shown until that arrives.
+Results come back through Kivy's clock. What it shows comes from a function handed in by the
+command that started the app (`InfoSource`: appliance.techinfo with the doctor's broker probes; no
+app and nothing here imports appliance/). Without one the overlay shows what the app knows itself:
+device, site, brokers, version and host, and says that the self-test is not available.
 
 The words come from the app (`texts()` returns a `TechTexts` made with the app's own gettext
 domain, so each app's catalog holds them). The doctor's check names, details and hints are the
@@ -33,7 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +99,9 @@ class BrokerView:
 
 @dataclass(frozen=True)
 class Gathered:
-    """What the worker found: appliance.techinfo's TechInfo and the brokers (URL and user only)."""
-    info: Any                                  # appliance.techinfo.TechInfo
+    """What the worker found: the handed-in InfoSource's answer (or BasicInfo) and the brokers
+    (URL and user only)."""
+    info: Any                                  # appliance.techinfo.TechInfo, or BasicInfo
     brokers: tuple[BrokerView, ...] = ()
     doctor_ran: bool = False
     note: str | None = None                    # why the doctor did not run
@@ -126,10 +129,41 @@ def broker_view(which: str, broker: Any) -> BrokerView:
                       getattr(broker, "username", None) or None)
 
 
-def gather(config_path: str | Path | None, *, device: Any = None, run_doctor: bool = True,
-           sources: Any = None, timeout: float = 2.0, broker_fallback: Any = None) -> Gathered:
-    """The worker's job (blocks for seconds with run_doctor): techinfo.collect and the brokers."""
-    from appliance import techinfo
+#: What the app is handed (by the command that starts it, which may reach appliance/: the
+#: version, host, addresses and the doctor): called in the worker thread as
+#:     info(config_path, device=..., run_doctor=..., printer_status=..., timeout=...)
+#: and returning an object with TechInfo's fields (appliance.techinfo.TechInfo).
+InfoSource = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class BasicInfo:
+    """What the overlay finds out by itself when no InfoSource was handed in: no self-test, no
+    addresses (reading them is the appliance's job)."""
+    version: str
+    hostname: str
+    config_path: str
+    collected_at: float
+    addresses: tuple | None = None
+    doctor: dict | None = None
+    doctor_result: str | None = None
+    doctor_counts: dict = field(default_factory=dict)
+
+
+def basic_info(config_path: str) -> BasicInfo:
+    import socket
+
+    from runtime.status import software_version
+
+    return BasicInfo(software_version(), socket.gethostname(), config_path, time.time())
+
+
+def gather(config_path: str | Path | None, *, info: InfoSource | None = None, device: Any = None,
+           run_doctor: bool = True, printer_status: Callable[[], str] | None = None, timeout: float = 2.0,
+           broker_fallback: Any = None) -> Gathered:
+    """The worker's job (blocks for seconds with run_doctor): `info` and the brokers.
+    `printer_status`: the app's own reading of its printer, so that the doctor does not open the
+    port the app holds."""
     from core.config import ConfigError, load_device
 
     if device is None and config_path:
@@ -140,13 +174,18 @@ def gather(config_path: str | Path | None, *, device: Any = None, run_doctor: bo
     note = None
     if run_doctor and not config_path:
         run_doctor, note = False, "the device configuration is not known to this app"
-    info = techinfo.collect(str(config_path or "-"), device=device, run_doctor=run_doctor, sources=sources,
-                            timeout=timeout)
+    if run_doctor and info is None:
+        run_doctor, note = False, "this app was started without the self-test"
+    path = str(config_path or "-")
+    if info is None:
+        found = basic_info(path)
+    else:
+        found = info(path, device=device, run_doctor=run_doctor, printer_status=printer_status, timeout=timeout)
     if device is not None:
         brokers = (broker_view("site", device.site_broker), broker_view("central", device.central_broker))
     else:
         brokers = (broker_view("site", broker_fallback), BrokerView("central", None))
-    return Gathered(info, brokers, doctor_ran=run_doctor, note=note)
+    return Gathered(found, brokers, doctor_ran=run_doctor, note=note)
 
 
 @dataclass(frozen=True)
@@ -174,11 +213,12 @@ def about_rows(known: Known, got: Gathered | None, t: TechTexts) -> list[Row]:
         rows += [Row("pair", "tech_version", t.version, pending), Row("pair", "tech_host", t.host, pending),
                  Row("pair", "tech_addresses", t.addresses, pending)]
     else:
-        addrs = [a.address if a.address.endswith(f"%{a.interface}") else f"{a.address} ({a.interface})"
-                 for a in info.addresses]
         rows += [Row("pair", "tech_version", t.version, info.version),
-                 Row("pair", "tech_host", t.host, info.hostname),
-                 Row("pair", "tech_addresses", t.addresses, "\n".join(addrs) if addrs else t.no_addresses)]
+                 Row("pair", "tech_host", t.host, info.hostname)]
+        if info.addresses is not None:  # None: not known to this app (no InfoSource handed in)
+            addrs = [a.address if a.address.endswith(f"%{a.interface}") else f"{a.address} ({a.interface})"
+                     for a in info.addresses]
+            rows.append(Row("pair", "tech_addresses", t.addresses, "\n".join(addrs) if addrs else t.no_addresses))
         if info.config_path and info.config_path != "-":
             rows.append(Row("pair", "tech_config", t.config, info.config_path))
     labels = {"site": t.site_broker, "central": t.central_broker}

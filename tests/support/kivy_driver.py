@@ -33,6 +33,21 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parents[2]
 
 
+class SteppedClock:
+    """An app's clock (`clock=` of the kiosk and feedback apps) that a scenario moves forward:
+    the monotonic time plus whatever `advance` added, so idle timing is tested without waiting
+    on the wall clock (a loaded machine would make such waits race)."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class Until:
     def __init__(self, cond: Callable[[], bool], what: str, timeout: float) -> None:
         self.cond, self.what, self.timeout = cond, what, timeout

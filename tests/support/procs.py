@@ -10,28 +10,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from tests.support.wait import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-class ConditionTimeout(AssertionError):
-    pass
-
-
-def wait_until(cond: Callable[[], object], timeout: float = 10.0, interval: float = 0.002,
-               what: str = "condition") -> object:
-    """Poll `cond` until it returns something truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise ConditionTimeout(f"{what} not reached within {timeout} s")
-        time.sleep(interval)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -99,7 +83,7 @@ class Child:
                 raise AssertionError(f"child exited with {self.proc.returncode} after {self.count()} "
                                      f"lines:\n" + "\n".join(self.err[-20:]))
             return False
-        wait_until(enough, timeout, what=f"{n} lines from child {self.pid}")
+        wait_until(enough, timeout, what=f"{n} lines from child {self.pid}", interval=0.002)
         return self.snapshot()
 
     def send(self, line: str) -> None:

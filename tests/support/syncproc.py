@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import queue
 import signal
 import sqlite3
 import subprocess
@@ -20,11 +19,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bus import brokerconf
-
-from bus import topics
+from bus import brokerconf, topics
 from bus.link import Connected, ConnectFailed, LinkOptions, MqttLink, PubAck
 from tests.support.broker import MosquittoBroker, free_port
+from tests.support.wait import next_item, wait_until  # the sync and ingest tests take wait_until from here too
 
 REPO = Path(__file__).resolve().parent.parent.parent
 SITE = "test-site"
@@ -32,17 +30,6 @@ SITE = "test-site"
 FAST_SYNC = {"batch_events": 200, "window": 8, "ack_timeout_s": 1.5, "ack_timeout_max_s": 2.0, "nosub_retry_s": 0.3,
              "ack_wait_s": 2.0, "poll_s": 0.1, "status_interval_s": 0.5, "status_min_interval_s": 0.2,
              "min_backoff_s": 0.05, "max_backoff_s": 0.5, "keepalive_s": 5}
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def password_for(user: str) -> str:
@@ -224,7 +211,7 @@ def wait_synced(central: Central, tomls: dict[str, Path], timeout: float = 30.0)
                 return False
         return True
     try:
-        wait_until(done, timeout, 0.05, "every device's acked_seq == last_seq")
+        wait_until(done, timeout, "every device's acked_seq == last_seq", interval=0.05)
     except AssertionError:
         state = {d: store_seqs(t) for d, t in tomls.items()}
         wms = {d: (central.count(d), central.watermark(d)) for d in tomls}
@@ -251,15 +238,8 @@ def assert_synced(central: Central, tomls: dict[str, Path]) -> None:
 
 
 def wait_item(link: MqttLink, pred: Callable[[Any], bool], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            item = link.inbox.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if pred(item):
-            return item
-    raise AssertionError(f"no matching item within {timeout:g} s")
+    """The first item on the link's inbox that satisfies `pred` (earlier ones are dropped)."""
+    return next_item(link.inbox, pred, timeout)
 
 
 def connect_result(link: MqttLink, timeout: float = 10.0) -> Any:
@@ -276,15 +256,12 @@ def publish_wait(link: MqttLink, topic: str, payload: bytes, retain: bool = Fals
 def publish_until_delivered(link: MqttLink, topic: str, payload: bytes, timeout: float = 15.0) -> PubAck:
     """Publish (QoS 1) again until the PUBACK no longer says 0x10 "No matching subscribers": the
     way to know that a subscriber's SUBSCRIBE has been processed. Exactly one copy is delivered."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def delivered() -> PubAck | None:
         ack = publish_wait(link, topic, payload)
         assert not ack.failure, ack
-        if ack.code == 0:
-            return ack
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nobody subscribed to {topic} within {timeout:g} s")
-        time.sleep(0.05)
+        return ack if ack.code == 0 else None
+
+    return wait_until(delivered, timeout, f"a subscriber to {topic}", interval=0.05)
 
 
 def wait_ingest_subscribed(link: MqttLink, site: str, device: str, timeout: float = 15.0) -> None:

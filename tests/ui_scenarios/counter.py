@@ -2,10 +2,11 @@
 driven by simulated touches. Parameters: broker, sync (marker directory), lang."""
 from __future__ import annotations
 
+from cli.counter_cmd import panel_kivy_settings
 from counter.app import CounterApp
 from counter.model import ERRORS, translator
 from counter.settings import parse_counter
-from tests.ui_scenarios.display_support import load_example_site, shot, signal, wait_file
+from tests.ui_scenarios.display_support import kivy_as_started, load_example_site, shot, signal, wait_file
 
 
 def _reply(app, cmd):
@@ -16,6 +17,7 @@ def panel_flow(ctx):
     sync = ctx.params["sync"]
     site = load_example_site()
     settings = parse_counter({"lang": ctx.params.get("lang", "fi")}, set(site.counters))
+    kivy_as_started(panel_kivy_settings(settings))
     app = ctx.start(CounterApp(site, settings, broker=ctx.params["broker"], device="counter-1"))
     t = translator(settings.lang, site)
     yield ctx.until(lambda: app.root is not None and app.state is not None, "panel has the live state")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
+from cli.display_cmd import kivy_settings
 from core.i18n import Translator
 from display.app import DisplayApp
 from display.settings import parse_display
-from tests.ui_scenarios.display_support import load_example_site, shot, signal, wait_file
+from tests.ui_scenarios.display_support import kivy_as_started, load_example_site, shot, signal, wait_file
 
 
 def _start(ctx):
@@ -16,6 +17,7 @@ def _start(ctx):
     settings = parse_display(ctx.params.get("display", {}), set(site.services))
     speech = ctx.params.get("speech")
     done = []
+    kivy_as_started(kivy_settings(settings))
     app = DisplayApp(site, settings, broker=ctx.params["broker"], device="display-1",
                      speech_dir=speech, player=None, keep_speech_files=bool(speech),
                      speech_on_done=lambda u, files: done.append((u.tag, [str(f) for f in files])))

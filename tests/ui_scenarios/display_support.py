@@ -19,6 +19,14 @@ EXAMPLE_SITE = REPO / "assets" / "sites" / "example.toml"
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 
 
+def kivy_as_started(kivy_settings) -> None:
+    """Kivy set up as the app's command sets it up (uikit.launch), before the app's window exists:
+    `kivy_as_started(cli.display_cmd.kivy_settings(settings))`."""
+    from uikit.launch import configure_kivy
+
+    configure_kivy(kivy_settings)
+
+
 # --- handshake --------------------------------------------------------------------------------
 
 def signal(sync_dir: str | Path, name: str, text: str = "") -> None:

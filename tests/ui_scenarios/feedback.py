@@ -176,15 +176,14 @@ def paths(ctx):
     """Skip all; Finish early; touch misuse flagged; idle warning and reset (default language
     back); physical buttons through the same path; a stuck key in the status file; a ticket
     read for attribution (and an unreadable one)."""
-    import time
-
     from evdev import ecodes
 
     from sim.fake_buttons import FakeSource
+    from tests.support.kivy_driver import SteppedClock
 
-    ff = {"s": 0.0}  # the app's clock runs ahead by this much when the scenario fast-forwards
+    clock = SteppedClock()  # idle and thank-you times pass when the scenario says so
     source = FakeSource()
-    app = ctx.start(make_app(ctx, button_source=source, clock=lambda: time.monotonic() + ff["s"]))
+    app = ctx.start(make_app(ctx, button_source=source, clock=clock))
     idle, warn, thanks = (app.settings.flow.idle_s, app.settings.flow.warn_s, app.settings.flow.thanks_s)
     yield ready(ctx, app)
 
@@ -200,7 +199,7 @@ def paths(ctx):
     yield from rate(ctx, app, 4)
     yield from answer(ctx, app, "outcome-done", "self_service")
     yield from go(ctx, app, "self_service-finish", "thanks")
-    ff["s"] += thanks + 0.1
+    clock.advance(thanks + 0.1)
     yield ctx.until(lambda: app.flow.screen == "start", "thank-you screen timed out to the start")
 
     # 3. Send with an empty comment is a skip
@@ -213,16 +212,16 @@ def paths(ctx):
     # 4. idle: English, rate, then nobody touches → warning → reset to the start in Finnish
     yield from switch_language(ctx, app, "en")
     yield from rate(ctx, app, 3)
-    ff["s"] += idle - warn + 0.2
+    clock.advance(idle - warn + 0.2)
     yield ctx.until(lambda: app.flow.warning and app.banner.opacity == 1, "still-there warning shown")
     yield from shot(ctx, app, "still-there-en")
     ctx.tap(app.w["outcome-question"])  # a touch anywhere keeps the customer's screen
     yield ctx.until(lambda: not app.flow.warning and app.banner.opacity == 0, "warning gone after a touch")
     assert app.flow.screen == "outcome"
-    ff["s"] += idle + 0.2
+    clock.advance(idle + 0.2)
     yield ctx.until(lambda: app.flow.screen == "start" and app.flow.lang == "fi", "idle reset to the start in Finnish")
     yield from switch_language(ctx, app, "sv")
-    ff["s"] += idle + 0.2
+    clock.advance(idle + 0.2)
     yield ctx.until(lambda: app.flow.lang == "fi", "idle on the start screen brings the default language back")
 
     # 5. physical buttons: a press is a rating, through the same recorder path
@@ -240,7 +239,7 @@ def paths(ctx):
     yield ctx.until(lambda: "KEY_3" in json.loads(status.read_text())["buttons"]["stuck"], "stuck key in the status")
     source.key(ecodes.KEY_3, 0)
     yield ctx.until(lambda: json.loads(status.read_text())["buttons"]["stuck"] == [], "stuck key released")
-    ff["s"] += idle + 0.2
+    clock.advance(idle + 0.2)
     yield ctx.until(lambda: app.flow.screen == "start", "back to the start")
 
     # 6. a ticket read at the terminal: the feedback carries the service, nothing of the ticket

@@ -87,14 +87,21 @@ def walk_in_and_idle(ctx):
     yield from env.screen(F.NEEDS)
     yield from env.tap("need_accessible_room")
     yield ctx.until(lambda: app.flow.c.needs.accessible_room and env.rendered(), "accessible room chosen")
-    yield ctx.until(lambda: app.flow.warning and env.rendered() and env.has("more_time"), "more-time prompt",
-                    timeout=12)
+    # Nobody touches the kiosk: its clock is moved on (not waited for) to the prompt's time.
+    idle_s, warn_s = app.settings.idle_s, app.settings.idle_warn_s
+    assert not app.flow.warning
+    env.clock.advance(idle_s - warn_s + 0.5)
+    yield ctx.until(lambda: app.flow.warning and env.rendered() and env.has("more_time"), "more-time prompt")
+    assert app.flow.screen == F.NEEDS
     yield from env.shot("idle-prompt-en")
     ctx.tap(env.widget("more_time"))
     yield ctx.until(lambda: not app.flow.warning and env.rendered(), "prompt gone after a touch")
     assert app.flow.screen == F.NEEDS, "more time keeps the customer where they were"
-    yield ctx.until(lambda: app.flow.warning, "prompt again", timeout=12)
-    yield ctx.until(lambda: app.flow.screen == F.START and env.rendered(), "reset to the start", timeout=12)
+    env.clock.advance(idle_s - warn_s + 0.5)
+    yield ctx.until(lambda: app.flow.warning, "prompt again")
+    assert app.flow.screen == F.NEEDS
+    env.clock.advance(warn_s)
+    yield ctx.until(lambda: app.flow.screen == F.START and env.rendered(), "reset to the start")
     yield ctx.frames(3)
     yield from env.shot("after-idle-reset")
     f = app.flow

@@ -3,6 +3,7 @@
     env = KioskEnv(ctx, kiosk={"idle_s": 10})   # the real hub (hub.service) on the test's Mosquitto,
     app = ctx.start(env.app)                     # a printer emulator on a pseudo-terminal, and the
                                                  # kiosk built from a device TOML like on a device
+    env.clock.advance(10)                        # the kiosk's idle time passes (SteppedClock)
 The hub runs here, in a thread, with its own store and a clock set to 12:00 local time today (so
 "too early" and "too late" work whatever time the tests run); Mosquitto is the parent's.
 """
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from core.config import load_device, load_site
 from core.events import now_ms
 from tests.support.hubproc import EXAMPLE_SITE, write_device_config
+from tests.support.kivy_driver import SteppedClock
 from tests.support.pty_printer import PtyPrinter
 
 MIN = 60_000
@@ -53,8 +55,10 @@ class _Say:
 
 
 class KioskEnv:
-    def __init__(self, ctx, kiosk: dict | None = None, printer: bool = True, settle_s: float = 0.05) -> None:
+    def __init__(self, ctx, kiosk: dict | None = None, printer: bool = True, settle_s: float = 0.05,
+                 tech_info=None) -> None:
         self.ctx = ctx
+        self.clock = SteppedClock()
         self.work = Path(ctx.workdir)
         self.port = int(ctx.params["broker_port"])
         self.site = load_site(EXAMPLE_SITE)
@@ -89,9 +93,16 @@ class KioskEnv:
             lines += ["", "[printer]", f"url = {_toml(self.pty.url())}", "status_timeout = 0.3"]
         self.device_config = self.work / "kiosk.toml"
         self.device_config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # Kivy set up as `palvelupiste kiosk` sets it up (one input provider, no multisampling...),
+        # before the kiosk's window exists.
+        from cli.kiosk_cmd import kivy_settings
         from kiosk.app import build_from_device
+        from kiosk.settings import kiosk_settings
+        from uikit.launch import configure_kivy
 
-        self.app = build_from_device(self.device_config, speech_player=None, settle_s=settle_s)
+        configure_kivy(kivy_settings(kiosk_settings(load_device(self.device_config))))
+        self.app = build_from_device(self.device_config, speech_player=None, settle_s=settle_s, clock=self.clock,
+                                     tech_info=tech_info)
 
     # --- hub ---------------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 taps in the top-left corner open it over the running app (the real hub on the test's Mosquitto),
 the device id and site show at once, the doctor's result once the worker thread has it; "Close"
 closes it, a double tap on "Close" presses nothing underneath, and four taps do nothing at all.
+The doctor reaches the apps as `palvelupiste kiosk` / `display` hand it in (cli.techscreen); a
+display started without it shows what it knows and says that the self-test is not available.
 
-Screenshots: test-output/screenshots/kiosk-technician.png, display-technician.png.
+Screenshots: kiosk-technician.png, display-technician.png in the test's output directory.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 from pathlib import Path
 
 from kiosk import flow as F
-from tests.ui_scenarios.display_support import Hub, device_toml, load_example_site, shot
+from tests.ui_scenarios.display_support import Hub, device_toml, kivy_as_started, load_example_site, shot
 from tests.ui_scenarios.kiosk_support import KioskEnv
 
 CHECK_STATUSES = {"OK", "WARN", "FAIL", "SKIP"}
@@ -53,7 +55,9 @@ def _wait(ctx, seconds: float, what: str):
 
 
 def kiosk_technician(ctx):
-    env = KioskEnv(ctx)
+    from cli.techscreen import tech_info
+
+    env = KioskEnv(ctx, tech_info=tech_info)
     app = ctx.start(env.app)
     yield ctx.until(lambda: app.root is not None and env.rendered(), "kiosk built")
     yield ctx.until(lambda: app.hub.connected, "kiosk connected to the site broker")
@@ -122,6 +126,8 @@ def kiosk_technician(ctx):
 
 
 def display_technician(ctx):
+    from cli.display_cmd import kivy_settings
+    from cli.techscreen import tech_info
     from display.app import DisplayApp
     from display.settings import parse_display
 
@@ -132,7 +138,9 @@ def display_technician(ctx):
                        data_dir=work / "display-data")
     site = load_example_site()
     settings = parse_display({"fullscreen": False, "speech": False}, set(site.services))
-    app = ctx.start(DisplayApp(site, settings, broker=url, device="display-1", device_config=conf))
+    kivy_as_started(kivy_settings(settings))
+    app = ctx.start(DisplayApp(site, settings, broker=url, device="display-1", device_config=conf,
+                               tech_info=tech_info))
     yield ctx.until(lambda: app.root is not None and app.model.connected and app.model.had_state,
                     "display connected with a state")
     tech = app.tech
@@ -165,3 +173,33 @@ def display_technician(ctx):
     yield ctx.until(lambda: not tech.is_open, "closed by itself", timeout=5)
     assert tech.opened == 2
     hub.stop()
+
+
+def display_without_doctor(ctx):
+    """A display started without a tech_info function (nothing of appliance/ reachable): the
+    technician screen still opens with what the app knows and says why there is no self-test."""
+    from cli.display_cmd import kivy_settings
+    from display.app import DisplayApp
+    from display.settings import parse_display
+
+    work = Path(ctx.workdir)
+    url = ctx.params["broker"]
+    conf = device_toml(work / "display.toml", device="display-1", role="display", broker_url=url,
+                       data_dir=work / "display-data")
+    site = load_example_site()
+    settings = parse_display({"fullscreen": False, "speech": False}, set(site.services))
+    kivy_as_started(kivy_settings(settings))
+    app = ctx.start(DisplayApp(site, settings, broker=url, device="display-1", device_config=conf))
+    yield ctx.until(lambda: app.root is not None, "display built")
+    tech = app.tech
+    taps(ctx, 5)
+    yield ctx.until(lambda: tech.is_open, "technician screen open after five corner taps", timeout=5)
+    yield ctx.until(lambda: not tech.checking, "the worker is done", timeout=10)
+    yield ctx.frames(3)
+    assert ctx.find(tech.overlay, "tech_device").text == "display-1 (display)"
+    assert ctx.find(tech.overlay, "tech_version").text not in ("", "…")
+    assert "127.0.0.1" in ctx.find(tech.overlay, "tech_site_broker").text
+    assert not tech.doctor_shown and not _doctor_on_screen(ctx, tech)
+    note = ctx.find(tech.overlay, "tech_doctor_error").text
+    assert "without the self-test" in note, note
+    shot(ctx, tech.overlay, "display-technician-without-doctor")
