@@ -61,6 +61,7 @@ from tomlkit.items import Table
 
 from core.config import Broker, ConfigError, load_site, parse_device
 from core.events import valid_id
+from runtime.files import atomic_write
 
 from . import roles as R
 from . import units as U
@@ -597,29 +598,6 @@ def _missing_user() -> bool:
 
 # --- apply -----------------------------------------------------------------------------------------
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.provision-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)  # the umask may have taken bits away
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def _same_owner_as_data_dir(plan: Plan, path: Path) -> None:
     """Running as root, a file made inside the data directory gets the directory's owner, so that
     the services (which own it once systemd has started them) can still write next to it."""
@@ -656,7 +634,7 @@ def apply(plan: Plan, out: TextIO | None = None) -> list[Item]:
             else:
                 if h.is_symlink() or h.is_dir():
                     raise ProvisionError([f"{item.path}: a link or folder is in the way; remove it"])
-                _write_atomic(h, item.content, item.mode)
+                atomic_write(h, item.content, mode=item.mode)  # the temporary file is 0600 from the start
             _same_owner_as_data_dir(plan, h)
         elif item.kind == "link":
             h.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import re
 import shlex
 
 from core import resources
+from uikit.launch import input_provider
 
 SYSTEMD_DIR = resources.template()
 
@@ -207,29 +208,13 @@ _KIVY_DEFAULTS: list[tuple[str, list[tuple[str, str]]]] = [
     ("network", [("useragent", "curl"), ("implementation", "default")]),
 ]
 
-_INPUT_RE = re.compile(r"^(mouse|hidinput|mtdev|linuxwacom)(?::(/\S+))?$")
-
-
 def kivy_input(setting: str | None) -> tuple[str, str]:
-    """The one [input] entry for a kiosk-style `input` setting:
-
-        "mouse" (default)           mouse = mouse,disable_multitouch
-                                    (SDL2 turns the touch screen into pointer events; on Linux
-                                    Kivy ignores SDL's own finger events, so this is one source)
-        "hidinput:/dev/input/event3" touch = hidinput,/dev/input/event3   (multitouch, direct)
-        "mtdev" / "hidinput"        touch = probesysfs,provider=mtdev      (found by capability)
-    """
-    setting = setting or "mouse"
-    m = _INPUT_RE.match(setting)
-    if not m:
-        raise UnitError(f"input {setting!r}: use one provider: mouse, hidinput:/dev/input/eventN or "
-                        "mtdev:/dev/input/eventN")
-    provider, dev = m[1], m[2]
-    if provider == "mouse":
-        return "mouse", "mouse,disable_multitouch"
-    if dev:
-        return "touch", f"{provider},{dev}"
-    return "touch", f"probesysfs,provider={provider}"
+    """The one [input] entry for a kiosk-style `input` setting (uikit.launch.input_provider, the
+    same the app uses when it starts), or UnitError."""
+    try:
+        return input_provider(setting)
+    except ValueError as exc:
+        raise UnitError(str(exc)) from None
 
 
 def kivy_config(role: str, input_setting: str | None = None) -> str:

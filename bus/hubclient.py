@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bus import live, topics
-from bus.link import LinkOptions, Message, MqttLink, PubAck, Tls
+from bus.link import LinkOptions, Message, MqttLink, PubAck, link_options
 from core.config import Broker
 from core.errors import WireError, error_reply
 
@@ -95,12 +95,8 @@ class HubClient:
             if isinstance(x, str):
                 x = Broker(x)
             if isinstance(x, Broker):
-                tls = Tls(x.ca_file, x.cert_file, x.key_file) if x.tls else None
-                x = LinkOptions(host=x.host, port=x.port,
-                                client_id=client_id or f"{device}-{uuid.uuid4().hex[:8]}",
-                                username=username or x.username or device,
-                                password=password if password is not None else x.password(),
-                                tls=tls, **link_kw)
+                x = link_options(x, client_id or f"{device}-{uuid.uuid4().hex[:8]}",
+                                 username=username or x.username or device, password=password, **link_kw)
             if not isinstance(x, LinkOptions):
                 raise TypeError("HubClient needs an MqttLink, LinkOptions, a Broker or a broker URL")
             self.link, self._owns_link = MqttLink(x), True

@@ -257,12 +257,20 @@ class MqttLink:
             self.client.subscribe(topic, qos=qos)
 
 
-def link_for(broker: Broker, client_id: str, inbox: "queue.Queue[Any] | None" = None, **kw: Any) -> MqttLink:
-    """An MqttLink from a core.config.Broker (url, user, password file, TLS files)."""
+def link_options(broker: Broker, client_id: str, *, username: str | None = None, password: str | None = None,
+                 **kw: Any) -> LinkOptions:
+    """The one way from a configured core.config.Broker (url, user, password file, TLS files) to
+    the options of a connection. `username`/`password` stand in where the broker has none.
+    Raises OSError when the password file cannot be read."""
     tls = Tls(broker.ca_file, broker.cert_file, broker.key_file) if broker.tls else None
-    opts = LinkOptions(host=broker.host, port=broker.port, client_id=client_id,
-                       username=broker.username, password=broker.password(), tls=tls, **kw)
-    return MqttLink(opts, inbox)
+    return LinkOptions(host=broker.host, port=broker.port, client_id=client_id,
+                       username=broker.username or username,
+                       password=password if password is not None else broker.password(), tls=tls, **kw)
+
+
+def link_for(broker: Broker, client_id: str, inbox: "queue.Queue[Any] | None" = None, **kw: Any) -> MqttLink:
+    """An MqttLink from a core.config.Broker."""
+    return MqttLink(link_options(broker, client_id, **kw), inbox)
 
 
 def drain(inbox: "queue.Queue[Any]", timeout: float) -> list[Any]:

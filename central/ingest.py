@@ -218,13 +218,13 @@ class Ingest:
                                            site, device), when)
                 return
         else:
-            ok = text is not None and len(payload) <= MAX_STATUS_BYTES
-            if ok:
+            ok = False
+            if text is not None and len(payload) <= MAX_STATUS_BYTES:
                 try:
                     ok = isinstance(json.loads(text), dict)
                 except (ValueError, RecursionError):
-                    ok = False
-            if not ok:
+                    pass
+            if not ok or text is None:
                 self._dead(res, DeadLetter(f"status must be a JSON object of at most {MAX_STATUS_BYTES} bytes",
                                            topic, payload, site, device), when)
                 return

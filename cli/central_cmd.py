@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
 import sys
-import threading
+
+from runtime import process
 
 
 def _broker_opts(p, default_user: str) -> None:
@@ -25,7 +24,7 @@ def register(sub) -> None:
     i = a.add_parser("ingest", help="run an ingest worker (several may share one database and broker)")
     i.add_argument("--db", required=True, help="the central SQLite database (created if missing)")
     _broker_opts(i, "ingest")
-    i.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    process.add_log_option(i)
     i.set_defaults(func=run_ingest)
 
     c = a.add_parser("publish-config", help="validate a site configuration and publish it (retained) to the site",
@@ -68,30 +67,22 @@ def _broker_args(args):
 
 
 def run_ingest(args) -> int:
-    from bus.link import LinkOptions, Tls
+    from bus.link import link_options
     from central.ingest import IngestWorker, default_client_id
     from core.config import Broker
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    process.setup_logging(args.log_level)
     try:
         b = Broker(url=args.broker, username=args.username, password_file=args.password_file,
                    ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file)
-        host, port, tls = b.host, b.port, b.tls
-        password = b.password()
+        if b.tls and not args.ca_file:
+            print("central ingest: mqtts:// needs --ca-file", file=sys.stderr)
+            return 2
+        opts = link_options(b, args.client_id or default_client_id(), min_backoff_s=0.2, max_backoff_s=10.0)
     except (ValueError, OSError) as exc:
         print(f"central ingest: {exc}", file=sys.stderr)
         return 2
-    if tls and not args.ca_file:
-        print("central ingest: mqtts:// needs --ca-file", file=sys.stderr)
-        return 2
-    opts = LinkOptions(host=host, port=port, client_id=args.client_id or default_client_id(),
-                       username=args.username, password=password,
-                       tls=Tls(args.ca_file, args.cert_file, args.key_file) if tls else None,
-                       min_backoff_s=0.2, max_backoff_s=10.0)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = process.stop_on_signals()
     IngestWorker(args.db, opts).run(stop)
     return 0
 

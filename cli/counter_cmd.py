@@ -22,6 +22,8 @@ import sys
 from collections.abc import Sequence
 
 from core import resources
+from core.errors import WireError, error_reply
+from runtime import process
 from uikit import launch
 
 DEFAULT_SITE = resources.example_site()
@@ -64,7 +66,7 @@ def register(sub) -> None:
         x.set_defaults(func=run)
     panel = a.add_parser("panel", help="run the Kivy call panel", parents=[common])
     panel.add_argument("--counter", help="start at this counter (default: [counter] counter, else pick one)")
-    launch.add_log_option(panel)
+    process.add_log_option(panel)
     panel.set_defaults(func=run_panel, start=start_panel)
 
 
@@ -144,7 +146,7 @@ def run(args) -> int:
                     return _fail(t, st, args)
                 helps = st.get("help") or []
                 if not helps:
-                    reply = {"ok": False, "error": "unknown_request", "message": "no open help requests"}
+                    reply = error_reply(WireError.UNKNOWN_REQUEST, "no open help requests")
                     return _fail(t, reply, args)
                 req = helps[0]["request"]
             payload["request"] = req
@@ -167,7 +169,9 @@ def _fail(t, reply: dict, args) -> int:
         print(json.dumps(reply, ensure_ascii=False, indent=2))
     else:
         print(error_text(t, reply), file=sys.stderr)
-    return 3 if reply.get("error") in ("timeout", "closed", "bad_broker_url", "bad_password_file") else 1
+    # 3: nothing reached the hub (an operator retries or fixes the set-up); 1: the hub said no.
+    unreached = (WireError.TIMEOUT, WireError.CLOSED, WireError.BAD_BROKER_URL, WireError.BAD_PASSWORD_FILE)
+    return 3 if reply.get("error") in unreached else 1
 
 
 def _state_text(t, s: _Setup, v) -> str:

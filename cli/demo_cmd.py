@@ -1,4 +1,4 @@
-"""palvelupiste demo — a complete service point on this machine (see appliance/demo.py)."""
+"""palvelupiste demo — a complete service point on this machine (see sim/demo.py)."""
 from __future__ import annotations
 
 import logging

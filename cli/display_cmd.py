@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+from runtime import process
 from uikit import launch
 
 
@@ -22,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--mute", action="store_true", help="no chime and no speech")
     p.add_argument("--speech-dir", help="where the spoken calls are rendered (default: a temporary directory)")
     p.add_argument("--check", action="store_true", help="only validate the configuration and exit")
-    launch.add_log_option(p)
+    process.add_log_option(p)
     p.set_defaults(func=run, start=start)
 
 

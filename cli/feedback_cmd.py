@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from runtime import process
 from uikit import launch
 
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen (setting: feedback.fullscreen)")
     p.add_argument("--size", default="1280x800", help="window size with --windowed, e.g. 1920x1080 (default 1280x800)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit (no window)")
-    launch.add_log_option(p)
+    process.add_log_option(p)
     p.set_defaults(func=run, start=start)
 
 

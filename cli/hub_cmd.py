@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
+from runtime import process
+
 
 def register(sub) -> None:
     p = sub.add_parser("hub", help="run the site's queue authority (commands in, live state out)")
@@ -16,8 +18,7 @@ def register(sub) -> None:
                    help="the hub's device configuration (TOML; default: $PALVELUPISTE_CONFIG)")
     p.add_argument("--heartbeat", type=float, metavar="S",
                    help="re-publish the state at least every S seconds (default: [hub] heartbeat_s or 10)")
-    p.add_argument("--log-level", default=os.environ.get("PALVELUPISTE_LOG", "INFO"),
-                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    process.add_log_option(p)
     p.set_defaults(func=run)
 
 
@@ -29,13 +30,12 @@ def run(args) -> int:
     from core.store import StoreError
     from hub.service import HubService
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    process.setup_logging(args.log_level)
     if not args.config:
         print("palvelupiste hub: --config DEVICE.toml is needed", file=sys.stderr)
         return 2
     try:
-        device = load_device(args.config)
+        device = load_device(args.config, role="hub")
         service = HubService(device, heartbeat_s=args.heartbeat)
     except (OSError, ValueError) as exc:
         print(f"palvelupiste hub: {exc}", file=sys.stderr)

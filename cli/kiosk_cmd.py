@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from runtime import process
 from uikit import launch
 
 
@@ -23,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--fullscreen", action="store_true", help="fill the screen, no window frame, no cursor")
     p.add_argument("--local", action="store_true",
                    help="no hub: issue numbers from a queue in this process (for trying the kiosk out)")
-    launch.add_log_option(p)
+    process.add_log_option(p)
     p.set_defaults(func=run, start=start)
 
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
+
+from runtime import process
 
 
 def register(sub) -> None:
@@ -13,7 +13,7 @@ def register(sub) -> None:
                                    "central ingest acknowledges; keeps the site configuration and the appointment "
                                    "list published by the centre on disk. Runs until SIGTERM/SIGINT.")
     p.add_argument("--config", required=True, metavar="DEVICE.toml", help="the device configuration")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    process.add_log_option(p)
     p.set_defaults(func=run)
 
 
@@ -21,8 +21,7 @@ def run(args) -> int:
     from core.config import load_device
     from sync.agent import SyncAgent, SyncOptions
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    process.setup_logging(args.log_level)
     try:
         device = load_device(args.config)
         options = SyncOptions.from_section(device.section("sync"), args.config)
@@ -30,9 +29,7 @@ def run(args) -> int:
     except OSError as exc:  # e.g. the password file cannot be read
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = process.stop_on_signals()
     from core.store import StoreError
 
     try:

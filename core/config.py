@@ -440,6 +440,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(path), [Issue("toml", str(exc))]) from None
 
 
-def load_device(path: str | Path) -> Device:
+def load_device(path: str | Path, role: str | None = None) -> Device:
+    """The device file at `path`; with `role`, a file of another role is a ConfigError naming
+    device.role (a kiosk's file given to the display must not half-start a display)."""
     path = Path(path)
-    return parse_device(read_toml(path), str(path), base=path.parent)
+    device = parse_device(read_toml(path), str(path), base=path.parent)
+    if role is not None and device.role != role:
+        raise ConfigError(str(path), [Issue("device.role", f"is {device.role!r}, but this command runs "
+                                                           f"the {role!r}: give it a {role}'s configuration")])
+    return device

@@ -184,7 +184,7 @@ class CounterState:
     current: str | None = None
 
 
-def local_day(ms: int, tz) -> str:
+def local_day(ms: int, tz: _dt.tzinfo) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).astimezone(tz).date().isoformat()
 
 
@@ -249,6 +249,7 @@ class QueueState:
 
     def _enqueue(self, t: Ticket, kind: str) -> None:
         s = t.service
+        key: tuple[Any, ...]
         if kind == "appointment":
             key = ("a", s, t.appointment_ms or 0, t.order)
             heap = self._appt.setdefault(s, [])
@@ -384,7 +385,8 @@ class QueueState:
             sort_key, tid, key = heap[0]
             t = tickets.get(tid)
             if t is not None and t.state == WAITING and t.queue_key == key:
-                return heap[0]
+                head: tuple[Any, ...] = heap[0]
+                return head
             heapq.heappop(heap)
         return None
 
@@ -535,6 +537,7 @@ def _service_s(t: Ticket, now: int) -> int | None:
 
 def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
     site = state.site
+    t: Ticket | Reject | None  # one name for "the ticket this command is about", across the cases
     match cmd:
         case TakeTicket(service=service, lang=lang, needs=needs):
             if service not in site.services:
@@ -660,7 +663,8 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
                 return Reject(W.UNKNOWN_REQUEST, "no open help request with this id")
             return Decision([("help.answered", {"request": req, "counter": counter})], {"ok": True, "request": req})
 
-    return Reject(W.UNKNOWN_COMMAND, f"unknown command {type(cmd).__name__}")
+    # Unreachable for the type checker; a caller outside it (a fuzzer, a plugin) may still pass anything.
+    return Reject(W.UNKNOWN_COMMAND, f"unknown command {type(cmd).__name__}")  # type: ignore[unreachable]
 
 
 class Engine:

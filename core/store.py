@@ -78,18 +78,19 @@ class EventStore:
         self.site = site
         self.device = device
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = None
+        conn: sqlite3.Connection | None = None
         try:
-            self.conn = connect(self.path)
-            self.db = sqlite_utils.Database(self.conn)
+            conn = connect(self.path)
+            self.conn: sqlite3.Connection = conn
+            self.db = sqlite_utils.Database(conn)
             if check:
                 self._quick_check()
             self._create()
             self._check_identity()
         except BaseException as exc:
             # A refused store must not stay open (and hold its WAL) behind the caller's back.
-            if self.conn is not None:
-                self.conn.close()
+            if conn is not None:
+                conn.close()
             if isinstance(exc, sqlite3.DatabaseError):
                 if _is_full(exc):
                     raise StoreFullError(f"{self.path}: disk full while opening the store") from exc
@@ -101,12 +102,12 @@ class EventStore:
     def _create(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.db["events"].create(
+            self.db.table("events").create(
                 {"seq": int, "id": str, "type": str, "ts": int, "data": str, "v": int},
                 pk="seq", not_null={"id", "type", "ts", "data", "v"}, if_not_exists=True,
             )
-            self.db["events"].create_index(["id"], unique=True, if_not_exists=True)
-            self.db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            self.db.table("events").create_index(["id"], unique=True, if_not_exists=True)
+            self.db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
             for key, value in (("site", self.site), ("device", self.device),
                                ("last_seq", "0"), ("acked_seq", "0"), ("created_ms", str(now_ms()))):
                 self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))

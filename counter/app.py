@@ -21,6 +21,7 @@ from kivy.uix.modalview import ModalView
 from kivy.uix.scrollview import ScrollView
 
 from core.config import Site
+from core.errors import WireError, error_reply
 from uikit.appsupport import close_all
 
 from .model import PanelView, error_text, panel_view, success_text, translator
@@ -119,7 +120,7 @@ class CounterApp(App):
         payload = {"cmd": cmd, "counter": self.counter, **extra}
         self._status(self.t("Sending…"), "busy")
         if self.link is None:
-            self._on_reply(cmd, {"ok": False, "error": "timeout", "connected": False})
+            self._on_reply(cmd, error_reply(WireError.TIMEOUT, "no link to the hub", connected=False))
             return
         self.link.send(payload, lambda reply: Clock.schedule_once(lambda dt: self._on_reply(cmd, reply), 0))
 

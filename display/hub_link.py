@@ -3,7 +3,7 @@ this file changes, nothing else.
 
 Everything arrives as one stream of small tuples, from the client's dispatcher thread:
 
-    ("call", dict)      a call or recall message (hub/live.py shape)
+    ("call", dict)      a call or recall message (bus/live.py shape)
     ("state", dict)     the retained live state
     ("link", bool)      connected to the site broker / not
     ("hub", bool)       the hub's availability: "online" / "offline" (its last will)

@@ -1,6 +1,6 @@
 """What the number display shows, as plain data with the time passed in (no Kivy, no network).
 
-The hub sends two kinds of live message (hub/live.py): a call message for every call and recall
+The hub sends two kinds of live message (bus/live.py): a call message for every call and recall
 (displays react to it at once), and the retained state (waiting counts, estimates, the last calls)
 re-published at least every `heartbeat_s`. A call is known by (ticket, ts): the same call arrives
 both as a call message and inside the next state, and is shown and spoken once.

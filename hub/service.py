@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bus import live, topics
-from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls
+from bus.link import Connected, ConnectFailed, Disconnected, Message, MqttLink, PubAck, link_options
 from core.appointments import appointments_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
@@ -92,9 +92,10 @@ class HubService:
         self.clock = clock
         self.inbox: queue.Queue[Any] = queue.Queue()
         self._link_kw = dict(link_kw or {})
-        self.link: MqttLink | None = None
-        self.store: EventStore | None = None
-        self.authority: QueueAuthority | None = None
+        # Made by run() on the service's own thread; the properties below name a use before that.
+        self._link: MqttLink | None = None
+        self._store: EventStore | None = None
+        self._authority: QueueAuthority | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._watchdog = sdnotify.WatchdogPinger()
@@ -135,7 +136,7 @@ class HubService:
 
     def wait_connected(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while self.link is None:
+        while self._link is None:
             if time.monotonic() > deadline or self._startup_error is not None:
                 return False
             time.sleep(0.01)
@@ -163,6 +164,24 @@ class HubService:
             raise c.error
         return c.result
 
+    @property
+    def link(self) -> MqttLink:
+        if self._link is None:
+            raise RuntimeError("the hub service is not running")
+        return self._link
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            raise RuntimeError("the hub service is not running")
+        return self._store
+
+    @property
+    def authority(self) -> QueueAuthority:
+        if self._authority is None:
+            raise RuntimeError("the hub service is not running")
+        return self._authority
+
     def run(self) -> None:
         """Open the store, fold it, connect, and serve until `stop()`."""
         try:
@@ -185,25 +204,22 @@ class HubService:
 
     def _open(self) -> None:
         self.open_store()
-        b = self.broker
-        tls = Tls(b.ca_file, b.cert_file, b.key_file) if b.tls else None
         avail = topics.availability(self.site.id, self.device.id)
-        opts = LinkOptions(host=b.host, port=b.port, client_id=self.device.id,
-                           username=b.username or self.device.id, password=b.password(), tls=tls,
-                           will=(avail, b"offline", True), online=(avail, b"online", True),
-                           subscriptions=[(topics.commands_all(self.site.id), 1)], **self._link_kw)
-        self.link = MqttLink(opts, self.inbox).start()
+        opts = link_options(self.broker, self.device.id, username=self.device.id,
+                            will=(avail, b"offline", True), online=(avail, b"online", True),
+                            subscriptions=[(topics.commands_all(self.site.id), 1)], **self._link_kw)
+        self._link = MqttLink(opts, self.inbox).start()
 
     def open_store(self) -> None:
         """Open the store and fold it into the authority, on the calling thread (which then owns
         them). `run()` does this itself; call it directly only to use `handle_command` without
         a broker (tests, tools)."""
-        self.store = EventStore(self.device.store, self.site.id, self.device.id)
+        self._store = EventStore(self.device.store, self.site.id, self.device.id)
         self._check_appointments(force=True)
-        self.authority = QueueAuthority(self.site, self.store, self.appointments, clock=self.clock)
+        self._authority = QueueAuthority(self.site, self._store, self.appointments, clock=self.clock)
 
     def _close(self) -> None:
-        link = self.link
+        link = self._link
         if link is not None:
             if link.connected:
                 # A clean disconnect does not fire the will: say "offline" ourselves.
@@ -218,8 +234,8 @@ class HubService:
                     if isinstance(item, PubAck) and item.mid == mid:
                         break
             link.stop()
-        if self.store is not None:
-            self.store.close()
+        if self._store is not None:
+            self._store.close()
         # Whoever still waits on call() must not hang.
         while True:
             try:
@@ -429,6 +445,5 @@ def _command_name(payload: bytes | str) -> str | None:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if isinstance(obj, dict) and isinstance(obj.get("cmd"), str):
-        return obj["cmd"]
-    return None
+    cmd = obj.get("cmd") if isinstance(obj, dict) else None
+    return cmd if isinstance(cmd, str) else None

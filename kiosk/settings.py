@@ -34,6 +34,7 @@ from core.schema import (
     Texts,
     load,
 )
+from uikit.launch import INPUT_PATTERN
 
 DEFAULT_TICKET_URL = "https://queue.example.org/{site}/{token}"
 PORTRAIT = (1080, 1920)
@@ -116,7 +117,7 @@ KIOSK = Section("kiosk", (
     Field("reprint_s", Number(0, 3600, unit="seconds"), 120.0, "how long the last ticket can be printed again"),
     Field("max_reprints", Int(0, 10), 2, "how many times it can be printed again"),
     Field("hub_timeout_s", Number(0.5, 60, unit="seconds"), 5.0, "no answer from the hub within this: the kiosk says so"),
-    Field("input", Text(pattern=r"(mouse|hidinput|mtdev|linuxwacom)(:\S+)?", label="one input provider",
+    Field("input", Text(pattern=INPUT_PATTERN, label="one input provider",
                         message='must be one provider: "mouse", "hidinput:/dev/input/eventN" or '
                                 '"mtdev:/dev/input/eventN"'),
           "mouse", "exactly ONE touch input provider (two give double touches)"),

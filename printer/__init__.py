@@ -1,5 +1,5 @@
 """The kiosk's ticket printer: layout, ESC/POS rendering, connections, status and faults.
 
-Import direction: printer -> core. Nothing here knows about Kivy, MQTT or the event store; the
+Imports core and runtime only. Nothing here knows about Kivy, MQTT or the event store; the
 kiosk turns `PrinterMonitor` transitions into printer.fault / printer.recovered events.
 """

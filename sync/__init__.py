@@ -1,1 +1,2 @@
-"""MQTT plumbing, the device sync agent and the central ingest."""
+"""The device's sync agent (outbox to the central broker, counted synced only on the central
+acknowledgement) and the keeper of what comes down the wire. Device side only."""

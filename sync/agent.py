@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from bus import topics
-from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, Tls, drain
-from core.config import ConfigError, Device, Issue
+from bus.link import Connected, ConnectFailed, Disconnected, Message, MqttLink, PubAck, drain, link_options
+from core.config import Broker, ConfigError, Device, Issue
 from core.events import now_ms
 from core.store import EventStore, StoreError
 from runtime import sdnotify
@@ -71,6 +71,7 @@ class SyncAgent:
         if device.central_broker is None:
             raise ConfigError("<device>", [Issue("central_broker", "missing: the sync agent needs [central_broker]")])
         self.device = device
+        self.broker: Broker = device.central_broker
         self.opts = options or SyncOptions.from_section(device.section("sync"))
         self.version = version or st.software_version()
         self.site, self.dev = device.site, device.id
@@ -102,21 +103,18 @@ class SyncAgent:
         self._connect_fail_logged = 0.0
         prev = st.read_local_status(device.data_dir) or {}
         self.last_sync_ms: int | None = prev.get("last_sync_ms") if isinstance(prev.get("last_sync_ms"), int) else None
-        self.counters = {"published_batches": 0, "published_events": 0, "pubacks_ok": 0, "puback_failures": 0,
-                         "last_puback_failure": None, "no_subscriber_pubacks": 0, "ack_timeouts": 0,
-                         "resent_batches": 0, "connects": 0}
+        self.counters: dict[str, int] = {
+            "published_batches": 0, "published_events": 0, "pubacks_ok": 0, "puback_failures": 0,
+            "no_subscriber_pubacks": 0, "ack_timeouts": 0, "resent_batches": 0, "connects": 0}
+        self.last_puback_failure: str | None = None
 
     # --- setup ---------------------------------------------------------------------------------
 
     def _make_link(self) -> MqttLink:
-        b = self.device.central_broker
-        assert b is not None
-        user = b.username or topics.central_username(self.site, self.dev)
-        tls = Tls(b.ca_file, b.cert_file, b.key_file) if b.tls else None
         o = self.opts
-        opts = LinkOptions(
-            host=b.host, port=b.port, client_id=topics.central_username(self.site, self.dev),
-            username=user, password=b.password(), tls=tls, keepalive=o.keepalive_s,
+        name = topics.central_username(self.site, self.dev)
+        opts = link_options(
+            self.broker, name, username=name, keepalive=o.keepalive_s,
             will=(self.t_avail, b"offline", True), online=(self.t_avail, b"online", True),
             subscriptions=[(self.t_ack, 1)] + [(t, 1) for t in self.keeper.topics],
             min_backoff_s=o.min_backoff_s, max_backoff_s=o.max_backoff_s, max_inflight=o.window + 16)
@@ -132,7 +130,7 @@ class SyncAgent:
         next_prune = time.monotonic()
         next_cp = time.monotonic() + self.opts.checkpoint_interval_s
         self.link.start()
-        log.info("sync: %s/%s → %s, outbox %d..%d", self.site, self.dev, self.device.central_broker.url,
+        log.info("sync: %s/%s → %s, outbox %d..%d", self.site, self.dev, self.broker.url,
                  self._acked, self._last_seq)
         # systemd (Type=notify): ready with the store open; pings from this loop, so a hung
         # agent is restarted (the outbox is on disk: nothing is lost by a restart).
@@ -203,7 +201,7 @@ class SyncAgent:
             log.debug("sync: puback mid %d code 0x%02x%s", item.mid, item.code, "" if batch else " (not in flight)")
             if item.failure:
                 self.counters["puback_failures"] += 1
-                self.counters["last_puback_failure"] = f"{item.reason} (0x{item.code:02x})"
+                self.last_puback_failure = f"{item.reason} (0x{item.code:02x})"
                 log.error("sync: the broker refused a publish (mid %d%s): %s (0x%02x)", item.mid,
                           f", events {batch.first}..{batch.last}" if batch else "", item.reason, item.code)
             elif batch is not None:
@@ -329,7 +327,8 @@ class SyncAgent:
                 log.error("sync: events %d..%d are no longer in the store (pruned before the centre "
                           "acknowledged them?); the centre will wait at the gap",
                           self.sent_upto + 1, evs[0].seq - 1)
-            parts, size = [], len(head) + 2
+            parts: list[str] = []
+            size = len(head) + 2
             for ev in evs:
                 text = ev.to_json()
                 n = len(text.encode("utf-8")) + 1
@@ -362,7 +361,7 @@ class SyncAgent:
             site=self.site, device=self.dev, role=self.device.role, version=self.version,
             last_seq=self._last_seq, acked_seq=self._acked, oldest_unacked_ts=self.store.oldest_unacked_ts(),
             last_sync_ms=self.last_sync_ms, disk_free=st.disk_free_bytes(self.store.path.parent),
-            printer=st.read_printer_status(self.device.data_dir), sync=dict(self.counters),
+            printer=st.read_printer_status(self.device.data_dir), sync={**self.counters, "last_puback_failure": self.last_puback_failure},
             connected=self.link.connected, extra=extra)
 
     def _write_local_status(self, status: dict[str, Any] | None = None) -> None:

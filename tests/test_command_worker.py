@@ -20,7 +20,7 @@ from bus.worker import CommandWorker
 from counter.hub_link import CounterLink
 from kiosk.hub_link import MqttHubLink
 from tests.support.hubproc import HubProcess
-from tests.support.wait import next_item, wait_until
+from tests.support.wait import WaitTimeout, next_item, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -122,8 +122,16 @@ def test_stop_answers_every_command_once_and_sends_none_of_the_queued(broker, hu
         assert client.wait_connected(10) and watch.wait_connected(10)
         # "Connected" comes before the broker's SUBACK: the watcher's own probe coming back, sent
         # after its subscriptions on the same connection, says that they are in place.
-        watch.publish("test/probe", b"1", qos=1)
-        next_item(seen, lambda m: isinstance(m, Message) and m.topic == "test/probe", what="the probe")
+        # Sent again each second until one comes back (a loaded machine may take its time).
+        def probe_back() -> bool:
+            watch.publish("test/probe", b"1", qos=1)
+            try:
+                next_item(seen, lambda m: isinstance(m, Message) and m.topic == "test/probe", timeout=1.0)
+            except WaitTimeout:
+                return False
+            return True
+
+        wait_until(probe_back, 30, "the watcher's probe to come back")
         with paused(hub):
             for i in range(3):
                 worker.submit(TAKE, answers[i].append)

@@ -21,31 +21,10 @@ from core.commands import MAX_COMMAND_BYTES
 from core.store import connect
 from hub.service import HubService
 from tests.support.hubproc import REPO, HubProcess, write_device_config
+from tests.support.wait import next_item, wait_until
 
 SITE = "example-pp"
 pytestmark = pytest.mark.broker
-
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def next_item(q: "queue.Queue", timeout=10.0, pred=lambda x: True):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            item = q.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if pred(item):
-            return item
-    raise AssertionError(f"nothing matching within {timeout}s")
 
 
 def wait_answering(client: HubClient, timeout=10.0) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kivy_driver import REPO
+from tests.support.wait import WaitTimeout, wait_until
 from tests.ui_scenarios.display_support import device_toml
 
 #: (command line of the app, the role its configuration must have)
@@ -65,11 +66,15 @@ def test_kivy_gets_one_input_provider_and_the_apps_window(tmp_path):
 
 
 def _wait(cond, what: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
+    """wait_until, failing at once (with the app's log) when the app ends first."""
+    def ready() -> object:
         assert proc.poll() is None, f"the app ended while waiting for {what}:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{log.read_text()[-3000:]}"
-        time.sleep(0.1)
+        return cond()
+
+    try:
+        wait_until(ready, timeout, what, interval=0.1)
+    except WaitTimeout as exc:
+        raise AssertionError(f"{exc}:\n{log.read_text()[-3000:]}") from None
 
 
 def _issued(store: Path) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from core.config import ConfigError, Device, Issue
+from runtime import process
+from runtime.process import DEFAULT_LOG_LEVEL, resolve_log_level
 
 log = logging.getLogger(__name__)
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-DEFAULT_LOG_LEVEL = "INFO"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 #: A driver: given the running app when it has started; what it returns is kept alive as long
 #: as the app runs (Kivy's clock holds bound methods only weakly).
@@ -64,16 +64,6 @@ class Plan:
     kivy_home: str | None = None        # KIVY_HOME unless the environment sets it (the units do)
 
 
-def add_log_option(parser) -> None:
-    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=None,
-                        help=f"how much to log (default: $PALVELUPISTE_LOG, else {DEFAULT_LOG_LEVEL})")
-
-
-def resolve_log_level(explicit: str | None = None) -> str:
-    level = (explicit or os.environ.get("PALVELUPISTE_LOG") or DEFAULT_LOG_LEVEL).upper()
-    return level if level in LOG_LEVELS else DEFAULT_LOG_LEVEL
-
-
 def load_device(role: str, config: str | Path | None) -> Device:
     """The device configuration of an app of `role`; a file of another role is a ConfigError
     that names device.role (a kiosk's file given to the display must not half-start a display)."""
@@ -82,26 +72,35 @@ def load_device(role: str, config: str | Path | None) -> Device:
     if not config:
         raise ConfigError("--config", [Issue("config", "the device configuration is needed "
                                                        "(--config DEVICE.toml or $PALVELUPISTE_CONFIG)")])
-    device = load(config)
-    if device.role != role:
-        raise ConfigError(str(config), [Issue("device.role", f"is {device.role!r}, but this command runs "
-                                                             f"the {role!r} app: give it a {role}'s configuration")])
-    return device
+    return load(config, role=role)
 
 
 def setup_logging(level: str) -> None:
-    """One handler on the root logger; Kivy's logger joins it (before Kivy is imported)."""
+    """The process's logging (runtime.process); Kivy's logger joins it (before Kivy is imported)."""
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=level, format=LOG_FORMAT)
-    root.setLevel(level)
+    process.setup_logging(level)
 
 
-def input_provider(setting: str) -> tuple[str, str]:
-    """The one [input] entry for a setting such as "mouse" or "hidinput:/dev/input/event3"."""
-    kind, _, dev = (setting or "mouse").partition(":")
+#: an `input` setting: one Kivy input provider, optionally with its device (the kiosk's schema uses it)
+INPUT_PATTERN = r"(mouse|hidinput|mtdev|linuxwacom)(?::(/\S+))?"
+_INPUT_RE = re.compile(INPUT_PATTERN)
+
+
+def input_provider(setting: str | None) -> tuple[str, str]:
+    """The one [input] entry of Kivy's config for an `input` setting:
+
+        "mouse" (default)            mouse = mouse,disable_multitouch
+        "hidinput:/dev/input/event3" touch = hidinput,/dev/input/event3   (multitouch, direct)
+        "mtdev" / "hidinput"         touch = probesysfs,provider=mtdev      (found by capability)
+
+    Raises ValueError for anything else. The start-up path and provisioning (which writes the
+    device's Kivy config) both use it."""
+    m = _INPUT_RE.fullmatch(setting or "mouse")
+    if not m:
+        raise ValueError(f"input {setting!r}: use one provider: mouse, hidinput:/dev/input/eventN or "
+                         "mtdev:/dev/input/eventN")
+    kind, dev = m[1], m[2]
     if kind == "mouse":
         # SDL2 turns a touch screen into pointer events; on Linux Kivy ignores SDL's own finger
         # events, so this is one source.
