@@ -51,7 +51,8 @@ def _issues(exc: ConfigError) -> str:
 
 def check_config(ctx: Context) -> Result:
     """Reads the device and site configuration into `ctx` (every later check needs them)."""
-    # looked up when run: appliance.sections reads the role registry, which lists this check
+    # looked up when run: the sections' schemas import every app's settings (evdev's key names for
+    # the feedback buttons among them), and importing the doctor must stay cheap on a broken device
     from .sections import check_device_doc
 
     name = "configuration"

@@ -504,7 +504,7 @@ def make_plan(opts: Options) -> Plan:
         doc = tomllib.loads(conf_text)
         kiosk = doc.get("kiosk", {}) if isinstance(doc.get("kiosk"), dict) else {}
         try:
-            f(KIVY_CONFIG, U.kivy_config(opts.role, kiosk.get("input")))
+            f(KIVY_CONFIG, U.kivy_config(kiosk.get("input") if opts.role == "kiosk" else None))
         except U.UnitError as exc:
             raise ProvisionError([f"{U.DEVICE_CONFIG} [kiosk] {exc}"]) from None
     plan.items.append(Item("store", STORE, "unchanged" if ctx.get("store_exists") else "create",

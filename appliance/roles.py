@@ -17,13 +17,11 @@ import kiosk.checks
 import printer.checks
 import sync.checks
 import uikit.checks
+from core.config import COMMON_SECTIONS, ROLE_SECTIONS, allowed_sections  # noqa: F401  (part of the registry's face)
 from runtime.checks import Check
 
 from . import checks as device_checks
 from . import units as U
-
-#: sections every device file has
-COMMON_SECTIONS = ("device", "site_broker", "central_broker", "sync")
 
 #: the doctor's checks of every device, in the order it shows them; the role's own follow
 COMMON_CHECKS: tuple[Check, ...] = (
@@ -48,11 +46,15 @@ _SCREEN_GROUPS = ("video", "render", "input")
 @dataclass(frozen=True)
 class Role:
     name: str
-    sections: tuple[str, ...]   # beyond COMMON_SECTIONS
     app: Unit                   # the role's own unit
     screen: bool = False        # draws on a screen (Kivy on KMS/DRM)
     checks: tuple[Check, ...] = ()          # the doctor's checks beyond COMMON_CHECKS
     needed_units: tuple[str, ...] = ()      # services it needs that other packages install
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """Its sections beyond COMMON_SECTIONS (declared with the device file, core.config)."""
+        return ROLE_SECTIONS[self.name]
 
     @property
     def units(self) -> tuple[Unit, ...]:
@@ -68,21 +70,21 @@ class Role:
 
 
 ROLES: dict[str, Role] = {r.name: r for r in (
-    Role("hub", ("hub",), Unit("palvelupiste-hub.service", ("hub",)),
+    Role("hub", Unit("palvelupiste-hub.service", ("hub",)),
          checks=(hub.checks.site_broker_files(U.MOSQUITTO_CONF, U.MOSQUITTO_PASSWD, U.MOSQUITTO_ACL),),
          needed_units=(U.MOSQUITTO_UNIT,)),
-    Role("kiosk", ("kiosk", "printer"),
+    Role("kiosk",
          Unit("palvelupiste-kiosk.service", ("kiosk", "--fullscreen"), (*_SCREEN_GROUPS, "audio", "dialout", "lp")),
          screen=True,
          checks=(printer.checks.PRINTER, kiosk.checks.TOUCH, uikit.checks.SCREEN, uikit.checks.BLANKING)),
-    Role("display", ("display",), Unit("palvelupiste-display.service", ("display",), (*_SCREEN_GROUPS, "audio")),
+    Role("display", Unit("palvelupiste-display.service", ("display",), (*_SCREEN_GROUPS, "audio")),
          screen=True,
          checks=(uikit.checks.SCREEN, uikit.checks.BLANKING)),
-    Role("counter", ("counter",), Unit("palvelupiste-counter.service", ("counter", "panel"), _SCREEN_GROUPS),
+    Role("counter", Unit("palvelupiste-counter.service", ("counter", "panel"), _SCREEN_GROUPS),
          screen=True,
          # a counter is often a clerk's PC, whose console blanking is the clerk's business
          checks=(uikit.checks.SCREEN,)),
-    Role("feedback", ("feedback",), Unit("palvelupiste-feedback.service", ("feedback",), (*_SCREEN_GROUPS, "audio")),
+    Role("feedback", Unit("palvelupiste-feedback.service", ("feedback",), (*_SCREEN_GROUPS, "audio")),
          screen=True,
          checks=(feedback_terminal.checks.BUTTONS, feedback_terminal.checks.TOUCH, uikit.checks.SCREEN,
                  uikit.checks.BLANKING)),
@@ -95,10 +97,6 @@ def role(name: str) -> Role:
         return ROLES[name]
     except KeyError:
         raise KeyError(f"unknown role {name!r} (one of {', '.join(ROLES)})") from None
-
-
-def allowed_sections(name: str) -> tuple[str, ...]:
-    return COMMON_SECTIONS + role(name).sections
 
 
 def units_for(name: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Every section a device file may have, by name, with its declared schema (core.schema), gathered
 from the packages that own them; and the whole-file check `palvelupiste check-config --device`
-runs. Which sections a role may carry is appliance.roles' `allowed_sections`.
+runs. Which sections a role may carry is core.config's `allowed_sections`.
 """
 from __future__ import annotations
 
@@ -8,7 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import BROKER, DEVICE, ROLES, SITE_FILE, ConfigError, Device, Issue, Site, load_site, parse_device
+from core.config import (
+    BROKER,
+    DEVICE,
+    ROLES,
+    SITE_FILE,
+    ConfigError,
+    Device,
+    Issue,
+    Site,
+    allowed_sections,
+    load_site,
+    parse_device,
+)
 from core.schema import Section, describe, parse
 from counter.settings import COUNTER
 from display.settings import DISPLAY
@@ -18,8 +30,6 @@ from hub.settings import HUB
 from kiosk.settings import KIOSK
 from printer.settings import PRINTER
 from sync.settings import SYNC
-
-from .roles import allowed_sections
 
 #: section name -> schema; the order is the reference's
 SECTIONS: dict[str, Section] = {

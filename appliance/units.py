@@ -217,14 +217,11 @@ def kivy_input(setting: str | None) -> tuple[str, str]:
         raise UnitError(str(exc)) from None
 
 
-def kivy_config(role: str, input_setting: str | None = None) -> str:
-    """config.ini for KIVY_HOME of a screen role: Kivy's complete defaults with exactly one input
-    provider, no cursor, full screen, no screensaver, logs to the journal."""
-    from .roles import screen_roles  # the registry reads this module: looked up when called
-
-    if role not in screen_roles():
-        raise UnitError(f"role {role!r} has no screen")
-    key, value = kivy_input(input_setting if role == "kiosk" else None)
+def kivy_config(input_setting: str | None = None) -> str:
+    """config.ini for KIVY_HOME of a device with a screen: Kivy's complete defaults with exactly
+    one input provider (`input_setting`, the kiosk's [kiosk] input; mouse otherwise), no cursor,
+    full screen, no screensaver, logs to the journal."""
+    key, value = kivy_input(input_setting)
     out = ["; Kivy configuration of this palvelupiste device, written by `palvelupiste provision`",
            "; (run it again instead of editing). [input] has exactly ONE provider: two providers",
            "; reading one touch screen give every tap twice (Kivy issues #3801, #8494).", ""]

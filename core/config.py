@@ -41,7 +41,23 @@ from .schema import (
 REQUIRED_LANGS = ("fi", "sv", "en")
 KNOWN_LANGS = ("fi", "sv", "en", "ru", "et", "uk", "so", "ar", "fa")
 LANG_NAMES = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
-ROLES = ("hub", "kiosk", "display", "counter", "feedback")
+#: the sections a device file of each role may carry beyond COMMON_SECTIONS (their schemas live
+#: beside their owners: appliance.sections gathers them; appliance.roles is the rest of the registry)
+ROLE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "hub": ("hub",),
+    "kiosk": ("kiosk", "printer"),
+    "display": ("display",),
+    "counter": ("counter",),
+    "feedback": ("feedback",),
+}
+ROLES = tuple(ROLE_SECTIONS)
+#: the sections every device file may have
+COMMON_SECTIONS = ("device", "site_broker", "central_broker", "sync")
+
+
+def allowed_sections(role: str) -> tuple[str, ...]:
+    """Every section a device file of `role` may carry (KeyError for an unknown role)."""
+    return COMMON_SECTIONS + ROLE_SECTIONS[role]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Both used with fullmatch(): with match(), "$" also accepts a trailing newline ("K\n").
 _PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
