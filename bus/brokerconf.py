@@ -26,6 +26,7 @@ from pathlib import Path
 from bus import topics
 from core import resources
 from core.events import valid_id
+from runtime.files import atomic_write
 
 TEMPLATE_DIR = resources.template("mosquitto")
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default in 2.0
@@ -163,18 +164,11 @@ def render_password_file(users: Mapping[str, str]) -> str:
 
 def write_password_file(path: str | Path, users: Mapping[str, str], *, mode: int = 0o600) -> Path:
     """Write (replace) a password file atomically, readable only by its owner."""
-    from runtime.files import atomic_write
-
-    path = Path(path)
-    atomic_write(path, render_password_file(users).encode("utf-8"))
-    os.chmod(path, mode)
-    return path
+    return atomic_write(path, render_password_file(users).encode("utf-8"), mode=mode)
 
 
 def set_password(path: str | Path, username: str, password: str) -> Path:
     """Add or replace one user's entry, keeping the others."""
-    from runtime.files import atomic_write
-
     path = Path(path)
     keep = []
     if path.exists():
@@ -182,9 +176,7 @@ def set_password(path: str | Path, username: str, password: str) -> Path:
             if line.strip() and line.split(":", 1)[0] != username:
                 keep.append(line)
     keep.append(password_entry(username, password))
-    atomic_write(path, ("\n".join(keep) + "\n").encode("utf-8"))
-    os.chmod(path, 0o600)
-    return path
+    return atomic_write(path, ("\n".join(keep) + "\n").encode("utf-8"), mode=0o600)
 
 
 def central_users(sites: Mapping[str, Iterable[str]]) -> list[str]:

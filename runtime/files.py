@@ -7,14 +7,15 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, data: bytes, *, fsync: bool = True, mode: int | None = None) -> Path:
+def atomic_write(path: str | Path, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> Path:
     """Replace `path` with `data`: a temporary file in the same directory, then a rename.
 
     With `fsync` (the default) the data and the directory entry reach the disk before this
     returns, so a power cut leaves the old or the new file. Without it only readers are protected:
     for status files rewritten every few seconds, where an SD card's wear matters more.
-    `mode` sets the file's permission bits regardless of the umask. Raises OSError; the temporary
-    file is removed."""
+    `mode` sets the file's permission bits regardless of the umask (the temporary file is 0600
+    until then, so a secret is never readable by others, not even briefly). Raises OSError; the
+    temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -24,8 +25,7 @@ def atomic_write(path: str | Path, data: bytes, *, fsync: bool = True, mode: int
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

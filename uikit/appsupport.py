@@ -8,12 +8,15 @@ and watchdog, screenshots; and the one way an app closes what it holds when it s
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from runtime.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,9 @@ def take_screenshot(name: str, widget=None, directory: str | os.PathLike | None 
             Translate(-widget.x, -widget.y - widget.height, 0)
         fbo.add(widget.canvas)
         fbo.draw()
-        tmp = d / f".{name}.tmp.png"
-        Image(fbo.texture).save(str(tmp), flipped=False)
-        tmp.replace(target)  # a reader never sees half a file
+        png = io.BytesIO()
+        Image(fbo.texture).save(png, flipped=False, fmt="png")
+        atomic_write(target, png.getvalue(), fsync=False)  # a reader never sees half a file
         fbo.remove(widget.canvas)
     finally:
         if index > -1:
