@@ -30,8 +30,6 @@ def test_the_umask_does_not_take_bits_away(tmp_path):
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path):
     p = tmp_path / "appointments.json"
     atomic_write(p, b"old")
-
-
     with pytest.raises(TypeError):
         atomic_write(p, object())  # type: ignore[arg-type]  # the write itself raises
     assert p.read_bytes() == b"old"
