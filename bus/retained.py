@@ -5,8 +5,9 @@ import os
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from core.config import Broker
 
 if TYPE_CHECKING:
     from bus.link import MqttLink
@@ -16,25 +17,10 @@ class PublishError(Exception):
     """The broker could not be reached or refused the message."""
 
 
-@dataclass
-class BrokerArgs:
-    url: str
-    username: str | None = None
-    password_file: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    client_id: str | None = None
-
-
-def _link(b: BrokerArgs, client_id: str, subscriptions: list[tuple[str, int]] | None = None) -> MqttLink:
+def _link(broker: Broker, client_id: str, subscriptions: list[tuple[str, int]] | None = None) -> MqttLink:
     from bus.link import link_for
-    from core.config import Broker
 
-    broker = Broker(url=b.url, username=b.username, password_file=b.password_file, ca_file=b.ca_file,
-                    cert_file=b.cert_file, key_file=b.key_file)
-    return link_for(broker, b.client_id or client_id, subscriptions=list(subscriptions or []),
-                    min_backoff_s=0.2, max_backoff_s=2.0)
+    return link_for(broker, client_id, subscriptions=list(subscriptions or []), min_backoff_s=0.2, max_backoff_s=2.0)
 
 
 def _wait(link: MqttLink, timeout: float, pred: Callable[[Any], bool]) -> Any:
@@ -55,11 +41,12 @@ def _wait(link: MqttLink, timeout: float, pred: Callable[[Any], bool]) -> Any:
                         + (f" (last connect error: {last_fail})" if last_fail else ""))
 
 
-def publish_retained(b: BrokerArgs, topic: str, payload: bytes, timeout: float = 15.0) -> None:
+def publish_retained(broker: Broker, topic: str, payload: bytes, timeout: float = 15.0, *,
+                     client_id: str | None = None) -> None:
     """Publish retained, QoS 1, and wait for the broker's PUBACK; a refusal (e.g. ACL) raises."""
     from bus.link import Connected, PubAck
 
-    link = _link(b, f"publisher-{os.getpid()}").start()
+    link = _link(broker, client_id or f"publisher-{os.getpid()}").start()
     try:
         _wait(link, timeout, lambda i: isinstance(i, Connected))
         rc, mid = link.publish(topic, payload, qos=1, retain=True)
@@ -72,12 +59,13 @@ def publish_retained(b: BrokerArgs, topic: str, payload: bytes, timeout: float =
         link.stop()
 
 
-def fetch_retained(b: BrokerArgs, topic: str, timeout: float = 3.0, connect_timeout: float = 15.0) -> bytes | None:
+def fetch_retained(broker: Broker, topic: str, timeout: float = 3.0, connect_timeout: float = 15.0, *,
+                   client_id: str | None = None) -> bytes | None:
     """The retained message on `topic`, or None when none arrives within `timeout` of connecting.
     An unreachable broker raises PublishError."""
     from bus.link import Connected, Message
 
-    link = _link(b, f"reader-{os.getpid()}", [(topic, 1)]).start()
+    link = _link(broker, client_id or f"reader-{os.getpid()}", [(topic, 1)]).start()
     try:
         _wait(link, connect_timeout, lambda i: isinstance(i, Connected))
         try:

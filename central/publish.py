@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from bus import topics
-from bus.retained import BrokerArgs, PublishError, fetch_retained, publish_retained
-from core.config import Site
+from bus.retained import PublishError, fetch_retained, publish_retained
+from core.config import Broker, Site
 from core.downwire import DownwireError, appointments_bytes, validate_appointments, validate_site_config
 from core.events import valid_id
 
-__all__ = ["BrokerArgs", "DownwireError", "PublishError", "publish_config", "publish_appointments"]
+__all__ = ["DownwireError", "PublishError", "publish_config", "publish_appointments"]
 
 
-def publish_config(site_id: str, path: str | Path, b: BrokerArgs) -> Site:
+def publish_config(site_id: str, path: str | Path, broker: Broker, *, client_id: str | None = None) -> Site:
     if not valid_id(site_id):
         raise DownwireError(f"{site_id!r} is not a valid site id")
     try:
@@ -23,11 +23,12 @@ def publish_config(site_id: str, path: str | Path, b: BrokerArgs) -> Site:
     except (OSError, UnicodeDecodeError) as exc:
         raise DownwireError(f"{path}: cannot read: {exc}") from None
     site = validate_site_config(site_id, text, str(path))
-    publish_retained(b, topics.config(site_id), text.encode("utf-8"))
+    publish_retained(broker, topics.config(site_id), text.encode("utf-8"), client_id=client_id)
     return site
 
 
-def publish_appointments(site_id: str, path: str | Path, b: BrokerArgs, site_config: str | Path | None = None) -> int:
+def publish_appointments(site_id: str, path: str | Path, broker: Broker, site_config: str | Path | None = None, *,
+                         client_id: str | None = None) -> int:
     """Validate against the site configuration (a local file, or the one published retained on
     the broker) and publish. Returns the number of appointments."""
     if not valid_id(site_id):
@@ -39,7 +40,7 @@ def publish_appointments(site_id: str, path: str | Path, b: BrokerArgs, site_con
             raise DownwireError(f"{site_config}: cannot read: {exc}") from None
         site = validate_site_config(site_id, cfg_text, str(site_config))
     else:
-        raw = fetch_retained(b, topics.config(site_id))
+        raw = fetch_retained(broker, topics.config(site_id), client_id=client_id)
         if raw is None:
             raise DownwireError(f"no configuration of site {site_id!r} is published on the broker; "
                                 "publish it first or give --site-config FILE")
@@ -51,5 +52,5 @@ def publish_appointments(site_id: str, path: str | Path, b: BrokerArgs, site_con
     except (OSError, UnicodeDecodeError) as exc:
         raise DownwireError(f"{path}: cannot read: {exc}") from None
     items = validate_appointments(site, text, fmt, str(path))
-    publish_retained(b, topics.appointments(site_id), appointments_bytes(items))
+    publish_retained(broker, topics.appointments(site_id), appointments_bytes(items), client_id=client_id)
     return len(items)

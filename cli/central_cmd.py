@@ -58,12 +58,11 @@ def register(sub) -> None:
     f.set_defaults(func=run_figures)
 
 
-def _broker_args(args):
-    from central.publish import BrokerArgs
+def _broker(args):
+    from core.config import Broker
 
-    return BrokerArgs(url=args.broker, username=args.username, password_file=args.password_file,
-                      ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
-                      client_id=args.client_id)
+    return Broker(url=args.broker, username=args.username, password_file=args.password_file,
+                  ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file)
 
 
 def run_ingest(args) -> int:
@@ -108,7 +107,7 @@ def run_publish_config(args) -> int:
     from central.publish import publish_config
 
     def go() -> str:
-        site = publish_config(args.site, args.file, _broker_args(args))
+        site = publish_config(args.site, args.file, _broker(args), client_id=args.client_id)
         return (f"published the configuration of site {site.id} ({len(site.services)} services, "
                 f"{len(site.counters)} counters)")
     return _publish(go)
@@ -118,7 +117,7 @@ def run_publish_appointments(args) -> int:
     from central.publish import publish_appointments
 
     def go() -> str:
-        n = publish_appointments(args.site, args.file, _broker_args(args), args.site_config)
+        n = publish_appointments(args.site, args.file, _broker(args), args.site_config, client_id=args.client_id)
         return f"published {n} appointments to site {args.site}"
     return _publish(go)
 

@@ -16,7 +16,8 @@ import pytest
 
 from bus import brokerconf, topics
 from bus.link import Message
-from central.publish import BrokerArgs, publish_appointments
+from central.publish import publish_appointments
+from core.config import Broker
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.syncproc import (
     REPO,
@@ -106,7 +107,7 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
         at = _dt.datetime.now(site_broker.site.tz) + _dt.timedelta(minutes=5)
         appts = tmp_path / "appts.csv"
         appts.write_text(f"code,service,time\nAB123,{svc},{at.strftime('%Y-%m-%dT%H:%M')}\n")
-        n = publish_appointments(SITE, appts, BrokerArgs(central.url, "publisher", central.pwfile("publisher")),
+        n = publish_appointments(SITE, appts, Broker(central.url, "publisher", central.pwfile("publisher")),
                                  site_config=site_cfg)
         assert n == 1
         r = wait_until(lambda: (x := k.request({"cmd": "checkin", "code": "AB123", "lang": "fi", "needs": {}}))
