@@ -105,6 +105,7 @@ class Options:
     site_password_file: str | None = None
     central_password_file: str | None = None
     central_ca: str | None = None
+    insecure_central_link: bool = False
 
 
 # --- plan items ------------------------------------------------------------------------------------
@@ -223,12 +224,18 @@ def validate(opts: Options) -> tuple[list[str], dict]:
         problems.append(f"--role {opts.role!r}: unknown role (one of {', '.join(R.ROLES)})")
     for what, value in (("--site", opts.site), ("--device", opts.device)):
         if not valid_id(value):
-            problems.append(f"{what} {value!r}: must be a short id of letters, digits, '-', '_' or '.'")
+            problems.append(f"{what} {value!r}: must be a short id of letters, digits, '-' or '_'")
     ctx["site_b"] = _broker_url(opts.site_broker, "--site-broker", problems)
     ctx["central_b"] = _broker_url(opts.central_broker, "--central-broker", problems)
     if ctx["central_b"] is not None and not ctx["central_b"].tls:
-        ctx.setdefault("notes", []).append(
-            "the central broker URL is plain mqtt://: production devices use mqtts:// (TLS) over the internet")
+        # The central link crosses the internet with the device's password and its events: plain
+        # MQTT only when someone asks for it by name (a test bench, a closed lab network).
+        if not opts.insecure_central_link:
+            problems.append("--central-broker: plain mqtt:// sends the device's password and events unencrypted; "
+                            "use mqtts:// (TLS), or give --insecure-central-link for a test bench")
+        else:
+            ctx.setdefault("notes", []).append(
+                "--insecure-central-link: the central link is plain MQTT, not encrypted; never in production")
 
     if opts.role == "hub" and ctx["site_b"] is not None and ctx["site_b"].tls:
         problems.append("--site-broker: the site broker on the hub listens without TLS on the site's own network "
@@ -727,4 +734,5 @@ def options_from_args(args) -> Options:
                    central_broker=args.central_broker, printer=args.printer, root=args.root,
                    dry_run=args.dry_run, site_config=args.site_config, bin=args.bin, listen=args.listen,
                    site_password_file=args.site_password_file,
-                   central_password_file=args.central_password_file, central_ca=args.central_ca)
+                   central_password_file=args.central_password_file, central_ca=args.central_ca,
+                   insecure_central_link=args.insecure_central_link)

@@ -130,7 +130,7 @@ def bench_drain(work: Path, n: int) -> dict:
         probe.stop()
         t = time.perf_counter()
         c.start_agent(toml)
-        wait_until(lambda: store_seqs(toml)[1] == n, 600, 0.02, "the whole backlog acknowledged")
+        wait_until(lambda: store_seqs(toml)[1] == n, 600, "the whole backlog acknowledged", interval=0.02)
         dt = time.perf_counter() - t
         central = c.count("kiosk-1")
         assert central == n and c.watermark("kiosk-1") == n, (central, c.watermark("kiosk-1"))
@@ -161,7 +161,7 @@ def bench_ingest(work: Path, devices: int, per_device: int, workers: int) -> dic
                               for i in range(0, per_device, batch_events)]
         for name in names:
             user = topics.central_username("bench-site", name)
-            links.append(MqttLink(LinkOptions("127.0.0.1", c.port, user, username=user, password=c.users[user],
+            links.append(MqttLink(LinkOptions("127.0.0.1", c.device_port, user, username=user, password=c.users[user],
                                               max_inflight=100)).start())
         for link in links:
             assert link.wait_connected(30)
@@ -192,7 +192,7 @@ def bench_ingest(work: Path, devices: int, per_device: int, workers: int) -> dic
         total = devices * per_device
         go.wait()
         t0 = time.perf_counter()
-        wait_until(lambda: c.count() >= total, 600, 0.05, "every event stored")
+        wait_until(lambda: c.count() >= total, 600, "every event stored", interval=0.05)
         dt = time.perf_counter() - t0
         for t in threads:
             t.join(30)

@@ -11,6 +11,11 @@ Topic rights (see systemd/README-mqtt.md for the whole model):
     central       user = "<site>.<device>" for devices (own events/status/availability; reads own
                   ack, the site's config and appointments); `ingest` alone writes acks; `publisher`
                   alone writes config and appointments.
+
+Sessions (bus.topics.client_id): every listener a device can reach uses the user name as the
+client id (`use_username_as_clientid`), so whatever client id a device sends, it can only ever
+replace its own session. The central services connect on a listener of their own, with a password
+file that holds only their users, so no device can log in there.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus import topics
+from bus.live import BROKER_MAX_PACKET
 from core import resources
 from core.events import valid_id
 from runtime.files import atomic_write
@@ -74,22 +80,31 @@ class TlsFiles:
 def render_site_broker_conf(*, data_dir: str | Path, password_file: str | Path, acl_file: str | Path,
                             port: int = 1883, bind_address: str = "0.0.0.0", user: str = "mosquitto") -> str:
     return render(template("site-broker.conf.in"), port=int(port), bind_address=bind_address, user=user,
-                  dir=_path(data_dir), password_file=_path(password_file), acl_file=_path(acl_file))
+                  dir=_path(data_dir), password_file=_path(password_file), acl_file=_path(acl_file),
+                  max_packet_size=BROKER_MAX_PACKET)
 
 
-def render_central_broker_conf(*, data_dir: str | Path, password_file: str | Path, acl_file: str | Path,
-                               tls: TlsFiles | None, port: int = 1883, bind_address: str = "127.0.0.1",
-                               tls_port: int = 8883, tls_bind_address: str = "0.0.0.0",
-                               require_certificate: bool = False, user: str = "mosquitto") -> str:
-    """`tls=None` leaves the TLS listener out (tests that are not about TLS; never production)."""
+def render_central_broker_conf(*, data_dir: str | Path, password_file: str | Path,
+                               service_password_file: str | Path, acl_file: str | Path, tls: TlsFiles | None,
+                               port: int = 1883, bind_address: str = "127.0.0.1", device_port: int = 8883,
+                               device_bind_address: str = "0.0.0.0", require_certificate: bool = False,
+                               user: str = "mosquitto") -> str:
+    """Two listeners: `port` for the ingest and the publisher (users in `service_password_file`),
+    `device_port` for the devices (users in `password_file`), TLS with `tls`. `tls=None` makes the
+    device listener plain MQTT: tests and the loopback-only demo, never production."""
+    if Path(_path(password_file)).resolve() == Path(_path(service_password_file)).resolve():
+        raise BrokerConfError("the devices and the central services need separate password files "
+                              "(a device must not be able to log in on the services' listener)")
     text = template("central-broker.conf.in")
     values: dict[str, object] = dict(port=int(port), bind_address=bind_address, user=user, dir=_path(data_dir),
-                                     password_file=_path(password_file), acl_file=_path(acl_file))
+                                     password_file=_path(password_file),
+                                     service_password_file=_path(service_password_file),
+                                     acl_file=_path(acl_file), device_port=int(device_port),
+                                     device_bind_address=device_bind_address)
     if tls is None:
         text = _TLS_BLOCK.sub("", text)
     else:
-        values.update(tls_port=int(tls_port), tls_bind_address=tls_bind_address, cafile=_path(tls.cafile),
-                      certfile=_path(tls.certfile), keyfile=_path(tls.keyfile),
+        values.update(cafile=_path(tls.cafile), certfile=_path(tls.certfile), keyfile=_path(tls.keyfile),
                       require_certificate="true" if require_certificate else "false")
     return render(text, **values)
 
@@ -120,11 +135,17 @@ def render_central_acl(sites: Mapping[str, Iterable[str]], *, ingest_user: str =
         _check_username(u)
     out = [render(template("central-acl-header.in"), ingest_user=ingest_user, publisher_user=publisher_user)]
     dev_t = template("central-acl-device.in")
+    seen: dict[str, tuple[str, str]] = {}
     for site, devs in sorted(sites.items()):
         _check_id("site", site)
         for dev in sorted(devs):
             _check_id("device", dev)
-            out.append(render(dev_t, site=site, device=dev, username=topics.central_username(site, dev)))
+            name = topics.central_username(site, dev)
+            if name in seen or name in (ingest_user, publisher_user):
+                # Two blocks for one user would give one device the rights of another.
+                raise BrokerConfError(f"site {site!r} device {dev!r}: user name {name!r} is taken")
+            seen[name] = (site, dev)
+            out.append(render(dev_t, site=site, device=dev, username=name))
     return "".join(out)
 
 

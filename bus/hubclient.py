@@ -75,8 +75,9 @@ class HubClient:
         what is not its own to `on_other`; it does not start or stop a link it did not create
         unless the link was never started),
       - `LinkOptions`, a `core.config.Broker` or a URL ``mqtt://host:port`` (the client makes and
-        owns the link; user name = the broker's or the device id; client id = device id + a
-        random suffix unless `client_id` is given, so a CLI never pushes the app off the broker).
+        owns the link; user name = the broker's or the device id; client id = the user name
+        unless `client_id` is given: the site broker enforces it (use_username_as_clientid), so
+        one identity has one session, and a second connection with it replaces the first).
     """
 
     def __init__(self, link_or_broker_options: MqttLink | LinkOptions | Broker | str, site: str, device: str, *,
@@ -95,8 +96,9 @@ class HubClient:
             if isinstance(x, str):
                 x = Broker(x)
             if isinstance(x, Broker):
-                x = link_options(x, client_id or f"{device}-{uuid.uuid4().hex[:8]}",
-                                 username=username or x.username or device, password=password, **link_kw)
+                user = username or x.username or device
+                x = link_options(x, client_id or topics.client_id(user), username=user, password=password,
+                                 **link_kw)
             if not isinstance(x, LinkOptions):
                 raise TypeError("HubClient needs an MqttLink, LinkOptions, a Broker or a broker URL")
             self.link, self._owns_link = MqttLink(x), True

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bus import topics
 from core.config import Broker
 
 if TYPE_CHECKING:
@@ -21,6 +23,12 @@ def _link(broker: Broker, client_id: str, subscriptions: list[tuple[str, int]] |
     from bus.link import link_for
 
     return link_for(broker, client_id, subscriptions=list(subscriptions or []), min_backoff_s=0.2, max_backoff_s=2.0)
+
+
+def _client_id(broker: Broker) -> str:
+    # The centre's tools run beside each other and the ingest under their own user names on the
+    # service listener: each connection its own instance of its user's client id.
+    return topics.client_id(broker.username or "anonymous", f"{socket.gethostname()[:40]}-{os.getpid()}")
 
 
 def _wait(link: MqttLink, timeout: float, pred: Callable[[Any], bool]) -> Any:
@@ -46,7 +54,7 @@ def publish_retained(broker: Broker, topic: str, payload: bytes, timeout: float 
     """Publish retained, QoS 1, and wait for the broker's PUBACK; a refusal (e.g. ACL) raises."""
     from bus.link import Connected, PubAck
 
-    link = _link(broker, client_id or f"publisher-{os.getpid()}").start()
+    link = _link(broker, client_id or _client_id(broker)).start()
     try:
         _wait(link, timeout, lambda i: isinstance(i, Connected))
         rc, mid = link.publish(topic, payload, qos=1, retain=True)
@@ -65,7 +73,7 @@ def fetch_retained(broker: Broker, topic: str, timeout: float = 3.0, connect_tim
     An unreachable broker raises PublishError."""
     from bus.link import Connected, Message
 
-    link = _link(broker, client_id or f"reader-{os.getpid()}", [(topic, 1)]).start()
+    link = _link(broker, client_id or _client_id(broker), [(topic, 1)]).start()
     try:
         _wait(link, connect_timeout, lambda i: isinstance(i, Connected))
         try:

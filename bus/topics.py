@@ -17,12 +17,32 @@ Sync (the central broker; user name = "<site>.<device>"):
     pp/<site>/dev/<device>/availability, .../status   as above
     pp/<site>/config                    central, retained: the site configuration (TOML text)
     pp/<site>/appointments              central, retained: the appointment list (JSON)
-    $share/ingest/pp/+/dev/+/events     what ingest workers subscribe to, sharing the load
+    $share/<group>/pp/+/dev/+/events    what ingest workers subscribe to, sharing the load
+
+The ingest's shared-subscription group is a secret derived from the ingest's password
+(`ingest_group`): Mosquitto 2.0 checks a `$share/<group>/<filter>` subscription against the ACL as
+plain `<filter>` and never looks at the group, so a device that knew the group could join it and
+take (and, lacking the read right, drop) its share of every device's batches. A device joining any
+other group gets its own copy of what it may read, and nothing of other devices.
+
+Client ids are derived from user names (`client_id`): a device's is its user name, which the
+brokers' device listeners enforce (`use_username_as_clientid`), so no device can take over another
+client's session.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+from core.events import valid_id
+
 ROOT = "pp"
-INGEST_GROUP = "ingest"
+#: Between site and device in a device's central user name. Ids cannot contain it
+#: (core.events.valid_id), so two (site, device) pairs never give one user name.
+CENTRAL_USER_SEP = "."
+#: Between a service's user name and its instance in the client id. No user name holds it, so a
+#: device's client id (its user name, forced by the broker) is never a service's.
+CLIENT_INSTANCE_SEP = "/"
 
 
 def _check(*levels: str) -> None:
@@ -71,9 +91,35 @@ def events(site: str, device: str) -> str:
     return f"{ROOT}/{site}/dev/{device}/events"
 
 
-def events_all(shared: bool = True) -> str:
-    t = f"{ROOT}/+/dev/+/events"
-    return f"$share/{INGEST_GROUP}/{t}" if shared else t
+def ingest_group(secret: str) -> str:
+    """The ingest workers' shared-subscription group: every worker with the ingest's password
+    derives the same name, and nobody without it can (see the module's docstring)."""
+    digest = hmac.new(secret.encode("utf-8"), b"palvelupiste ingest group", hashlib.sha256).hexdigest()
+    return f"ingest-{digest[:32]}"
+
+
+def _shared(group: str | None, topic_filter: str) -> str:
+    if group is None:
+        return topic_filter
+    _check(group)
+    return f"$share/{group}/{topic_filter}"
+
+
+def events_all(group: str | None = None) -> str:
+    """Every device's events; shared among the members of `group` when one is given."""
+    return _shared(group, f"{ROOT}/+/dev/+/events")
+
+
+def status_all(group: str | None = None) -> str:
+    return _shared(group, f"{ROOT}/+/dev/+/status")
+
+
+def availability_all(group: str | None = None) -> str:
+    return _shared(group, f"{ROOT}/+/dev/+/availability")
+
+
+def config_all() -> str:
+    return f"{ROOT}/+/config"
 
 
 def ack(site: str, device: str) -> str:
@@ -92,7 +138,27 @@ def appointments(site: str) -> str:
 
 
 def central_username(site: str, device: str) -> str:
-    return f"{site}.{device}"
+    """A device's user name on the central broker, "<site>.<device>"; ValueError for an id that
+    is not valid (one with the separator would let two devices share a name)."""
+    for kind, value in (("site", site), ("device", device)):
+        if not valid_id(value):
+            raise ValueError(f"{kind} id {value!r} cannot be part of a central user name")
+    return f"{site}{CENTRAL_USER_SEP}{device}"
+
+
+def client_id(username: str, instance: str | None = None) -> str:
+    """The MQTT client id of a connection made as `username`.
+
+    Without `instance`: the user name itself — what every device uses, and what its broker
+    enforces. With one: "<user>/<instance>", for the centre's services (several ingest workers,
+    the publishing tools), which connect on their own listener and may run side by side."""
+    if not username or CLIENT_INSTANCE_SEP in username:
+        raise ValueError(f"user name {username!r} cannot make a client id")
+    if instance is None:
+        return username
+    if not instance:
+        raise ValueError("a client id instance cannot be empty")
+    return f"{username}{CLIENT_INSTANCE_SEP}{instance}"
 
 
 def parse_device_topic(topic: str) -> tuple[str, str, str] | None:

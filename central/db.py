@@ -9,8 +9,14 @@ what one worker happens to have seen.
 Tables
     events         (site, device, seq) primary key; id, type, ts, data (JSON text), v, received_ms
     watermarks     (site, device) → seq: highest sequence such that 1..seq are all stored
-    dead_letter    what could not be stored, with the reason and the (truncated) raw payload;
-                   one row per distinct (topic, reason, payload), `count` says how often it came
+    dead_letter    what could not be stored, with the reason and the (truncated) raw payload
+                   (identity codes and phone numbers masked); one row per distinct (topic, reason,
+                   payload), `count` says how often it came
+    refused        (site, device, seq) of events the ingest refused (wrong role, type or shape):
+                   only the envelope's id, never the data; the watermark steps over them, so the
+                   device's ack moves on instead of the device sending them again forever
+    devices        (site, device) → role, from the site configurations the centre publishes
+                   (`register_site`); what the ingest checks each device's event types against
     device_status  the last retained status / availability each device published
 """
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from core.events import Event, now_ms
+from core.privacy import mask_personal
 from core.store import connect
 
 if TYPE_CHECKING:
@@ -80,6 +87,12 @@ class CentralDB:
                  "site": str, "device": str, "seq": int, "reason": str, "payload": str, "payload_bytes": int},
                 pk="id", not_null={"digest", "first_ms", "last_ms", "count", "reason"}, if_not_exists=True)
             self.db.table("dead_letter").create_index(["digest"], unique=True, if_not_exists=True)
+            self.db.table("refused").create(
+                {"site": str, "device": str, "seq": int, "id": str, "received_ms": int},
+                pk=("site", "device", "seq"), not_null={"received_ms"}, if_not_exists=True)
+            self.db.table("devices").create(
+                {"site": str, "device": str, "role": str, "updated_ms": int},
+                pk=("site", "device"), not_null={"role", "updated_ms"}, if_not_exists=True)
             self.db.table("device_status").create(
                 {"site": str, "device": str, "status": str, "status_ms": int, "availability": str,
                  "availability_ms": int},
@@ -128,6 +141,19 @@ class CentralDB:
             "VALUES (?,?,?,?,?,?,?,?,?)", rows)
         return self.conn.total_changes - before
 
+    def refuse(self, site: str, device: str, seq: int, event_id: str | None, when: int | None = None) -> None:
+        """Note a sequence number of the device as refused (its dead letter says why)."""
+        self.conn.execute("INSERT OR IGNORE INTO refused(site, device, seq, id, received_ms) VALUES (?,?,?,?,?)",
+                          (site, device, seq, event_id if isinstance(event_id, str) else None,
+                           now_ms() if when is None else when))
+
+    def register_site(self, site: str, devices: dict[str, str], when: int | None = None) -> None:
+        """The site's devices and their roles, replacing what was registered for it before."""
+        when = now_ms() if when is None else when
+        self.conn.execute("DELETE FROM devices WHERE site=?", (site,))
+        self.conn.executemany("INSERT INTO devices(site, device, role, updated_ms) VALUES (?,?,?,?)",
+                              [(site, dev, role, when) for dev, role in sorted(devices.items())])
+
     def dead_letter(self, d: DeadLetter, when: int | None = None) -> None:
         when = now_ms() if when is None else when
         raw = d.payload.encode("utf-8", "surrogatepass") if isinstance(d.payload, str) else bytes(d.payload)
@@ -141,30 +167,51 @@ class CentralDB:
             "ON CONFLICT(digest) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms",
             (h.hexdigest(), when, when, _text(d.topic, 1024), d.site, d.device,
              d.seq if isinstance(d.seq, int) and not isinstance(d.seq, bool) and abs(d.seq) < 2**63 else None,
-             _text(d.reason, 1000), _text(raw), len(raw)))
+             # A refused payload may be exactly the personal data that must not be kept.
+             mask_personal(_text(d.reason, 1000)), mask_personal(_text(raw)), len(raw)))
 
     def watermark(self, site: str, device: str) -> int:
         row = self.conn.execute("SELECT seq FROM watermarks WHERE site=? AND device=?", (site, device)).fetchone()
         return row[0] if row else 0
 
-    def advance_watermark(self, site: str, device: str, when: int | None = None) -> int:
-        """Move the device's watermark over every contiguous stored row; never past a gap."""
-        wm = self.watermark(site, device)
+    def _run_end(self, table: str, site: str, device: str, wm: int) -> int:
+        """The end of the contiguous run of `table`'s rows right after `wm` (wm itself if none)."""
         has_next = self.conn.execute(
-            "SELECT 1 FROM events WHERE site=? AND device=? AND seq=?", (site, device, wm + 1)).fetchone()
+            f"SELECT 1 FROM {table} WHERE site=? AND device=? AND seq=?", (site, device, wm + 1)).fetchone()
         if not has_next:
             return wm
-        # The first stored row after the watermark whose successor is missing ends the run.
+        # The first row after the watermark whose successor is missing ends the run.
         row = self.conn.execute(
-            "SELECT e.seq FROM events e WHERE e.site=? AND e.device=? AND e.seq > ? AND NOT EXISTS "
-            "(SELECT 1 FROM events n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
+            f"SELECT e.seq FROM {table} e WHERE e.site=? AND e.device=? AND e.seq > ? AND NOT EXISTS "
+            f"(SELECT 1 FROM {table} n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
             "ORDER BY e.seq LIMIT 1", (site, device, wm)).fetchone()
         end: int = row[0]
+        return end
+
+    def advance_watermark(self, site: str, device: str, when: int | None = None) -> int:
+        """Move the device's watermark over every contiguous stored or refused row; never past a gap."""
+        start = end = self.watermark(site, device)
+        while True:
+            # Stored runs and refused runs alternate; refused ones are rare, so this loops seldom.
+            nxt = self._run_end("refused", site, device, self._run_end("events", site, device, end))
+            if nxt == end:
+                break
+            end = nxt
+        if end == start:
+            return start
         self.conn.execute(
             "INSERT INTO watermarks(site, device, seq, updated_ms) VALUES (?,?,?,?) "
             "ON CONFLICT(site, device) DO UPDATE SET seq=excluded.seq, updated_ms=excluded.updated_ms",
             (site, device, end, now_ms() if when is None else when))
         return end
+
+    def roles(self, site: str) -> dict[str, str]:
+        """device → role of the site as registered ({} when its configuration never came)."""
+        return dict(self.conn.execute("SELECT device, role FROM devices WHERE site=?", (site,)).fetchall())
+
+    def refused_seqs(self, site: str, device: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM refused WHERE site=? AND device=? ORDER BY seq", (site, device))]
 
     def set_status(self, site: str, device: str, leaf: str, payload: str, when: int | None = None) -> None:
         when = now_ms() if when is None else when

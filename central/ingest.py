@@ -8,7 +8,22 @@ primary key. The acknowledgement is read back from the database — the device's
 watermark — and published retained, QoS 1, on pp/<site>/dev/<device>/ack as {"seq": N}.
 
 Nothing that arrives is dropped and nothing crashes the worker: a message or an event that cannot
-be stored goes to the dead_letter table with the reason and the raw payload (truncated).
+be stored goes to the dead_letter table with the reason and the raw payload (truncated; an event's
+data only as its keys and value types, since a refused event may carry exactly what must not be
+kept).
+
+Every event is checked by the sending device's role and by its type's schema
+(`core.events.check_event`): a kiosk writes no feedback, a feedback terminal no tickets, no event
+carries a key its schema does not name, free text is masked. A refused event is dead-lettered and
+its sequence number noted as refused, so the device's ack moves past it (otherwise the device would
+send it again forever). The roles come from the site configurations the centre publishes: every
+worker subscribes to the retained pp/<site>/config (only the publisher user may write it) and keeps
+the [[devices]] list in the `devices` table, so a restarted worker knows them at once. Why there:
+it is the one list the site's own devices (and the site broker's ACL) are configured from, and no
+device can write it. A device missing from its site's published list is held: its batch is
+dead-lettered without being acknowledged, and stored when the device sends it again after its site
+configuration names it. For a site whose configuration never came the role cannot be known, and
+only the schema is checked.
 
 Batch format (what `sync.agent` publishes on pp/<site>/dev/<device>/events):
     {"site": "<site>", "device": "<device>", "events": [<event envelope>, ...]}
@@ -29,7 +44,8 @@ from typing import Any
 from bus import topics
 from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
 from central.db import CentralDB, DeadLetter
-from core.events import MAX_EVENT_BYTES, Event, EventError, now_ms, parse_event, valid_id
+from core.downwire import DownwireError, validate_site_config
+from core.events import MAX_EVENT_BYTES, Event, EventError, check_event, now_ms, parse_event, valid_id
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +54,7 @@ MAX_BATCH_BYTES = 512 * 1024
 MAX_BATCH_EVENTS = 5000
 MAX_STATUS_BYTES = 16 * 1024
 
-STATUS_SHARED = f"$share/{topics.INGEST_GROUP}/{topics.ROOT}/+/dev/+/status"
-AVAILABILITY_SHARED = f"$share/{topics.INGEST_GROUP}/{topics.ROOT}/+/dev/+/availability"
+CONFIG_ALL = topics.config_all()
 
 
 def ack_payload(seq: int) -> bytes:
@@ -67,11 +82,39 @@ def _int_or_none(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+def _config_site(topic: str) -> str | None:
+    """The site of a pp/<site>/config topic, else None."""
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == topics.ROOT and parts[2] == "config" and valid_id(parts[1]):
+        return parts[1]
+    return None
+
+
+def _redacted(obj: Any) -> str:
+    """A refused event as it is kept in the dead letter: the envelope, and of its data only the
+    keys and the types of their values (enough to see what was wrong, nothing a person typed)."""
+    if not isinstance(obj, dict):
+        return json.dumps({"not_an_object": type(obj).__name__})
+    out: dict[str, Any] = {}
+    for k in ("v", "id", "site", "device", "seq", "type", "ts"):
+        v = obj.get(k)
+        out[k] = v if v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 64) \
+            else f"<{type(v).__name__}>"
+    data = obj.get("data")
+    out["data"] = ({str(k)[:40]: type(v).__name__ for k, v in list(data.items())[:40]} if isinstance(data, dict)
+                   else f"<{type(data).__name__}>")
+    extra = [str(k)[:40] for k in obj if k not in out][:20]
+    if extra:
+        out["unknown_fields"] = extra
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
 class Ingest:
     """The message-handling core, without MQTT: topic + payload in, rows and acks out."""
 
     def __init__(self, db: CentralDB) -> None:
         self.db = db
+        self._roles: dict[str, dict[str, str]] = {}  # site → device → role, read once per handle_many
 
     def handle(self, topic: str, payload: bytes | str) -> IngestResult:
         return self.handle_many([(topic, payload)])
@@ -83,9 +126,13 @@ class Ingest:
         res = IngestResult()
         touched: set[tuple[str, str]] = set()
         when = now_ms()
+        # Site configurations first: a worker that starts gets the retained ones together with
+        # the first batches, and the roles must be known before those are checked.
+        ordered = sorted(messages, key=lambda m: not (isinstance(m[0], str) and _config_site(m[0])))
+        self._roles = {}
         self.db.begin()
         try:
-            for topic, payload in messages:
+            for topic, payload in ordered:
                 self._one(topic, payload, when, res, touched)
             for site, device in sorted(touched):
                 res.acks[(site, device)] = self.db.advance_watermark(site, device, when)
@@ -109,6 +156,10 @@ class Ingest:
         elif not isinstance(payload, (bytes, bytearray, memoryview)):
             payload = repr(payload).encode()
         payload = bytes(payload)
+        config_site = _config_site(topic)
+        if config_site is not None:
+            self._config(config_site, topic, payload, when, res)
+            return
         parsed = topics.parse_device_topic(topic)
         if parsed is None or not valid_id(parsed[0]) or not valid_id(parsed[1]):
             self._dead(res, DeadLetter("topic is not pp/<site>/dev/<device>/events", topic, payload), when)
@@ -150,42 +201,65 @@ class Ingest:
             return dead("events: must be a list")
         if len(evs) > MAX_BATCH_EVENTS:
             return dead(f"batch of {len(evs)} events is more than {MAX_BATCH_EVENTS}")
+        roles = self._roles.get(site)
+        if roles is None:
+            roles = self._roles[site] = self.db.roles(site)
+        role = roles.get(device)
+        if roles and role is None:
+            # Not acknowledged: the device sends it again, and it is stored once the site's
+            # published configuration names the device.
+            return dead(f"device {device!r} is not in the published configuration of site {site!r}: held")
         good: dict[int, Event] = {}
+        refused: dict[int, str | None] = {}
+
+        def refuse(reason: str, obj: Any, seq: int | None) -> None:
+            dead(reason, _redacted(obj), seq)
+            if seq is not None and 1 <= seq < 2**63:
+                refused[seq] = obj.get("id") if isinstance(obj, dict) else None
+
         for obj in evs:
             seq = _int_or_none(obj.get("seq")) if isinstance(obj, dict) else None
             try:
                 raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
             except (ValueError, TypeError, RecursionError):  # cannot happen for decoded JSON; be safe
-                dead("event cannot be encoded as JSON", "", seq)
+                refuse("event cannot be encoded as JSON", obj, seq)
                 continue
             try:
                 raw.encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate ("\ud800") decodes but is not text
-                dead("event contains text that is not valid Unicode", raw, seq)
+                refuse("event contains text that is not valid Unicode", obj, seq)
                 continue
             if len(raw.encode("utf-8")) > MAX_EVENT_BYTES:
-                dead(f"event larger than {MAX_EVENT_BYTES} bytes", raw, seq)
+                refuse(f"event larger than {MAX_EVENT_BYTES} bytes", obj, seq)
                 continue
             try:
                 ev = parse_event(obj)
             except EventError as exc:
-                dead(f"invalid event: {exc}", raw, seq)
+                refuse(f"invalid event: {exc}", obj, seq)
                 continue
             if ev.site != site or ev.device != device:
-                dead(f"event belongs to site {ev.site!r} device {ev.device!r}, the topic is {site!r} {device!r}",
-                     raw, ev.seq)
+                refuse(f"event belongs to site {ev.site[:64]!r} device {ev.device[:64]!r}, the topic is "
+                       f"{site!r} {device!r}", obj, ev.seq)
                 continue
             if ev.seq >= 2**63:
-                dead("seq: out of range", raw, None)
+                dead("seq: out of range", _redacted(obj), None)
+                continue
+            try:
+                ev = check_event(ev, role, when)
+            except EventError as exc:
+                refuse(f"refused: {exc}", obj, ev.seq)
                 continue
             prior = good.get(ev.seq)
             if prior is not None:
                 if prior.id != ev.id:
-                    dead(f"seq {ev.seq} appears twice in the batch with different event ids", raw, ev.seq)
+                    dead(f"seq {ev.seq} appears twice in the batch with different event ids", _redacted(obj), ev.seq)
                 else:
                     res.duplicates += 1
                 continue
             good[ev.seq] = ev
+        for seq, eid in refused.items():
+            if seq not in good:  # a valid copy of the same seq in this batch wins
+                self.db.refuse(site, device, seq, eid, when)
         if not good:
             return
         existing = self.db.existing_ids(site, device, list(good))
@@ -198,11 +272,24 @@ class Ingest:
                 res.duplicates += 1
             else:
                 dead(f"conflict: seq {seq} is already stored with event id {old}, this one is {ev.id}",
-                     ev.to_json(), seq)
+                     _redacted(ev.to_dict()), seq)
         if fresh:
             n = self.db.insert_events(fresh, when)
             res.stored += n
             res.duplicates += len(fresh) - n
+
+    def _config(self, site: str, topic: str, payload: bytes, when: int, res: IngestResult) -> None:
+        """A site configuration the centre published: its [[devices]] become the site's roles."""
+        if not payload:
+            return  # cleared; the last roles stay: a site is not opened to every type by a clear
+        try:
+            cfg = validate_site_config(site, payload.decode("utf-8"), topic)
+        except (UnicodeDecodeError, DownwireError) as exc:
+            self._dead(res, DeadLetter(f"site configuration refused: {str(exc)[:300]}", topic, payload, site),
+                       when)
+            return
+        self.db.register_site(site, cfg.devices, when)
+        self._roles.pop(site, None)
 
     def _status(self, site: str, device: str, leaf: str, topic: str, payload: bytes, when: int,
                 res: IngestResult) -> None:
@@ -234,8 +321,10 @@ class Ingest:
 
 # --- the worker process -------------------------------------------------------------------------
 
-def default_client_id() -> str:
-    return f"ingest-{socket.gethostname()[:40]}-{os.getpid()}"
+def default_client_id(username: str | None) -> str:
+    """"<user>/<host>-<pid>": workers share one user name on the service listener, so each
+    needs its own instance (see bus.topics.client_id)."""
+    return topics.client_id(username or "ingest", f"{socket.gethostname()[:40]}-{os.getpid()}")
 
 
 class IngestWorker:
@@ -243,9 +332,14 @@ class IngestWorker:
 
     def __init__(self, db_path: str, link_opts: LinkOptions, *, statuses: bool = True,
                  max_group: int = 1000, checkpoint_s: float = 300.0) -> None:
-        subs = [(topics.events_all(shared=True), 1)]
+        # The group is a secret of the ingest's credentials: a device that could name it would
+        # take its share of every batch (bus.topics' docstring).
+        group = topics.ingest_group(link_opts.password or "")
+        subs = [(topics.events_all(group), 1)]
+        # Not shared: every worker needs every site's roles (see the module's docstring).
+        subs.append((CONFIG_ALL, 1))
         if statuses:
-            subs += [(STATUS_SHARED, 1), (AVAILABILITY_SHARED, 1)]
+            subs += [(topics.status_all(group), 1), (topics.availability_all(group), 1)]
         for s in subs:
             if s not in link_opts.subscriptions:
                 link_opts.subscriptions.append(s)

@@ -14,7 +14,9 @@ def _broker_opts(p, default_user: str) -> None:
     p.add_argument("--ca-file", help="CA certificate that signed the broker's certificate (mqtts://)")
     p.add_argument("--cert-file", help="client certificate (when the broker requires one)")
     p.add_argument("--key-file", help="client key")
-    p.add_argument("--client-id", help="MQTT client id (default: derived from the host and process)")
+    p.add_argument("--client-id", metavar="INSTANCE",
+                   help="this connection's instance; the client id is <username>/INSTANCE "
+                        "(default: the host and process)")
 
 
 def register(sub) -> None:
@@ -66,6 +68,7 @@ def _broker(args):
 
 
 def run_ingest(args) -> int:
+    from bus import topics
     from bus.link import link_options
     from central.ingest import IngestWorker, default_client_id
     from core.config import Broker
@@ -77,7 +80,9 @@ def run_ingest(args) -> int:
         if b.tls and not args.ca_file:
             print("central ingest: mqtts:// needs --ca-file", file=sys.stderr)
             return 2
-        opts = link_options(b, args.client_id or default_client_id(), min_backoff_s=0.2, max_backoff_s=10.0)
+        cid = topics.client_id(b.username or "ingest", args.client_id) if args.client_id \
+            else default_client_id(b.username)
+        opts = link_options(b, cid, min_backoff_s=0.2, max_backoff_s=10.0)
     except (ValueError, OSError) as exc:
         print(f"central ingest: {exc}", file=sys.stderr)
         return 2
@@ -103,11 +108,17 @@ def _publish(fn) -> int:
     return 0
 
 
+def _client_id(args) -> str | None:
+    from bus import topics
+
+    return topics.client_id(args.username, args.client_id) if args.client_id else None
+
+
 def run_publish_config(args) -> int:
     from central.publish import publish_config
 
     def go() -> str:
-        site = publish_config(args.site, args.file, _broker(args), client_id=args.client_id)
+        site = publish_config(args.site, args.file, _broker(args), client_id=_client_id(args))
         return (f"published the configuration of site {site.id} ({len(site.services)} services, "
                 f"{len(site.counters)} counters)")
     return _publish(go)
@@ -117,7 +128,7 @@ def run_publish_appointments(args) -> int:
     from central.publish import publish_appointments
 
     def go() -> str:
-        n = publish_appointments(args.site, args.file, _broker(args), args.site_config, client_id=args.client_id)
+        n = publish_appointments(args.site, args.file, _broker(args), args.site_config, client_id=_client_id(args))
         return f"published {n} appointments to site {args.site}"
     return _publish(go)
 

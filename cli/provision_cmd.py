@@ -39,6 +39,8 @@ def register(sub) -> None:
     p.add_argument("--central-password-file", metavar="FILE",
                    help="this device's central broker password, when the central side made it")
     p.add_argument("--central-ca", metavar="FILE", help="CA certificate of an mqtts:// central broker")
+    p.add_argument("--insecure-central-link", action="store_true",
+                   help="allow a plain mqtt:// central broker (unencrypted: test benches only, never production)")
     p.set_defaults(func=run)
 
 

@@ -18,7 +18,8 @@ from .engine import Appointment
 
 PERSONAL_COLUMNS = {"name", "first_name", "last_name", "surname", "nimi", "namn", "hetu", "ssn",
                     "personal_id", "henkilotunnus", "henkilötunnus", "phone", "puhelin", "email", "sahkoposti"}
-_CODE_RE = re.compile(r"^[A-Za-z0-9-]{3,32}$")
+#: An appointment code as a booking system gives it (and as the kiosk may send it to the hub).
+CODE_RE = re.compile(r"[A-Za-z0-9-]{3,32}")
 
 
 class AppointmentFileError(ValueError):
@@ -47,7 +48,7 @@ def _row(obj: dict[str, Any], site: Site, where: str) -> Appointment:
         if obj.get(key) in (None, ""):
             raise AppointmentFileError(where, f"missing {key}")
     code = str(obj["code"]).strip()
-    if not _CODE_RE.match(code):
+    if not CODE_RE.fullmatch(code):
         raise AppointmentFileError(where, "code must be 3 to 32 letters, digits or '-'")
     service = str(obj["service"]).strip()
     if service not in site.services:

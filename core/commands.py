@@ -9,11 +9,17 @@ only by bad payloads, which are rare; a valid command goes through without any.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import engine as e
+from .appointments import CODE_RE
 from .errors import WireError, error_reply
+from .events import CANCEL_REASONS, LANG_PATTERN, REQUEST_PATTERN, TICKET_PATTERN, valid_id
+
+if TYPE_CHECKING:
+    from .config import Site
 
 MAX_COMMAND_BYTES = 4096
 
@@ -45,16 +51,31 @@ def _malformed(message: str) -> CommandError:
     return CommandError(WireError.MALFORMED, message)
 
 
-def _str(obj: dict, key: str, maxlen: int = 64) -> str:
+# Every field of a command is an id, a code or a word: no field takes free text, so nothing a
+# person types (a name, an identity code) can reach an event. A value that does not fit, a lone
+# surrogate or a control character included, is `malformed`.
+_LANG_RE = re.compile(LANG_PATTERN)
+_TICKET_RE = re.compile(TICKET_PATTERN)
+_REQUEST_RE = re.compile(REQUEST_PATTERN)
+
+
+def _id(obj: dict, key: str) -> str:
     v = obj.get(key)
-    if not isinstance(v, str) or not v or len(v) > maxlen:
-        raise _malformed(f"'{key}' must be a non-empty string of at most {maxlen} characters")
+    if not valid_id(v):
+        raise _malformed(f"'{key}' must be a short id of letters, digits, '-' or '_'")
+    return str(v)
+
+
+def _match(obj: dict, key: str, rx: re.Pattern[str], what: str) -> str:
+    v = obj.get(key)
+    if not isinstance(v, str) or not rx.fullmatch(v):
+        raise _malformed(f"'{key}' must be {what}")
     return v
 
 
 def _lang(obj: dict) -> str:
     v = obj.get("lang", "fi")
-    if not isinstance(v, str) or not 2 <= len(v) <= 8:
+    if not isinstance(v, str) or not _LANG_RE.fullmatch(v):
         raise _malformed("'lang' must be a language code")
     return v
 
@@ -70,7 +91,7 @@ def _needs(obj: dict) -> e.Needs:
         # str(): a dict built in code may mix key types, and sorting those would raise.
         raise _malformed(f"unknown needs {sorted(map(str, extra))}")
     interp = v.get("interpreter")
-    if interp is not None and (not isinstance(interp, str) or not 2 <= len(interp) <= 8):
+    if interp is not None and (not isinstance(interp, str) or not _LANG_RE.fullmatch(interp)):
         raise _malformed("'needs.interpreter' must be a language code")
     for k in ("hearing_loop", "accessible_room"):
         if k in v and not isinstance(v[k], bool):
@@ -112,40 +133,43 @@ def command_name(cmd: e.Command) -> str:
 
 
 def _take(o: dict) -> e.Command:
-    return e.TakeTicket(_str(o, "service"), _lang(o), _needs(o))
+    return e.TakeTicket(_id(o, "service"), _lang(o), _needs(o))
 
 
 def _checkin(o: dict) -> e.Command:
-    return e.CheckIn(_str(o, "code", 32), _lang(o), _needs(o))
+    code = o.get("code")
+    if not isinstance(code, str) or not CODE_RE.fullmatch(code.strip()):
+        raise _malformed("'code' must be an appointment code of 3 to 32 letters, digits or '-'")
+    return e.CheckIn(code, _lang(o), _needs(o))
 
 
 def _counter_cmd(cls: Callable[[str], e.Command]) -> Callable[[dict], e.Command]:
     def build(o: dict) -> e.Command:
-        return cls(_str(o, "counter"))
+        return cls(_id(o, "counter"))
     return build
 
 
 def _transfer(o: dict) -> e.Command:
-    return e.Transfer(_str(o, "counter"), _str(o, "service"))
+    return e.Transfer(_id(o, "counter"), _id(o, "service"))
 
 
 def _cancel(o: dict) -> e.Command:
-    t = _str(o, "ticket")
+    t = _match(o, "ticket", _TICKET_RE, "a ticket id like 2026-11-23/K001")
     reason = o.get("reason", "cancelled")
-    if not isinstance(reason, str) or len(reason) > 40:
-        raise _malformed("'reason' must be a short string")
+    if not isinstance(reason, str) or reason not in CANCEL_REASONS:
+        raise _malformed(f"'reason' must be one of {', '.join(CANCEL_REASONS)}")
     return e.Cancel(t, reason)
 
 
 def _help(o: dict) -> e.Command:
-    return e.RequestHelp(_str(o, "device"), _lang(o))
+    return e.RequestHelp(_id(o, "device"), _lang(o))
 
 
 def _help_answered(o: dict) -> e.Command:
-    r = _str(o, "request", 96)
+    r = _match(o, "request", _REQUEST_RE, "a help request id")
     c = o.get("counter")
-    if c is not None and not isinstance(c, str):
-        raise _malformed("'counter' must be a string")
+    if c is not None and not valid_id(c):
+        raise _malformed("'counter' must be a short id")
     return e.AnswerHelp(r, c)
 
 
@@ -162,3 +186,16 @@ _NAMES = {e.TakeTicket: "take", e.CheckIn: "checkin", e.CallNext: "call", e.Reca
 
 def allowed(role: str, cmd: e.Command) -> bool:
     return command_name(cmd) in ROLE_COMMANDS.get(role, frozenset())
+
+
+def check_for_site(cmd: e.Command, site: "Site", sender: str | None = None) -> None:
+    """What only the site can tell: a language the site offers, a help request in the name of
+    its sender (never another device, never free text), an answering counter of the site.
+    Raises CommandError (`malformed`)."""
+    lang = getattr(cmd, "lang", None)
+    if lang is not None and lang not in site.languages:
+        raise _malformed(f"'lang' must be one of the site's languages: {', '.join(site.languages)}")
+    if isinstance(cmd, e.RequestHelp) and sender is not None and cmd.device != sender:
+        raise _malformed("'device' must be the id of the device that sends the request")
+    if isinstance(cmd, e.AnswerHelp) and cmd.counter is not None and cmd.counter not in site.counters:
+        raise _malformed(f"no counter {cmd.counter!r} at this site")

@@ -125,7 +125,7 @@ class Site:
 
 # --- types of the site file ------------------------------------------------------------------
 
-_ID_RULE = "must be a short id of letters, digits, '-', '_' or '.'"
+_ID_RULE = "must be a short id of letters, digits, '-' or '_'"
 ID = Text(test=lambda v: None if valid_id(v) else _ID_RULE, label="a short id", message=_ID_RULE)
 NAMES = Texts(required=REQUIRED_LANGS, known=KNOWN_LANGS, names=LANG_NAMES)
 

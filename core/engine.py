@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import heapq
+import hmac
 import math
 import secrets
 from collections import deque
@@ -29,6 +30,8 @@ EWMA_ALPHA = 0.3
 #: "finish" over lunch, or a clock that jumped, must not ruin the estimates.
 MIN_SAMPLE_S, MAX_SAMPLE_S = 15, 3 * 3600
 RECENT_CALLS = 12
+#: Open help requests the live state lists (the newest); it always carries how many are open.
+HELP_SHOWN = 5
 
 WAITING, CALLED, FINISHED, NO_SHOW, CANCELLED = "waiting", "called", "finished", "no_show", "cancelled"
 OPEN_STATES = (WAITING, CALLED)
@@ -124,6 +127,24 @@ class AnswerHelp:
     counter: str | None = None
 
 
+@dataclass(frozen=True)
+class HelpLimits:
+    """How many help requests stay open, and for how long (the hub's [hub] section sets them).
+
+    A device keeps at most `per_device` open: a new one replaces its oldest, so the kiosk where a
+    citizen is standing stays on the staff's list and the citizen hears that help is coming (a
+    refusal would tell the one who pressed last that nobody comes, while staff are on their way
+    to that very kiosk). A request within `repeat_s` of the device's newest open one joins it: no
+    new request, no event, the same answer, so a citizen pressing again, or a kiosk gone wrong,
+    cannot flood the store or the staff's list. The site takes at most `per_site` open requests
+    from devices without one: beyond that the answer is `help_full` (nobody else's request is
+    dropped for it). A request older than `expire_s` is closed by the fold itself."""
+    per_device: int = 3
+    per_site: int = 20
+    repeat_s: float = 30.0
+    expire_s: float = 30 * 60.0
+
+
 Command = (TakeTicket | CheckIn | CallNext | Recall | Finish | NoShow | Transfer | Cancel
            | OpenCounter | CloseCounter | RequestHelp | AnswerHelp)
 
@@ -188,10 +209,12 @@ def local_day(ms: int, tz: _dt.tzinfo) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).astimezone(tz).date().isoformat()
 
 
-def appointment_ref(site: str, code: str) -> str:
+def appointment_ref(key: bytes, code: str) -> str:
     """A reference to an appointment code that can be stored and synced: the code itself is
-    matched on site and never stored, printed or sent in full."""
-    return hashlib.sha256(f"{site}:{code}".encode()).hexdigest()[:16]
+    matched on site and never stored, printed or sent in full. Keyed (HMAC-SHA256) with the
+    hub's own secret (`QueueState.ref_key`, kept in the hub's store, never sent): a plain hash
+    of a 6-digit code is reversed by trying all of them; without the key nothing can be tried."""
+    return hmac.new(key, code.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def format_number(prefix: str, n: int) -> str:
@@ -201,8 +224,14 @@ def format_number(prefix: str, n: int) -> str:
 class QueueState:
     """The queue of one site: built only by `apply`-ing events in sequence order."""
 
-    def __init__(self, site: Site, appointments: Iterable[Appointment] = ()) -> None:
+    def __init__(self, site: Site, appointments: Iterable[Appointment] = (), ref_key: bytes | None = None,
+                 help_limits: HelpLimits | None = None) -> None:
         self.site = site
+        # Part of the fold (replacement and expiry): a restart with the same limits gives the same
+        # open requests.
+        self.help_limits = help_limits or HelpLimits()
+        # Without the hub's persistent key (tests, a desk tool) a random one: never a public value.
+        self.ref_key = ref_key or secrets.token_bytes(32)
         self.tz = site.tz
         self.tickets: dict[str, Ticket] = {}
         self.last_number: dict[tuple[str, str], int] = {}
@@ -219,7 +248,7 @@ class QueueState:
         self.order = 0
         self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.checked_in: dict[str, str] = {}  # appointment ref -> ticket id
-        self.help: dict[str, dict[str, Any]] = {}
+        self.help: dict[str, dict[str, Any]] = {}  # request id -> request, oldest first; see open_help
         self.appointments: dict[str, Appointment] = {}
         self.applied = 0
         self.new_token: Callable[[], str] = lambda: secrets.token_urlsafe(12)
@@ -368,13 +397,26 @@ class QueueState:
         self._counter(d["counter"]).open = False
 
     def _on_help_requested(self, d: dict, ts: int) -> None:
-        self.help[d["request"]] = {"request": d["request"], "device": d["device"], "ts": ts,
-                                   "lang": d.get("lang")}
+        lim = self.help_limits
+        # Expired requests go first, measured at this event's time: the same for every replay.
+        gone = ts - int(lim.expire_s * 1000)
+        for rid in [r for r, h in self.help.items() if h["ts"] <= gone]:
+            del self.help[rid]
+        device = d["device"]
+        self.help[d["request"]] = {"request": d["request"], "device": device, "ts": ts, "lang": d.get("lang")}
+        mine = [h for h in self.help.values() if h["device"] == device]
+        for h in mine[:max(0, len(mine) - lim.per_device)]:  # the device's oldest make room
+            del self.help[h["request"]]
 
     def _on_help_answered(self, d: dict, ts: int) -> None:
         self.help.pop(d["request"], None)
 
     # --- queries --------------------------------------------------------------------------
+
+    def open_help(self, now: int) -> list[dict[str, Any]]:
+        """The help requests open at `now`, oldest first (the fold keeps them in event order)."""
+        gone = now - int(self.help_limits.expire_s * 1000)
+        return [h for h in self.help.values() if h["ts"] > gone]
 
     def _head(self, heap: list | None) -> tuple | None:
         """The first valid entry of a lazily-deleted heap (stale ones are dropped on the way)."""
@@ -466,8 +508,9 @@ class QueueState:
                 # max(): a clock stepped back between issue and call must not show a negative wait.
                 "called_ms": cur.called_ms, "waited_s": max(0, (cur.called_ms - cur.issued_ms) // 1000)
                 if cur.called_ms else None, "needs": cur.needs, "lang": cur.lang}}
-        return {"ts": now, "services": services, "counters": counters,
-                "calls": list(self.recent_calls), "help": sorted(self.help.values(), key=lambda h: h["ts"])}
+        helps = self.open_help(now)
+        return {"ts": now, "services": services, "counters": counters, "calls": list(self.recent_calls),
+                "help": helps[-HELP_SHOWN:], "help_count": len(helps)}
 
 
 _CLASS_RANK = {"a": 0, "t": 1, "w": 2}
@@ -535,6 +578,27 @@ def _service_s(t: Ticket, now: int) -> int | None:
     return None if t.called_ms is None else max(0, (now - t.called_ms) // 1000)
 
 
+def _request_help(state: QueueState, device: str, lang: str, now: int) -> Decision | Reject:
+    """A new help request, the device's newest one again (a repeat), or `help_full`: see HelpLimits."""
+    lim = state.help_limits
+    helps = state.open_help(now)
+    mine = [h for h in helps if h["device"] == device]
+    # A clock stepped back makes the difference negative: a repeat too, never a way around the limit.
+    if mine and now - mine[-1]["ts"] < lim.repeat_s * 1000:
+        return Decision([], {"ok": True, "request": mine[-1]["request"], "repeat": True, "open": len(helps)})
+    if len(mine) < lim.per_device and len(helps) >= lim.per_site:
+        return Reject(W.HELP_FULL, f"{len(helps)} help requests are open at this site; no more are taken",
+                      {"open": len(helps)})
+    # A random part: two requests in one millisecond, or after the clock stepped back, must not
+    # merge into one.
+    req = f"{device}-{now}-{state.new_token()[:6]}"
+    replaces = [h["request"] for h in mine[:max(0, len(mine) + 1 - lim.per_device)]]
+    reply: dict[str, Any] = {"ok": True, "request": req, "open": len(helps) + 1 - len(replaces)}
+    if replaces:
+        reply["replaces"] = replaces
+    return Decision([("help.requested", {"request": req, "device": device, "lang": lang})], reply)
+
+
 def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
     site = state.site
     t: Ticket | Reject | None  # one name for "the ticket this command is about", across the cases
@@ -548,7 +612,7 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             appt = state.appointments.get(code.strip())
             if appt is None or appt.service not in site.services:
                 return Reject(W.UNKNOWN_CODE, "no appointment with this code")
-            ref = appointment_ref(site.id, appt.code)
+            ref = appointment_ref(state.ref_key, appt.code)
             detail = {"service": appt.service, "appointment_ms": appt.at_ms}
             if ref in state.checked_in:
                 t = state.tickets[state.checked_in[ref]]
@@ -652,14 +716,10 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             return Decision(events, {"ok": True, "counter": counter, "open": False})
 
         case RequestHelp(device=device, lang=lang):
-            # A random part: two requests in one millisecond, or after the clock stepped back,
-            # must not merge into one.
-            req = f"{device}-{now}-{state.new_token()[:6]}"
-            return Decision([("help.requested", {"request": req, "device": device, "lang": lang})],
-                            {"ok": True, "request": req})
+            return _request_help(state, device, lang, now)
 
         case AnswerHelp(request=req, counter=counter):
-            if req not in state.help:
+            if req not in {h["request"] for h in state.open_help(now)}:
                 return Reject(W.UNKNOWN_REQUEST, "no open help request with this id")
             return Decision([("help.answered", {"request": req, "counter": counter})], {"ok": True, "request": req})
 

@@ -57,6 +57,8 @@ class WireError(StrEnum):
     NOT_OPEN = "not_open", "the ticket is already finished, cancelled or a no-show", HUB, frozenset({"cancel"})
     UNKNOWN_REQUEST = ("unknown_request", "no open help request with this id", HUB,
                        frozenset({"help_answered"}))
+    HELP_FULL = ("help_full", "the site has as many open help requests as it takes ([hub] help_per_site); "
+                 "nothing was stored, the answer carries how many are open", HUB, frozenset({"help"}))
 
     # --- the command itself (core.commands.CommandError) and the hub service ---------------------
     MALFORMED = ("malformed", "not JSON, not an object, or a field missing or of the wrong type "

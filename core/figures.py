@@ -12,11 +12,12 @@ snapshot per answer) and presses flagged by the misuse guard are left out.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 SITE_LEVEL = "*"  # the key of the whole site in `services`
@@ -31,18 +32,41 @@ class Row:
     data: dict[str, Any]
 
 
-def latest_feedback(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def latest_feedback(rows: Iterable[Any]) -> dict[str, dict[str, Any]]:
     """The reporting rule for feedback: per response id, the data of its last snapshot
     (highest `rev`; among equal revs the later one). `rows` are feedback.given data dicts in
     sequence order. A row without a response id (older data) counts as its own response."""
     out: dict[str, tuple[int, dict[str, Any]]] = {}
     for i, data in enumerate(rows):
-        rid = data.get("response") or f"#row{i}"
-        rev = int(data.get("rev", 1) or 1)
+        if not isinstance(data, dict):
+            continue  # a stored data that is JSON but no object
+        rid = _text(data, "response") or f"#row{i}"
+        rev = data.get("rev", 1)
+        rev = rev if _is_int(rev) else 1
         prev = out.get(rid)
         if prev is None or rev >= prev[0]:
             out[rid] = (rev, data)
     return {rid: data for rid, (_, data) in out.items()}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> TypeGuard[float]:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _text(d: dict[str, Any], key: str) -> str | None:
+    """A stored value that is used as a key or compared as text: a string, or nothing (a list or
+    object from a broken or forged event would be unhashable or meaningless)."""
+    v = d.get(key)
+    return v if isinstance(v, str) and v else None
+
+
+#: Event times the figures can place in a month: 1970 up to the start of year 9999 in UTC ms
+#: (datetime ends with 9999, and the local time of its last day may already be past it).
+_TS_MAX = 253_370_764_800_000
 
 
 def _month(ts: int, tz: ZoneInfo) -> str:
@@ -128,35 +152,41 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
         return out
 
     for r in rows:
+        # Every read is defensive: a stored event may come from an older writer or be forged,
+        # and one bad row must cost that row, never the month's figures.
+        d = r.data
+        if not isinstance(d, dict) or not isinstance(r.site, str) or not _is_int(r.ts) \
+                or not 0 <= r.ts <= _TS_MAX:
+            continue
         m = _month(r.ts, zone)
         if month is not None and m != month:
             continue
-        d = r.data
         if r.type == "ticket.issued":
-            for b in both(r.site, m, d.get("service")):
+            kind = d.get("kind", "walk_in")
+            for b in both(r.site, m, _text(d, "service")):
                 b.issued += 1
-                b.kinds[d.get("kind", "walk_in")] += 1
+                b.kinds[kind if kind in ("walk_in", "appointment") else "other"] += 1
                 b.hours.add(_hour(r.ts, zone))
         elif r.type == "ticket.called":
             # The wait until the first call; a second call after a transfer waits again in the
             # new service and counts there.
-            key = (r.site, f"{d.get('ticket')}|{d.get('service')}")
-            if key not in called_before and isinstance(d.get("waited_s"), (int, float)):
+            key = (r.site, f"{_text(d, 'ticket')}|{_text(d, 'service')}")
+            if key not in called_before and _is_num(d.get("waited_s")) and d["waited_s"] >= 0:
                 called_before.add(key)
-                for b in both(r.site, m, d.get("service")):
+                for b in both(r.site, m, _text(d, "service")):
                     b.waits.append(float(d["waited_s"]))
         elif r.type == "ticket.finished":
-            if isinstance(d.get("service_s"), (int, float)):
-                for b in both(r.site, m, d.get("service")):
+            if _is_num(d.get("service_s")) and d["service_s"] >= 0:
+                for b in both(r.site, m, _text(d, "service")):
                     b.services.append(float(d["service_s"]))
         elif r.type == "ticket.no_show":
-            for b in both(r.site, m, d.get("service")):
+            for b in both(r.site, m, _text(d, "service")):
                 b.no_show += 1
         elif r.type == "ticket.cancelled" and d.get("reason") != "day_closed":
-            for b in both(r.site, m, d.get("service")):
+            for b in both(r.site, m, _text(d, "service")):
                 b.cancelled += 1
         elif r.type == "ticket.transferred":
-            for b in both(r.site, m, d.get("from_service")):
+            for b in both(r.site, m, _text(d, "from_service")):
                 b.transferred += 1
         elif r.type == "feedback.given":
             feedback[(r.site, m)].append(d)
@@ -165,21 +195,25 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
 
     for (site, m), items in feedback.items():
         for data in latest_feedback(items).values():
-            targets = both(site, m, data.get("service"))
+            targets = both(site, m, _text(data, "service"))
             if data.get("flags"):
                 for b in targets:
                     b.flagged += 1
                 continue
-            try:
-                rating, scale = int(data["rating"]), int(data.get("scale", 5))
-            except (KeyError, TypeError, ValueError):
+            raw_rating, raw_scale = data.get("rating"), data.get("scale", 5)
+            if not (_is_num(raw_rating) and _is_num(raw_scale)):
+                continue
+            rating, scale = int(raw_rating), int(raw_scale)
+            if rating != raw_rating or scale != raw_scale:
+                continue
+            if scale not in (3, 4, 5) or not 1 <= rating <= scale:
                 continue
             for b in targets:
                 b.ratings.append(1 + (rating - 1) * 4 / max(scale - 1, 1))  # on a 1–5 scale
                 b.sentiment[_sentiment(rating, scale)] += 1
-                if data.get("outcome") in ("done", "started", "not_done"):
+                if _text(data, "outcome") in ("done", "started", "not_done"):
                     b.outcome[data["outcome"]] += 1
-                if data.get("self_service") in ("yes", "no"):
+                if _text(data, "self_service") in ("yes", "no"):
                     b.self_service[data["self_service"]] += 1
 
     out: dict[str, Any] = {}

@@ -5,13 +5,24 @@ append that returned survives a power cut; `BEGIN IMMEDIATE` around the sequence
 insert, so two processes appending to one store still get a gap-free, unique sequence.
 An event is never edited; it is deleted only by the retention rule, and only once the central
 side has acknowledged it.
+
+Beside `events`, `answers` keeps the answer the hub gave to each accepted command, keyed by the
+sender device and a digest of the command's correlation data, written in the same transaction as
+the command's events (`transaction()` + `record_answer()`): a hub killed after the commit but
+before its answer went out answers the retry with the first answer instead of running the command
+again. Commands that stored no event (queries, refusals) have no row: they changed nothing, so a
+retry simply runs again against the queue as it is then. Retention: the newest
+`ANSWERS_PER_DEVICE` rows of each device (see there).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +33,13 @@ from .events import EVENT_TYPES, MAX_EVENT_BYTES, Event, new_event_id, now_ms, v
 DAY_MS = 86_400_000
 MIN_KEEP_DAYS = 2
 BUSY_TIMEOUT_MS = 30_000
+#: Answers kept per device. A device repeats a command only while it waits for that command's
+#: answer: the kiosk and the counter panel send one command at a time and send it again ("Try
+#: again", a timed-out request) before anything new, so the row a retry needs is among its
+#: device's newest few, however long the hub was down. 100 leaves room for several clients sharing
+#: a device id; a count, not an age, so a clock stepped forward cannot throw away the row a retry
+#: needs, and the table stays bounded by the number of devices whatever they send.
+ANSWERS_PER_DEVICE = 100
 
 
 class StoreError(Exception):
@@ -78,6 +96,9 @@ class EventStore:
         self.site = site
         self.device = device
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Events appended in the open transaction(); None while none is open.
+        self._txn_appended: int | None = None
+        self._txn_broken = False
         conn: sqlite3.Connection | None = None
         try:
             conn = connect(self.path)
@@ -108,6 +129,11 @@ class EventStore:
             )
             self.db.table("events").create_index(["id"], unique=True, if_not_exists=True)
             self.db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            # Created on open, so a store made before this table gets it too.
+            self.conn.execute("CREATE TABLE IF NOT EXISTS answers(device TEXT NOT NULL, request BLOB NOT NULL, "
+                              "seq INTEGER NOT NULL, answer TEXT NOT NULL, PRIMARY KEY(device, request)) "
+                              "WITHOUT ROWID")
+            self.conn.execute("CREATE INDEX IF NOT EXISTS answers_by_device ON answers(device, seq)")
             for key, value in (("site", self.site), ("device", self.device),
                                ("last_seq", "0"), ("acked_seq", "0"), ("created_ms", str(now_ms()))):
                 self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
@@ -133,6 +159,14 @@ class EventStore:
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
+    def local_secret(self, name: str) -> bytes:
+        """A random 32-byte secret of this store, made on first use and kept in `meta` (which is
+        never synced): e.g. the hub's key for appointment references."""
+        self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",  # autocommit: durable
+                          (f"secret:{name}", secrets.token_hex(32)))
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (f"secret:{name}",)).fetchone()
+        return bytes.fromhex(row[0])
+
     def integrity_check(self) -> str:
         """'ok' or SQLite's description of what is wrong."""
         rows = self.conn.execute("PRAGMA quick_check").fetchall()
@@ -145,7 +179,8 @@ class EventStore:
         return self.append_many([(type, data or {})], ts=ts)[0]
 
     def append_many(self, items: Iterable[tuple[str, dict[str, Any]]], ts: int | None = None) -> list[Event]:
-        """Append several events in one transaction: all of them are durable, or none is."""
+        """Append several events in one transaction: all of them are durable, or none is. Inside
+        `transaction()` they join it and are durable when it commits."""
         prepared = []
         for etype, data in items:
             if etype not in EVENT_TYPES:
@@ -157,31 +192,95 @@ class EventStore:
         if not prepared:
             return []
         when = now_ms() if ts is None else ts
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        if self._txn_appended is not None:
             try:
-                last = int(conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()[0])
-                events = []
-                for i, (etype, data, text) in enumerate(prepared, start=1):
-                    ev = Event(id=new_event_id(), site=self.site, device=self.device,
-                               seq=last + i, type=etype, ts=when, data=data)
-                    conn.execute("INSERT INTO events(seq, id, type, ts, data, v) VALUES (?,?,?,?,?,?)",
-                                 (ev.seq, ev.id, etype, when, text, ev.v))
-                    events.append(ev)
-                conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(last + len(prepared)),))
+                with self._errors("could not store the event"):
+                    events = self._insert(prepared, when)
+            except StoreError:
+                self._txn_broken = True  # part of the batch may be in: the transaction must not commit
+                raise
+            self._txn_appended += len(events)
+            return events
+        with self.transaction():
+            return self._insert(prepared, when)
+
+    def _insert(self, prepared: list[tuple[str, dict[str, Any], str]], when: int) -> list[Event]:
+        conn = self.conn
+        last = int(conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()[0])
+        events = []
+        for i, (etype, data, text) in enumerate(prepared, start=1):
+            ev = Event(id=new_event_id(), site=self.site, device=self.device,
+                       seq=last + i, type=etype, ts=when, data=data)
+            conn.execute("INSERT INTO events(seq, id, type, ts, data, v) VALUES (?,?,?,?,?,?)",
+                         (ev.seq, ev.id, etype, when, text, ev.v))
+            events.append(ev)
+        conn.execute("UPDATE meta SET value=? WHERE key='last_seq'", (str(last + len(prepared)),))
+        return events
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        # DatabaseError, not only OperationalError: corruption or a constraint hit at run time must
+        # reach the hub as a StoreError (answered "store_failed"), not as a raw sqlite3 exception.
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if _is_full(exc):
+                raise StoreFullError(f"{self.path}: disk full, {what}") from exc
+            raise StoreError(f"{self.path}: {what}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One `BEGIN IMMEDIATE` around the appends and `record_answer` made inside: all of it
+        is durable when the block ends, or (the block raised, the commit failed) none of it.
+        Not nested. sqlite3 errors come out as StoreError."""
+        if self._txn_appended is not None:
+            raise StoreError("a store transaction is already open")
+        conn = self.conn
+        with self._errors("nothing was stored"):
+            conn.execute("BEGIN IMMEDIATE")
+            self._txn_appended = 0
+            self._txn_broken = False
+            try:
+                yield
+                if self._txn_broken:
+                    raise StoreError(f"{self.path}: an append failed inside the transaction; nothing was stored")
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        # DatabaseError, not only OperationalError: corruption or a constraint hit at run time must
-        # reach the hub as a StoreError (answered "store_failed"), not as a raw sqlite3 exception.
-        except sqlite3.DatabaseError as exc:
-            if _is_full(exc):
-                raise StoreFullError(f"{self.path}: disk full, the event was not stored") from exc
-            raise StoreError(f"{self.path}: could not store the event: {exc}") from exc
-        return events
+            finally:
+                self._txn_appended = None
+
+    # --- answers to commands --------------------------------------------------------------
+
+    @staticmethod
+    def _request_key(correlation: bytes) -> bytes:
+        # A digest: the key has one size whatever a device sends as correlation data, and
+        # nothing a device put there is kept.
+        return hashlib.sha256(correlation).digest()
+
+    def answer(self, device: str, correlation: bytes) -> dict[str, Any] | None:
+        """The answer recorded for this device's command with this correlation data, or None."""
+        with self._errors("could not read an answer"):
+            row = self.conn.execute("SELECT answer FROM answers WHERE device=? AND request=?",
+                                    (device, self._request_key(correlation))).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def record_answer(self, device: str, correlation: bytes, answer: dict[str, Any]) -> None:
+        """Keep `answer` for a retry of this command, with the events the command appended in the
+        open transaction (so the row is there exactly when they are). Keeps only the device's
+        newest ANSWERS_PER_DEVICE."""
+        if not self._txn_appended:
+            raise StoreError("an answer is recorded only with the events of its command, in one transaction")
+        # ASCII: a lone surrogate a device sent comes back escaped instead of failing the commit.
+        text = json.dumps(answer, separators=(",", ":"), sort_keys=True)
+        with self._errors("could not record the answer"):
+            self.conn.execute("INSERT INTO answers(device, request, seq, answer) VALUES (?,?,?,?)",
+                              (device, self._request_key(correlation), self.last_seq, text))
+            self.conn.execute(
+                "DELETE FROM answers WHERE device=? AND seq <= (SELECT seq FROM answers WHERE device=? "
+                "ORDER BY seq DESC LIMIT 1 OFFSET ?)", (device, device, ANSWERS_PER_DEVICE))
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -34,72 +34,43 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import queue
-import re
 import secrets
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.events import Event
+from core.events import (
+    FEEDBACK_INPUTS,
+    FEEDBACK_OUTCOMES,
+    FEEDBACK_PARTS,
+    FEEDBACK_SCALES,
+    FEEDBACK_SELF_SERVICE,
+    Event,
+)
 from core.figures import latest_feedback
+from core.privacy import COMMENT_MAX_DEFAULT, MASK, clean_comment  # the masking rule lives in core
 from core.store import EventStore
+
+__all__ = ["COMMENT_MAX_DEFAULT", "MASK", "clean_comment"]
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "feedback.given"
-SCALES = (3, 4, 5)
-OUTCOMES = ("done", "started", "not_done")
-SELF_SERVICE = ("yes", "no")
-PARTS = ("rating", "outcome", "self_service", "comment")
-INPUTS = ("touch", "button")
-COMMENT_MAX_DEFAULT = 500
-#: What replaces a masked identity code or phone number in a comment.
-MASK = "[…]"
-
-# Finnish personal identity code: DDMMYY, century sign (+ - A B C D E F X Y W V U), 3 digits,
-# check character. Matched loosely (with or without the sign) so that a typo still hides it.
-_HETU_RE = re.compile(r"\b\d{6}\s?[-+A-FU-Y]?\s?\d{3}[0-9A-Y]\b", re.IGNORECASE)
-# A phone number: 7 or more digits, allowing spaces, dashes and a leading +.
-_PHONE_RE = re.compile(r"(?<![\w])\+?\d(?:[\s-]?\d){6,}(?![\w])")
-# Bidirectional overrides and isolates can make stored text display differently from what
-# was typed; with the C0/C1 controls they are removed.
-_BIDI = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"}
+# Declared with the event's schema in core.events (the ingest checks them too).
+SCALES = FEEDBACK_SCALES
+OUTCOMES = FEEDBACK_OUTCOMES
+SELF_SERVICE = FEEDBACK_SELF_SERVICE
+PARTS = FEEDBACK_PARTS
+INPUTS = FEEDBACK_INPUTS
 
 
 def new_response_id() -> str:
     """Random, never derived from anything about the customer or the device."""
     return secrets.token_hex(8)
-
-
-def clean_comment(text: str | None, max_len: int = COMMENT_MAX_DEFAULT) -> str | None:
-    """The comment as typed, with control characters removed and its length capped.
-
-    Line breaks and tabs become spaces; other control characters (Unicode category Cc),
-    surrogates and bidi overrides are removed. Personal identity codes and phone numbers are
-    masked. Empty (or only spaces) gives None. Nothing else is changed: no case folding, no
-    normalisation, ä ö å and every other letter stay as typed.
-    """
-    if text is None:
-        return None
-    out = []
-    for ch in text:
-        if ch in "\n\r\t\v\f":
-            out.append(" ")
-            continue
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cs") or ch in _BIDI:
-            continue
-        out.append(ch)
-    s = "".join(out)
-    s = _HETU_RE.sub(MASK, s)
-    s = _PHONE_RE.sub(MASK, s)
-    s = s[:max_len]
-    return s if s.strip() else None
 
 
 def local_time(now_s: float, tz: str) -> str:

@@ -17,6 +17,12 @@ response topic the request names: a device cannot make the hub publish onto the 
 topics (or another device's replies) by naming them as its response topic. A command repeated with the same correlation data (a QoS 1 duplicate)
 gets the first answer again and is not run twice. A *retained* command (one left on a command
 topic, re-delivered when the hub subscribes) is refused, never run.
+
+Repeated commands: an accepted command's answer is kept in the store, in the transaction of its
+events (hub/authority.py, core/store.py), so a retry after a crash between the commit and the
+answer gets the first answer, not a second ticket. `_answered` in memory is the fast path in front
+of it, and the only record of refusals (which stored nothing, so running them again after a
+restart just answers from the queue as it is then).
 """
 from __future__ import annotations
 
@@ -37,7 +43,7 @@ from bus.link import Connected, ConnectFailed, Disconnected, Message, MqttLink, 
 from core.appointments import appointments_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
-from core.engine import Appointment
+from core.engine import Appointment, HelpLimits
 from core.errors import WireError, error_reply
 from core.events import now_ms
 from core.store import EventStore
@@ -45,6 +51,7 @@ from runtime import sdnotify
 
 from .authority import QueueAuthority
 from .settings import hub_settings
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +59,33 @@ DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 APPOINTMENTS_FILE = "appointments.json"
 #: Commands answered from the hub itself, never passed to the engine.
 HUB_COMMANDS = frozenset({"state"})
-#: Largest batch of inbox items handled before the state is published.
+#: Largest batch of commands answered before the state is published.
 MAX_BATCH = 100
+#: Inbox items taken in one go: commands go to their device's turn, the rest is handled at once.
+MAX_DRAIN = 2000
+#: While answering a batch, the inbox is looked at again after this many commands.
+LOOK_EVERY = 4
+#: Dropped commands are logged at most this often (a flood would otherwise flood the log).
+DROP_LOG_S = 10.0
+#: Commands of one device waiting for their turn, at most (hub.turns: beyond it the oldest are
+#: dropped unanswered and logged; the device's client times out and may send again).
+PENDING_PER_DEVICE = 2000
+#: Commands of one device answered per second at most, and at once: far above any person's
+#: tapping, far below what keeps the hub from reading its connection (hub.turns).
+RATE_PER_DEVICE = 200.0
+BURST_PER_DEVICE = 200.0
+#: QoS 1 messages published and not yet acknowledged by the broker, at most. Beyond it the hub
+#: reads on but answers nothing new until acks come: paho would queue what the hub publishes in
+#: one line, and a counter's answer would wait behind a flooding kiosk's thousands.
+OUT_WINDOW = 32
+#: A window that stays full this long without any ack is opened again (logged): a lost ack must
+#: not stop the hub.
+ACK_STALL_S = 2.0
+#: Answers kept in memory for repeats (all devices together; the store keeps the accepted ones
+#: per device whatever this forgets).
 DEDUP_SIZE = 1024
+#: Answers not kept for a repeat: nothing happened, and running the command again may work.
+_NOT_KEPT = frozenset({WireError.STORE_FAILED.value, WireError.INTERNAL.value})
 
 _STOP = object()
 
@@ -71,20 +102,27 @@ class HubService:
     """The queue authority over MQTT. `run()` blocks until `stop()`; `start_in_thread()` for
     tests and benchmarks. See the module docstring for what it does with each message."""
 
+    #: For crash tests only (tests/support/hubproc.py sets it inside the hub's own process): called
+    #: with (device, correlation data, answer) once a command's events and answer are committed and
+    #: before the answer is sent. Nothing on the wire or in the configuration can set it.
+    after_commit: Callable[[str, bytes | None, dict[str, Any]], None] | None = None
+
     def __init__(self, device: Device, site: Site | None = None, *, heartbeat_s: float | None = None,
                  broker: Broker | None = None, appointments_path: str | Path | None = None,
                  clock: Callable[[], int] = now_ms, appointments_poll_s: float = 1.0,
-                 link_kw: dict[str, Any] | None = None) -> None:
+                 link_kw: dict[str, Any] | None = None, help_limits: HelpLimits | None = None) -> None:
         self.device = device
         self.site = site if site is not None else load_site(device.site_config)
         if self.site.id != device.site:
             raise ConfigError(device.site_config, [Issue("site.id", f"is {self.site.id!r}, but the device "
                                                      f"configuration says site {device.site!r}")])
+        settings = hub_settings(device)
         if heartbeat_s is None:
-            heartbeat_s = hub_settings(device).heartbeat_s
+            heartbeat_s = settings.heartbeat_s
         if isinstance(heartbeat_s, bool) or not isinstance(heartbeat_s, (int, float)) or heartbeat_s <= 0:
             raise ConfigError("hub.heartbeat_s", [Issue("hub.heartbeat_s", "must be a positive number of seconds")])
         self.heartbeat_s = float(heartbeat_s)
+        self.help_limits = help_limits or settings.help_limits
         self.broker = broker or device.site_broker or Broker(DEFAULT_BROKER_URL)
         self.appointments_path = Path(appointments_path) if appointments_path else \
             Path(device.data_dir) / APPOINTMENTS_FILE
@@ -109,6 +147,13 @@ class HubService:
         self._answered: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
         self.commands = 0       # commands answered
         self.errors = 0         # answers with ok false
+        self.shortened = 0      # messages the budget made shorter (bus.live.MESSAGE_BUDGET)
+        self.dropped = 0        # commands dropped unanswered: their device sent faster than the hub answers
+        self._turns = Turns(PENDING_PER_DEVICE, RATE_PER_DEVICE, BURST_PER_DEVICE)
+        self._unacked = 0       # QoS 1 publishes the broker has not acknowledged (OUT_WINDOW)
+        self._last_ack = 0.0
+        self._next_drop_log = 0.0
+        self._state_shortened: tuple[str, ...] = ()
         self.appointments: list[Appointment] = []
 
     @classmethod
@@ -205,9 +250,10 @@ class HubService:
     def _open(self) -> None:
         self.open_store()
         avail = topics.availability(self.site.id, self.device.id)
-        opts = link_options(self.broker, self.device.id, username=self.device.id,
+        opts = link_options(self.broker, topics.client_id(self.broker.username or self.device.id),
+                            username=self.device.id,
                             will=(avail, b"offline", True), online=(avail, b"online", True),
-                            subscriptions=[(topics.commands_all(self.site.id), 1)], **self._link_kw)
+                            subscriptions=[(topics.commands_all(self.site.id), 0)], **self._link_kw)
         self._link = MqttLink(opts, self.inbox).start()
 
     def open_store(self) -> None:
@@ -216,7 +262,8 @@ class HubService:
         a broker (tests, tools)."""
         self._store = EventStore(self.device.store, self.site.id, self.device.id)
         self._check_appointments(force=True)
-        self._authority = QueueAuthority(self.site, self._store, self.appointments, clock=self.clock)
+        self._authority = QueueAuthority(self.site, self._store, self.appointments, clock=self.clock,
+                                         help_limits=self.help_limits)
 
     def _close(self) -> None:
         link = self._link
@@ -252,30 +299,62 @@ class HubService:
         while not self._stop.is_set():
             self._watchdog.tick()
             now = time.monotonic()
-            wait = max(0.0, min(self._next_heartbeat, self._next_appt_check) - now)
-            try:
-                batch = [self.inbox.get(timeout=min(wait, 1.0))]
-            except queue.Empty:
-                batch = []
-            while batch and len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
-            for item in batch:
-                if item is _STOP:
-                    self._stop.set()
-                    break
-                try:
-                    self._handle_item(item)
-                except Exception:  # the service keeps running whatever came in
-                    log.exception("hub: could not handle %r", type(item).__name__)
+            wait = min(1.0, max(0.0, min(self._next_heartbeat, self._next_appt_check) - now))
+            turn = self._turns.wait_s(now)
+            if turn is not None and self._window_open(now):
+                wait = min(wait, turn)
+            self._take_inbox(wait)
             if self._stop.is_set():
                 break
+            served = 0
+            while served < MAX_BATCH and self._window_open(now := time.monotonic()):
+                msg = self._turns.take(now)
+                if msg is None:
+                    break
+                served += 1
+                try:
+                    self._on_message(msg)
+                except Exception:  # the service keeps running whatever came in
+                    log.exception("hub: could not handle a command")
+                if served % LOOK_EVERY == 0:
+                    self._take_inbox(0.0)  # a counter's command that came meanwhile is next in turn
             try:
                 self._periodic()
             except Exception:
                 log.exception("hub: periodic work failed")
+
+    def _take_inbox(self, wait: float) -> None:
+        """Whatever the inbox holds (waiting up to `wait` for the first item): commands join
+        their device's turn, everything else is handled at once, in order."""
+        try:
+            items = [self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()]
+        except queue.Empty:
+            return
+        while len(items) < MAX_DRAIN:
+            try:
+                items.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        for item in items:
+            if item is _STOP:
+                self._stop.set()
+                return
+            if isinstance(item, Message):
+                self._turns.put(item, time.monotonic())
+                continue
+            try:
+                self._handle_item(item)
+            except Exception:  # the service keeps running whatever came in
+                log.exception("hub: could not handle %r", type(item).__name__)
+
+    def _window_open(self, now: float) -> bool:
+        if self._unacked < OUT_WINDOW:
+            return True
+        if now - self._last_ack > ACK_STALL_S:
+            log.warning("hub: no acknowledgement from the broker for %.0f s; publishing on", now - self._last_ack)
+            self._unacked = 0
+            return True
+        return False
 
     def _periodic(self) -> None:
         now = time.monotonic()
@@ -283,6 +362,14 @@ class HubService:
             self._next_appt_check = now + self.appointments_poll_s
             if self._check_appointments():
                 self.authority.set_appointments(self.appointments)
+        self._turns.forget_rested(now)
+        if self._turns.dropped and now >= self._next_drop_log:
+            self._next_drop_log = now + DROP_LOG_S
+            for topic, n in self._turns.dropped.items():
+                log.warning("hub: %s sends faster than the hub answers: %d of its oldest commands dropped "
+                            "unanswered", topic[:200], n)
+                self.dropped += n
+            self._turns.dropped.clear()
         if now >= self._next_heartbeat and self.authority.housekeep():
             self._dirty = True  # a new local day closed yesterday's tickets
         if self._dirty or now >= self._next_heartbeat:
@@ -297,15 +384,19 @@ class HubService:
             except BaseException as exc:
                 item.error = exc
             item.done.set()
+        elif isinstance(item, PubAck):
+            self._unacked = max(0, self._unacked - 1)
+            self._last_ack = time.monotonic()
+            if item.failure:
+                log.warning("hub: the broker refused a publish (mid %d): %s", item.mid, item.reason)
         elif isinstance(item, Connected):
             log.info("hub: connected to the site broker")
+            self._unacked = 0  # what was in flight is gone with the old connection
             self._dirty = True  # (re)publish the state: the broker may have lost its retained copy
         elif isinstance(item, Disconnected):
             log.warning("hub: disconnected from the site broker (%s)", item.reason)
         elif isinstance(item, ConnectFailed):
             log.warning("hub: cannot connect to the site broker: %s", item.reason)
-        elif isinstance(item, PubAck) and item.failure:
-            log.warning("hub: the broker refused a publish (mid %d): %s", item.mid, item.reason)
 
     # --- commands -------------------------------------------------------------------------
 
@@ -335,9 +426,12 @@ class HubService:
         if msg.retain:
             reply = error_reply(WireError.RETAINED, "a retained command is not run; publish commands without retain")
         else:
-            reply, query = self._answer(msg.payload, device)
-        body = live.dumps(reply)
-        if key is not None and not query:  # a read-only query may simply run again
+            reply, query = self._answer(msg.payload, device, corr)
+        if self.after_commit is not None and self.authority.last_events:
+            self.after_commit(device, corr, reply)
+        body = self._fitted(live.fit_reply(reply), "the answer to " + device)
+        # A read-only query may simply run again.
+        if key is not None and not query and reply.get("error") not in _NOT_KEPT:
             self._answered[key] = body
             if len(self._answered) > DEDUP_SIZE:
                 self._answered.popitem(last=False)
@@ -350,14 +444,16 @@ class HubService:
             self.authority.last_events = []
             self._dirty = True
             for call in live.call_messages(events, self.authority.state, self.site.id):
-                self._publish(topics.calls(self.site.id), live.dumps(call))
+                self._publish(topics.calls(self.site.id), self._fitted(live.fit_call(call), "a call message"))
 
-    def handle_command(self, payload: bytes | str, device: str) -> dict[str, Any]:
+    def handle_command(self, payload: bytes | str, device: str, correlation: bytes | None = None) -> dict[str, Any]:
         """One command from `device` to its answer (on the service thread). Never raises.
-        The events it produced are in `self.authority.last_events` afterwards."""
-        return self._answer(payload, device)[0]
+        The events it produced are in `self.authority.last_events` afterwards. With
+        `correlation`, a command accepted before with it gets its first answer again."""
+        return self._answer(payload, device, correlation)[0]
 
-    def _answer(self, payload: bytes | str, device: str) -> tuple[dict[str, Any], bool]:
+    def _answer(self, payload: bytes | str, device: str,
+                correlation: bytes | None = None) -> tuple[dict[str, Any], bool]:
         """(the answer, whether the command was a read-only query)."""
         self.authority.last_events = []
         try:
@@ -371,7 +467,7 @@ class HubService:
                     False
             if _command_name(payload) in HUB_COMMANDS:
                 return {"ok": True, **self.state_message()}, True
-            return self.authority.handle_payload(payload, role), False
+            return self.authority.handle_payload(payload, role, sender=device, correlation=correlation), False
         except Exception as exc:  # a bug must cost one answer, not the service
             log.exception("hub: command from %s failed", device)
             return error_reply(WireError.INTERNAL, f"the hub could not handle the command: {type(exc).__name__}"), \
@@ -385,8 +481,27 @@ class HubService:
         except (ValueError, TypeError) as exc:  # paho refuses the topic or the payload
             log.warning("hub: cannot publish to %r: %s", topic[:200], exc)
             return
-        if rc not in (0, 4):  # 4 = MQTT_ERR_NO_CONN: paho keeps QoS 1 and sends on reconnect
+        if rc == 0:
+            if self._unacked == 0:
+                self._last_ack = time.monotonic()  # the stall clock starts with the first in flight
+            self._unacked += 1
+        elif rc != 4:  # 4 = MQTT_ERR_NO_CONN: paho keeps QoS 1 and sends on reconnect
             log.warning("hub: publish to %s failed (rc %d)", topic, rc)
+
+    def _fitted(self, fitted: live.Fitted, what: str) -> bytes:
+        """The body of a message within the budget, logging what the budget left out. The state
+        is logged when what it leaves out changes (it goes out every heartbeat), anything else
+        each time (a reply or a call over budget is a bug)."""
+        if fitted.shortened:
+            self.shortened += 1
+            if what != "the state" or fitted.shortened != self._state_shortened:
+                log.warning("hub: %s is larger than %d bytes; shortened: %s", what, live.MESSAGE_BUDGET,
+                            ", ".join(fitted.shortened))
+        elif what == "the state" and self._state_shortened:
+            log.info("hub: the state fits its budget again")
+        if what == "the state":
+            self._state_shortened = fitted.shortened
+        return fitted.body
 
     def state_message(self) -> dict[str, Any]:
         now = self.clock()
@@ -401,7 +516,8 @@ class HubService:
         if not self.link.connected:
             return
         self._dirty = False
-        self._publish(topics.state(self.site.id), live.dumps(self.state_message()), retain=True)
+        self._publish(topics.state(self.site.id), self._fitted(live.fit_state(self.state_message()), "the state"),
+                      retain=True)
 
     # --- appointments ---------------------------------------------------------------------
 

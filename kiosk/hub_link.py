@@ -63,8 +63,6 @@ class MqttHubLink(HubLink):
 
     def __init__(self, broker: Any, site: str, device: str, timeout_s: float = 5.0, **client_kw: Any) -> None:
         super().__init__(timeout_s)
-        # The kiosk's own client id (its device id): one kiosk process per device.
-        client_kw.setdefault("client_id", device)
         self.client = HubClient(broker, site, device, **client_kw)
 
     def start(self) -> "MqttHubLink":

@@ -143,6 +143,7 @@ def printer_notice(tr: Translator) -> str:
 _HUB_DOWN = N_("The queue system is not working right now. Please ask the staff for help.")
 _TRY_AGAIN = N_("Your request did not go through. Please try again. If it happens again, please ask the staff "
                 "for help.")
+_ASK_AT_DESK = N_("We could not call the staff automatically. Please go to the service desk and ask for help.")
 
 
 def hub_notice(tr: Translator) -> str:
@@ -169,6 +170,7 @@ PROBLEM_WORDS: dict[WireError, str] = {
     WireError.TOO_LARGE: _HUB_DOWN,
     WireError.RETAINED: _HUB_DOWN,
     WireError.WRONG_THREAD: _HUB_DOWN,
+    WireError.HELP_FULL: _ASK_AT_DESK,  # only a help request gets it: another try does not help
 }
 
 
@@ -227,9 +229,7 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
         return ScreenText(_("Your number"), t.number, lines)
     if s == F.HELP:
         if c.help_state == "failed":
-            return ScreenText(_("Please ask at the service desk"),
-                              _("We could not call the staff automatically. Please go to the service desk "
-                                "and ask for help."))
+            return ScreenText(_("Please ask at the service desk"), _(_ASK_AT_DESK))
         if c.help_state == "sent":
             return ScreenText(_("Help is on the way"),
                               _("A member of staff is coming to you. Please stay here by the screen."))

@@ -1,7 +1,8 @@
 """The whole service point on one machine: what `make demo` runs.
 
 Two Mosquittos (the site bus and a stand-in for the central broker, both with a password per
-device and the project's ACLs), the hub, the central ingest, a sync agent per device, the
+device and the project's ACLs; the devices reach the central one over TLS, with a throw-away CA
+made by openssl at start, sim.tlsca), the hub, the central ingest, a sync agent per device, the
 kiosk with an emulated printer on a pseudo-terminal, a number display, a counter panel and
 the feedback terminal — and a simulated stream of customers and clerks (sim.crowd).
 
@@ -30,6 +31,7 @@ from bus import brokerconf, topics
 from core import resources
 from core.config import load_site
 from sim.localnet import free_port, wait_port
+from sim.tlsca import make_ca
 from sim.xvfb import Xvfb
 
 log = logging.getLogger("demo")
@@ -121,13 +123,13 @@ class ServicePoint:
         self.site_file.write_text(text, encoding="utf-8")
         self.site = load_site(self.site_file)
         sid = self.site.id
-        self.site_port, self.central_port = free_port(), free_port()
+        # central_port: the devices' TLS listener; central_service_port: the ingest's own.
+        self.site_port, self.central_port, self.central_service_port = free_port(), free_port(), free_port()
         all_devices = {**DEVICES, **SIM_DEVICES}
         users = {dev: secrets.token_urlsafe(18) for dev in all_devices}
         central_users = {topics.central_username(sid, dev): secrets.token_urlsafe(18) for dev in DEVICES}
-        central_users["ingest"] = secrets.token_urlsafe(18)
-        central_users["publisher"] = secrets.token_urlsafe(18)
-        self.passwords = {**users, **central_users}
+        service_users = {"ingest": secrets.token_urlsafe(18), "publisher": secrets.token_urlsafe(18)}
+        self.passwords = {**users, **central_users, **service_users}
         me = _user()
         # site broker
         sb = self.work / "site-broker"
@@ -137,14 +139,17 @@ class ServicePoint:
         (sb / "mosquitto.conf").write_text(brokerconf.render_site_broker_conf(
             data_dir=sb, password_file=sb / "passwd", acl_file=sb / "acl", port=self.site_port,
             bind_address="127.0.0.1", user=me))
-        # central broker (loopback only, so without its TLS listener)
+        # central broker: the devices over TLS, as in production; the ingest on its own listener
         cb = self.work / "central-broker"
         cb.mkdir()
+        self.tls = make_ca(self.work / "ca", "palvelupiste demo CA")
         brokerconf.write_password_file(cb / "passwd", central_users)
+        brokerconf.write_password_file(cb / "service-passwd", service_users)
         (cb / "acl").write_text(brokerconf.render_central_acl({sid: list(DEVICES)}))
         (cb / "mosquitto.conf").write_text(brokerconf.render_central_broker_conf(
-            data_dir=cb, password_file=cb / "passwd", acl_file=cb / "acl", tls=None,
-            port=self.central_port, bind_address="127.0.0.1", user=me))
+            data_dir=cb, password_file=cb / "passwd", service_password_file=cb / "service-passwd",
+            acl_file=cb / "acl", tls=self.tls, port=self.central_service_port, bind_address="127.0.0.1",
+            device_port=self.central_port, device_bind_address="127.0.0.1", user=me))
         for name, pw in self.passwords.items():
             p = self.work / "secrets" / f"{name}.password"
             p.parent.mkdir(exist_ok=True)
@@ -165,9 +170,9 @@ class ServicePoint:
             f'site_config = "{d / "site.toml"}"', "",
             "[site_broker]", f'url = "mqtt://127.0.0.1:{self.site_port}"', f'username = "{dev}"',
             f'password_file = "{self.secret(dev)}"', "",
-            "[central_broker]", f'url = "mqtt://127.0.0.1:{self.central_port}"',
+            "[central_broker]", f'url = "mqtts://127.0.0.1:{self.central_port}"',
             f'username = "{topics.central_username(sid, dev)}"',
-            f'password_file = "{self.secret(topics.central_username(sid, dev))}"', "",
+            f'password_file = "{self.secret(topics.central_username(sid, dev))}"', f'ca_file = "{self.tls.cafile}"', "",
             "[sync]", "status_interval_s = 5", "",
         ]
         lines += self._role_section(dev, role)
@@ -206,7 +211,7 @@ class ServicePoint:
             old.unlink()
         self.central_db = db
         self.procs.append(Proc("ingest", self._cli(
-            "central", "ingest", "--db", str(db), "--broker", f"mqtt://127.0.0.1:{self.central_port}",
+            "central", "ingest", "--db", str(db), "--broker", f"mqtt://127.0.0.1:{self.central_service_port}",
             "--username", "ingest", "--password-file", str(self.secret("ingest")))).start(self.logs))
         self.procs.append(Proc("hub", self._cli("hub", "--config", str(self.device_configs["hub-1"])))
                           .start(self.logs))
@@ -291,7 +296,7 @@ class ServicePoint:
                 self.start_apps()
             self.start_crowd()
             print(f"Service point running: site broker mqtt://127.0.0.1:{self.site_port}, "
-                  f"central broker mqtt://127.0.0.1:{self.central_port}; output in {self.out}")
+                  f"central broker mqtts://127.0.0.1:{self.central_port}; output in {self.out}")
             print("Ctrl-C stops it." if self.duration is None else f"Running for {self.duration:g} s …")
             deadline = None if self.duration is None else time.monotonic() + self.duration
             while not self.stop_event.is_set():

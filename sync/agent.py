@@ -114,7 +114,7 @@ class SyncAgent:
         o = self.opts
         name = topics.central_username(self.site, self.dev)
         opts = link_options(
-            self.broker, name, username=name, keepalive=o.keepalive_s,
+            self.broker, topics.client_id(self.broker.username or name), username=name, keepalive=o.keepalive_s,
             will=(self.t_avail, b"offline", True), online=(self.t_avail, b"online", True),
             subscriptions=[(self.t_ack, 1)] + [(t, 1) for t in self.keeper.topics],
             min_backoff_s=o.min_backoff_s, max_backoff_s=o.max_backoff_s, max_inflight=o.window + 16)

@@ -72,3 +72,40 @@ def test_load_from_file_and_wire_form(example_site, tmp_path):
     assert appointments_from_json(json.loads(json.dumps(appointments_to_json(appts)))) == appts
     with pytest.raises(AppointmentFileError, match="cannot read"):
         load_appointments(tmp_path / "missing.csv", example_site)
+
+
+# --- the reference a checked-in appointment leaves in the events ---------------------------------
+
+def _checked_in_ref(example_site, store_path, code="123456"):
+    from core.engine import CheckIn
+    from core.store import EventStore
+    from hub.authority import QueueAuthority
+
+    at = ms(2026, 11, 23, 10, 0)
+    with EventStore(store_path, example_site.id, "hub-1") as store:
+        auth = QueueAuthority(example_site, store, [Appointment(code, "kela", at)], clock=lambda: at)
+        r = auth.handle(CheckIn(code))
+        assert r["ok"], r
+        (ev,) = store.events()
+        # A second check-in after a restart (same store, so the same key) is still recognised.
+        again = QueueAuthority(example_site, store, [Appointment(code, "kela", at)], clock=lambda: at)
+        assert again.handle(CheckIn(code))["error"] == "already_checked_in"
+    return ev.data["appointment_ref"]
+
+
+def test_the_reference_cannot_be_recomputed_from_the_site_id_and_the_code(example_site, tmp_path):
+    import hashlib
+    import hmac
+
+    ref = _checked_in_ref(example_site, tmp_path / "hub.sqlite")
+    assert "123456" not in ref
+    # Every 6-digit code, with every public value as the salt or the key: no match (the old
+    # sha256(site:code) gave the code back within a second).
+    site = example_site.id.encode()
+    for n in range(1_000_000):
+        code = b"%06d" % n
+        for cand in (hashlib.sha256(site + b":" + code).hexdigest(),
+                     hmac.new(site, code, hashlib.sha256).hexdigest()):
+            assert not cand.startswith(ref[:16]), code
+    # Another hub (another store) has another key: the same code gives another reference.
+    assert _checked_in_ref(example_site, tmp_path / "other.sqlite") != ref

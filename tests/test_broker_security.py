@@ -1,7 +1,8 @@
 """The brokers' security, on the real Mosquitto running the project's own templates
 (systemd/mosquitto/*.in rendered by bus.brokerconf): no anonymous access, a password per device,
 ACLs that keep each device under its own topics (an ACL refusal is PUBACK 0x87 with MQTT 5),
-and TLS on the central broker with a throw-away CA made by openssl."""
+client ids bound to user names, the ingest's shared subscription out of the devices' reach, and
+TLS on the central broker with a throw-away CA made by openssl (sim.tlsca)."""
 import getpass
 import json
 import shutil
@@ -10,7 +11,8 @@ import subprocess
 import pytest
 
 from bus import brokerconf, topics
-from bus.link import Connected, ConnectFailed, LinkOptions, Message, MqttLink, Tls
+from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, Tls
+from sim.tlsca import make_ca, make_client_cert
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.syncproc import (
     Central,
@@ -19,8 +21,10 @@ from tests.support.syncproc import (
     fill_store,
     publish_until_delivered,
     publish_wait,
+    wait_ingest_subscribed,
     wait_item,
     wait_synced,
+    wait_until,
     write_device,
 )
 
@@ -46,8 +50,8 @@ def site_broker(tmp_path):
     b = MosquittoBroker(d, port=port, config_text=conf).start()
     links = []
 
-    def connect(user, password=None, subs=()):
-        link = MqttLink(LinkOptions("127.0.0.1", port, f"c-{user}-{len(links)}", username=user,
+    def connect(user, password=None, subs=(), client_id=None):
+        link = MqttLink(LinkOptions("127.0.0.1", port, client_id or f"c-{user}-{len(links)}", username=user,
                                     password=pw(user) if password is None and user else password,
                                     subscriptions=list(subs), min_backoff_s=5, max_backoff_s=5)).start()
         links.append(link)
@@ -110,7 +114,8 @@ def test_central_acl(central):
         assert isinstance(connect_result(refused), ConnectFailed), user
         refused.stop()
     a = central.link("s1.kiosk-1", subscriptions=[("pp/s1/dev/+/ack", 1)])
-    ingest = central.link("ingest", subscriptions=[(topics.events_all(shared=True), 1)])
+    group = topics.ingest_group(central.users["ingest"])
+    ingest = central.link("ingest", subscriptions=[(topics.events_all(group), 1)])
     pub = central.link("publisher")
     for link in (a, ingest, pub):
         assert isinstance(connect_result(link), Connected)
@@ -150,36 +155,29 @@ def test_password_entries_match_mosquitto_passwd(tmp_path):
 
 
 def test_templates_leave_no_placeholder_and_tls_block_is_optional(tmp_path):
-    kw = dict(data_dir=tmp_path, password_file=tmp_path / "p", acl_file=tmp_path / "a")
+    kw = dict(data_dir=tmp_path, password_file=tmp_path / "p", service_password_file=tmp_path / "s",
+              acl_file=tmp_path / "a")
     plain = brokerconf.render_central_broker_conf(tls=None, **kw)
     settings = [line for line in plain.splitlines() if line and not line.startswith("#")]
     assert not any("{" in line or line.startswith("cafile") for line in settings), settings
     assert "allow_anonymous false" in settings and "per_listener_settings true" in settings
     tls = brokerconf.render_central_broker_conf(tls=brokerconf.TlsFiles("/c/ca", "/c/crt", "/c/key"), **kw)
     assert "listener 8883 0.0.0.0" in tls and "cafile /c/ca" in tls and tls.count("allow_anonymous false") == 2
+    # the device listener forces client ids; the services' listener has its own password file
+    device_listener = tls[tls.index("listener 8883"):]
+    assert "use_username_as_clientid true" in device_listener and f"password_file {tmp_path / 'p'}" in device_listener
+    assert tls.count("use_username_as_clientid true") == 1 and f"password_file {tmp_path / 's'}" in tls
+    with pytest.raises(brokerconf.BrokerConfError, match="separate password files"):
+        brokerconf.render_central_broker_conf(**dict(kw, service_password_file=tmp_path / "p"), tls=None)
+    site = brokerconf.render_site_broker_conf(data_dir=tmp_path, password_file=tmp_path / "p", acl_file=tmp_path / "a")
+    assert "use_username_as_clientid true" in site
     with pytest.raises(brokerconf.BrokerConfError):
         brokerconf.render_site_acl("bad site", {})
     with pytest.raises(brokerconf.BrokerConfError):
         brokerconf.render("listener {port}")
 
 
-def make_ca(d, cn="palvelupiste test CA"):
-    """A throw-away CA and a server certificate for 127.0.0.1, as systemd/README-mqtt.md describes."""
-    d.mkdir(parents=True, exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)  # noqa: E731
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", f"/CN={cn}")
-    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=central.test")
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-                                  "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
-    return brokerconf.TlsFiles(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
-
-
 def test_tls_listener_with_a_throwaway_ca(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
     files = make_ca(tmp_path / "ca")
     other = make_ca(tmp_path / "other-ca", "someone else")
     tls_port = free_port()
@@ -202,10 +200,9 @@ def test_tls_listener_with_a_throwaway_ca(tmp_path):
         assert not plain.wait_connected(1.0)
         plain.stop()
 
-        # A device's sync agent over mqtts://, the ingest on the local listener.
+        # A device's sync agent over mqtts://, the ingest on the services' listener.
         kiosk = write_device(tmp_path, c, "kiosk-1")
-        kiosk.write_text(kiosk.read_text().replace(f'url = "{c.url}"',
-                                                   f'url = "mqtts://127.0.0.1:{tls_port}"\nca_file = "{files.cafile}"'))
+        assert f'url = "mqtts://127.0.0.1:{tls_port}"' in kiosk.read_text()
         fill_store(kiosk, SITE, "kiosk-1", 500)
         c.start_ingest()
         c.start_agent(kiosk)
@@ -218,17 +215,10 @@ def test_tls_listener_with_a_throwaway_ca(tmp_path):
 
 
 def test_tls_listener_can_require_a_device_certificate(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
     files = make_ca(tmp_path / "ca")
     d = tmp_path / "ca"
-    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)  # noqa: E731
     # the device's certificate, as systemd/README-mqtt.md describes
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "dev.key",
-        "-out", "dev.csr", "-subj", "/CN=s1.kiosk-1")
-    (d / "dev.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
-    run("x509", "-req", "-in", "dev.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "dev.crt",
-        "-days", "2", "-extfile", "dev.ext")
+    make_client_cert(d, "dev", "s1.kiosk-1")
     tls_port = free_port()
     c = Central(tmp_path / "central", ["kiosk-1"], site=SITE, tls=files, tls_port=tls_port)
     c.broker.config_text = c.broker.config_text.replace("require_certificate false", "require_certificate true")
@@ -245,3 +235,97 @@ def test_tls_listener_can_require_a_device_certificate(tmp_path):
         without.stop()
     finally:
         c.stop_all()
+
+
+def _round_trip(link, topic):
+    """A QoS 1 publish answered by the broker: the link is connected and the broker has handled
+    everything it sent before (one connection's packets are handled in order)."""
+    ack = publish_wait(link, topic, b"{}")
+    assert not ack.failure, ack
+    return ack
+
+
+def _kicked(link):
+    return any(isinstance(i, Disconnected) for i in list(link.inbox.queue))
+
+
+def test_devices_cannot_log_in_on_the_services_listener(central):
+    for user in ("s1.kiosk-1", "s1.kiosk-2"):
+        link = central.link(user, port=central.port)
+        assert isinstance(connect_result(link), ConnectFailed), user
+        link.stop()
+    ingest = central.link("ingest", port=central.device_port)  # and the services not on the devices' one
+    assert isinstance(connect_result(ingest), ConnectFailed)
+    ingest.stop()
+
+
+def test_a_client_id_cannot_take_over_another_users_session_on_the_site_broker(site_broker):
+    hub = site_broker("hub-1", subs=[(topics.commands_all(SITE), 1)], client_id="hub-1")
+    display = site_broker("display-1", client_id="display-1")
+    assert isinstance(connect_result(hub), Connected) and isinstance(connect_result(display), Connected)
+    for victim in ("hub-1", "display-1"):
+        thief = site_broker("kiosk-1", client_id=victim)
+        assert isinstance(connect_result(thief), Connected)  # admitted, as "kiosk-1"
+        _round_trip(thief, topics.status(SITE, "kiosk-1"))
+    # The owners were never displaced: each still gets its broker's answers on the same session.
+    _round_trip(hub, topics.status(SITE, "hub-1"))
+    _round_trip(display, topics.status(SITE, "display-1"))
+    assert not _kicked(hub) and not _kicked(display)
+    kiosk = site_broker("kiosk-2", client_id="kiosk-2")
+    assert isinstance(connect_result(kiosk), Connected)
+    publish_until_delivered(kiosk, topics.command(SITE, "kiosk-2"), b"{}")
+    assert wait_item(hub, lambda i: isinstance(i, Message)).topic == topics.command(SITE, "kiosk-2")
+
+
+def test_a_client_id_cannot_take_over_the_ingest_or_another_agent(central):
+    agent = central.link("s1.kiosk-1", client_id="s1.kiosk-1")
+    ingest = central.link("ingest", client_id=topics.client_id("ingest", "a"))
+    assert isinstance(connect_result(agent), Connected) and isinstance(connect_result(ingest), Connected)
+    for victim in ("s1.kiosk-1", topics.client_id("ingest", "a"), "ingest"):
+        thief = central.link("s1.kiosk-2", client_id=victim)
+        assert isinstance(connect_result(thief), Connected)
+        _round_trip(thief, topics.status(SITE, "kiosk-2"))
+    _round_trip(agent, topics.status(SITE, "kiosk-1"))
+    _round_trip(ingest, topics.ack(SITE, "kiosk-1"))
+    assert not _kicked(agent) and not _kicked(ingest)
+    # What the binding costs: the same user twice is one session, the newer connection replaces
+    # the older (no legitimate client of the project connects twice with one device identity).
+    first = central.link("s1.kiosk-2", client_id="anything")
+    assert isinstance(connect_result(first), Connected)
+    second = central.link("s1.kiosk-2", client_id="something-else")
+    assert isinstance(connect_result(second), Connected)
+    wait_item(first, lambda i: isinstance(i, Disconnected))
+    for link in (agent, ingest, first, second):
+        link.stop()
+
+
+def test_a_devices_shared_subscription_takes_nothing_from_the_ingest(central, tmp_path):
+    """The attack of issue 11: a device joins the ingest's `$share` group. Mosquitto 2.0 checks
+    the subscription without the prefix and never the group, so it would get every other batch
+    and drop it (no read right). The ingest's group is a secret: the device's subscription forms
+    a group of its own, gets nothing of others, and every batch reaches the ingest the first time."""
+    from core.store import EventStore
+
+    kiosk = write_device(tmp_path, central, "kiosk-1")
+    fill_store(kiosk, SITE, "kiosk-1", 40, chunk=40)
+    with EventStore(kiosk.parent / "data" / "events.sqlite", SITE, "kiosk-1") as store:
+        events = list(store.iter_events())
+    device = central.link("s1.kiosk-1")
+    assert isinstance(connect_result(device), Connected)
+    central.start_ingest()
+    wait_ingest_subscribed(device, SITE, "kiosk-1")
+    thief = central.link("s1.kiosk-2", subscriptions=[
+        ("$share/ingest/pp/+/dev/+/events", 1), ("$share/ingest/pp/+/dev/+/status", 1),
+        (f"$share/{topics.ingest_group('')}/pp/+/dev/+/events", 1), (topics.events_all(), 1)])
+    assert isinstance(connect_result(thief), Connected)
+    _round_trip(thief, topics.status(SITE, "kiosk-2"))  # its SUBSCRIBEs are in force from here on
+    for ev in events:  # one event per batch, each sent exactly once: none may go astray
+        batch = json.dumps({"site": SITE, "device": "kiosk-1", "events": [ev.to_dict()]}).encode()
+        assert publish_wait(device, topics.events(SITE, "kiosk-1"), batch).code == 0
+    wait_until(lambda: central.watermark("kiosk-1") == len(events), 15,
+               f"the ingest storing all {len(events)} batches sent once")
+    assert central.count("kiosk-1") == len(events)
+    _round_trip(thief, topics.status(SITE, "kiosk-2"))
+    assert not [i for i in list(thief.inbox.queue) if isinstance(i, Message)]
+    for link in (device, thief):
+        link.stop()

@@ -108,7 +108,7 @@ def provisioned_device_toml(tmp_path: Path, role: str) -> str:
     argv = [sys.executable, "-m", "cli", "provision", "--role", role, "--site", "example-pp",
             "--device", DEVICE_IDS[role], "--site-broker", "mqtt://127.0.0.1:1883",
             "--central-broker", "mqtt://127.0.0.1:8883", "--root", str(tmp_path / "root"), "--bin", str(fake_bin),
-            "--site-config", str(EXAMPLE), "--dry-run"]
+            "--site-config", str(EXAMPLE), "--dry-run", "--insecure-central-link"]
     if role == "kiosk":
         argv += ["--printer", "serial:/dev/ttyUSB0?baudrate=19200"]
     r = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -57,7 +57,7 @@ def test_each_command_parses(name):
 
 def test_defaults():
     assert parse_command({"cmd": "take", "service": "kela"}) == e.TakeTicket("kela", "fi", e.Needs())
-    assert parse_command({"cmd": "cancel", "ticket": "t"}) == e.Cancel("t", "cancelled")
+    assert parse_command({"cmd": "cancel", "ticket": "2026-11-23/K001"}) == e.Cancel("2026-11-23/K001", "cancelled")
     assert parse_command({"cmd": "help_answered", "request": "r"}) == e.AnswerHelp("r", None)
     assert parse_command({"cmd": "take", "service": "kela", "needs": None}).needs == e.Needs()
 
@@ -196,3 +196,58 @@ def test_hub_answers_every_payload_and_checks_the_role(tmp_path, example_site):
         assert auth.handle_payload(json.dumps({"cmd": "call", "counter": "1"}), role="counter")["error"] == \
             "counter_closed"
         assert store.last_seq == 1
+
+
+# --- field validation: nothing a person did not have to type gets into an event ------------------
+
+@pytest.fixture
+def hub(tmp_path):
+    from core.config import load_device
+    from hub.service import HubService
+    from tests.support.hubproc import write_device_config
+
+    svc = HubService(load_device(write_device_config(tmp_path / "hub", 1)))
+    svc.open_store()
+    yield svc
+    svc.store.close()
+
+
+@pytest.mark.parametrize("lang", ["fi\x00", "f\u0007i", "😀", "131052-308T", "\ud800", "\udfff", "FI", "fi ",
+                                  "xx", "de", ["fi"], 5])
+def test_lang_is_one_of_the_sites_languages_and_anything_else_is_malformed(hub, lang):
+    kiosk = next(d for d, r in hub.site.devices.items() if r == "kiosk")
+    for cmd in ({"cmd": "take", "service": next(iter(hub.site.services))}, {"cmd": "help", "device": kiosk}):
+        payload = json.dumps({**cmd, "lang": lang}).encode("utf-8", "surrogatepass")
+        r = hub.handle_command(payload, kiosk)
+        assert r["ok"] is False and r["error"] == "malformed", (lang, r)
+    assert hub.store.last_seq == 0
+
+
+def test_a_help_request_names_its_sender_and_no_one_else(hub):
+    kiosk = next(d for d, r in hub.site.devices.items() if r == "kiosk")
+    for device in ("Matti Meikäläinen 131052-308T", "counter-1", "hub-1", "kiosk-1 "):
+        r = hub.handle_command(json.dumps({"cmd": "help", "device": device}), kiosk)
+        assert r["error"] == "malformed", (device, r)
+    assert hub.store.last_seq == 0
+    r = hub.handle_command(json.dumps({"cmd": "help", "device": kiosk, "lang": hub.site.languages[-1]}), kiosk)
+    assert r["ok"]
+    (ev,) = hub.store.events()
+    assert ev.data["device"] == kiosk and ev.data["lang"] == hub.site.languages[-1]
+
+
+@pytest.mark.parametrize("payload", [
+    {"cmd": "help_answered", "request": "r-1", "counter": "asiakas Matti"},
+    {"cmd": "help_answered", "request": "r-1", "counter": "no-such-counter"},
+    {"cmd": "help_answered", "request": "Matti 040 123 4567"},
+    {"cmd": "cancel", "ticket": "2026-11-23/K001", "reason": "asiakas Matti Meikäläinen"},
+    {"cmd": "cancel", "ticket": "Matti"},
+    {"cmd": "transfer", "counter": "1", "service": "kela\x00"},
+    {"cmd": "open", "counter": "\ud800"},
+    {"cmd": "checkin", "code": "131052 308T\n"},
+    {"cmd": "take", "service": "kela", "needs": {"interpreter": "\ud800"}},
+])
+def test_every_other_field_is_an_id_a_code_or_a_word(hub, payload):
+    counter = next(d for d, r in hub.site.devices.items() if r == "counter")
+    r = hub.handle_command(json.dumps(payload).encode("utf-8", "surrogatepass"), counter)
+    assert r["error"] == "malformed", (payload, r)
+    assert hub.store.last_seq == 0

@@ -83,9 +83,12 @@ class Site:
         (work / "passwd").write_text(in_root(self.kiosk, P.CENTRAL_ENTRY).read_text())
         (work / "passwd").chmod(0o600)
         (work / "acl").write_text(brokerconf.render_central_acl({"example-pp": ["kiosk-1"]}))
+        brokerconf.write_password_file(work / "service-passwd", {"publisher": "unused"})
         conf = brokerconf.render_central_broker_conf(data_dir=work, password_file=work / "passwd",
-                                                     acl_file=work / "acl", tls=None, port=self.central_port,
-                                                     bind_address="127.0.0.1", user=getpass.getuser())
+                                                     service_password_file=work / "service-passwd",
+                                                     acl_file=work / "acl", tls=None, port=free_port(),
+                                                     device_port=self.central_port, device_bind_address="127.0.0.1",
+                                                     user=getpass.getuser())
         self.central_broker = MosquittoBroker(work, port=self.central_port, config_text=conf).start()
 
     def stop(self) -> None:

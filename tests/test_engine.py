@@ -13,6 +13,7 @@ from core.engine import (
     CALLED,
     CANCELLED,
     FINISHED,
+    HELP_SHOWN,
     NO_SHOW,
     WAITING,
     AnswerHelp,
@@ -23,6 +24,7 @@ from core.engine import (
     CloseCounter,
     Engine,
     Finish,
+    HelpLimits,
     Needs,
     NoShow,
     OpenCounter,
@@ -146,7 +148,7 @@ class Mem:
 
     def replay(self, upto: int | None = None, appointments=()) -> QueueState:
         """A fresh state folded from the events as the store would give them back (JSON)."""
-        st = QueueState(self.site, appointments)
+        st = QueueState(self.site, appointments, ref_key=self.state.ref_key)  # the hub keeps its key
         for ev in self.events[:upto]:
             st.apply(Event(ev.id, ev.site, ev.device, ev.seq, ev.type, ev.ts, json.loads(json.dumps(ev.data))))
         return st
@@ -238,7 +240,7 @@ def test_checkin_valid(qa):
     assert r["ok"] and r["kind"] == "appointment" and r["number"] == "K001" and r["service"] == "kela"
     assert r["appointment_ms"] == APPT_AT
     data = qa.events[-1].data
-    assert data["appointment_ref"] == appointment_ref("test-pp", "ABC123")
+    assert data["appointment_ref"] == appointment_ref(qa.state.ref_key, "ABC123")
     # The code itself is stored nowhere.
     assert "ABC123" not in json.dumps([e.data for e in qa.events])
 
@@ -415,6 +417,93 @@ def test_help(q):
     assert q(AnswerHelp("nope"), T0)["error"] == "unknown_request"
     assert q(AnswerHelp(r["request"], "2"), T0)["ok"]
     assert q.state.help == {} and q.types() == ["help.requested", "help.answered"]
+
+
+SEC = 1000
+
+
+def help_mem(site, **limits) -> Mem:
+    m = Mem(site)
+    m.state.help_limits = HelpLimits(**limits)  # before any event: the fold runs with these
+    return m
+
+
+def help_replay(m: Mem) -> QueueState:
+    """The state a restarted hub with the same limits folds from the stored events."""
+    st = QueueState(m.site, help_limits=m.state.help_limits)
+    st.apply_all(Event(e.id, e.site, e.device, e.seq, e.type, e.ts, json.loads(json.dumps(e.data))) for e in m.events)
+    return st
+
+
+def test_help_over_the_device_cap_replaces_that_devices_oldest(site):
+    q = help_mem(site, per_device=2, repeat_s=0)
+    first, second = (q(RequestHelp("kiosk-1"), T0 + i * SEC)["request"] for i in range(2))
+    other = q(RequestHelp("kiosk-2"), T0 + 2 * SEC)["request"]
+    r = q(RequestHelp("kiosk-1"), T0 + 3 * SEC)
+    assert r["ok"] and r["replaces"] == [first] and r["open"] == 3
+    assert [h["request"] for h in q.state.open_help(T0 + 3 * SEC)] == [second, other, r["request"]]
+    # The replaced one is closed: answering it is refused, the others stay answerable.
+    assert q(AnswerHelp(first), T0 + 4 * SEC)["error"] == "unknown_request"
+    assert q(AnswerHelp(second, "1"), T0 + 4 * SEC)["ok"]
+    assert q.types().count("help.requested") == 4
+
+
+def test_help_over_the_site_cap_is_refused_for_a_device_without_one(site):
+    q = help_mem(site, per_device=2, per_site=3, repeat_s=0)
+    for i, dev in enumerate(["kiosk-1", "kiosk-1", "kiosk-2"]):
+        assert q(RequestHelp(dev), T0 + i * SEC)["ok"]
+    before = len(q.events)
+    r = q(RequestHelp("kiosk-3"), T0 + 5 * SEC)
+    assert r["error"] == "help_full" and r["open"] == 3 and len(q.events) == before  # nothing stored
+    # A device already on the list still gets through: its newest replaces its oldest.
+    r = q(RequestHelp("kiosk-1"), T0 + 6 * SEC)
+    assert r["ok"] and len(r["replaces"]) == 1 and len(q.state.open_help(T0 + 6 * SEC)) == 3
+    # Once one is answered there is room again.
+    assert q(AnswerHelp(q.state.open_help(T0 + 6 * SEC)[0]["request"]), T0 + 7 * SEC)["ok"]
+    assert q(RequestHelp("kiosk-3"), T0 + 8 * SEC)["ok"]
+
+
+def test_help_repeated_within_repeat_s_joins_the_open_request_and_stores_nothing(site):
+    q = help_mem(site, repeat_s=30)
+    first = q(RequestHelp("kiosk-1"), T0)
+    # A kiosk flooding: 10,000 requests, one a millisecond, all within the first 10 seconds.
+    answers = [q(RequestHelp("kiosk-1"), T0 + i) for i in range(1, 10_001)]
+    assert all(a["ok"] and a["request"] == first["request"] and a["repeat"] for a in answers)
+    assert q.types() == ["help.requested"]
+    # A clock stepped back is a repeat too, never a way around the limit.
+    assert q(RequestHelp("kiosk-1"), T0 - 3600 * SEC)["repeat"]
+    # After repeat_s a new request is made (someone else may need help at the same kiosk).
+    later = q(RequestHelp("kiosk-1"), T0 + 30 * SEC)
+    assert later["request"] != first["request"] and "repeat" not in later
+    assert q.types() == ["help.requested", "help.requested"]
+
+
+def test_help_expires_in_the_fold_and_a_restart_gives_the_same_open_requests(site):
+    q = help_mem(site, per_device=2, per_site=4, repeat_s=0, expire_s=600)
+    for i, dev in enumerate(["kiosk-1", "kiosk-2", "kiosk-1", "kiosk-1", "kiosk-3"]):
+        assert q(RequestHelp(dev), T0 + i * 60 * SEC)["ok"]
+    assert q(AnswerHelp(q.state.open_help(T0 + 5 * 60 * SEC)[1]["request"], "2"), T0 + 5 * 60 * SEC)["ok"]
+    # Ten minutes after it was made a request is no longer open, with or without a new event.
+    at = T0 + 11 * 60 * SEC + 1
+    left = [h["request"] for h in q.state.open_help(at)]
+    assert len(left) == 2 and q.state.snapshot(at)["help_count"] == 2
+    assert q(AnswerHelp(q.events[0].data["request"]), at)["error"] == "unknown_request"
+    assert q(RequestHelp("kiosk-4"), at)["ok"]
+    for now in (T0, T0 + 5 * 60 * SEC, at, at + 5 * 60 * SEC, at + 20 * 60 * SEC):
+        again = help_replay(q)
+        assert again.open_help(now) == q.state.open_help(now), now
+        assert again.snapshot(now)["help"] == q.state.snapshot(now)["help"]
+        assert again.help == q.state.help
+    # The fold forgets what expired (the requests of the first minutes): memory stays bounded.
+    assert q.events[0].data["request"] not in q.state.help and len(q.state.help) == 3
+
+
+def test_the_state_carries_a_count_and_the_newest_few(site):
+    q = help_mem(site, per_site=50)
+    reqs = [q(RequestHelp(f"kiosk-{i}"), T0 + i * SEC)["request"] for i in range(12)]
+    snap = q.state.snapshot(T0 + 12 * SEC)
+    assert snap["help_count"] == 12 and len(snap["help"]) == HELP_SHOWN
+    assert [h["request"] for h in snap["help"]] == reqs[-HELP_SHOWN:]
 
 
 # --- estimated wait ------------------------------------------------------------------------

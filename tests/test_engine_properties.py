@@ -296,6 +296,7 @@ def test_random_command_sequences(start, appt_spec, seq, crash_at, cut_at, first
     k = int(crash_at * len(seq))
     n_events, state_k, now_k = dumps[k - 1] if k else initial
     b = Mem(SITE, appts)
+    b.state.ref_key = q.state.ref_key  # a restarted hub has the same store, so the same key
     b.events = list(q.events[:n_events])
     b.state = b.replay(appointments=appts)
     b.engine.state = b.state

@@ -106,3 +106,65 @@ def test_figures_cli_on_a_central_database(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--month", "11/2026"],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
+
+
+#: Every kind of malformed data a stored event could carry (an older writer, a forged event from
+#: before the ingest validated): the issue's five, and their relatives for every key the figures read.
+MALFORMED = [
+    ("feedback.given", {"rev": "x", "rating": 1, "scale": 5}),
+    ("feedback.given", {"response": [1], "rating": 1, "scale": 5}),
+    ("feedback.given", {"service": ["kela"], "rating": 1, "scale": 5}),
+    ("feedback.given", {"response": {"a": 1}, "rev": [2], "rating": "1", "scale": 5}),
+    ("feedback.given", {"rating": 1e308, "scale": 5}), ("feedback.given", {"rating": 9, "scale": 0}),
+    ("feedback.given", {"rating": 2, "scale": 5, "outcome": ["done"], "self_service": {"y": 1}}),
+    ("feedback.given", {"rating": float("nan"), "scale": 5}), ("feedback.given", [1, 2]),
+    ("feedback.given", "text"), ("feedback.given", None),
+    ("ticket.issued", {"kind": {}, "service": "kela"}), ("ticket.issued", {"kind": [1], "service": {"a": 1}}),
+    ("ticket.called", {"ticket": [1], "service": ["kela"], "waited_s": "10"}),
+    ("ticket.called", {"ticket": "t", "service": "kela", "waited_s": float("inf")}),
+    ("ticket.finished", {"service": {}, "service_s": [1]}), ("ticket.no_show", {"service": [1]}),
+    ("ticket.cancelled", {"service": {}, "reason": []}), ("ticket.transferred", {"from_service": [1]}),
+    ("printer.fault", 5),
+]
+
+
+def test_figures_never_crash_on_a_malformed_stored_event():
+    good = day_of_events()
+    expected = figures(good)
+    t = ms(2026, 11, 23, 16)
+    bad = [Row("s1", etype, t + i, data) for i, (etype, data) in enumerate(MALFORMED)]
+    bad += [Row("s1", "ticket.issued", ts, {"service": "kela"}) for ts in (2**53 - 1, -1, 10**20)]
+    bad += [Row("s1", "ticket.issued", "2026", {"service": "kela"}), Row(["s1"], "ticket.issued", t, {})]
+    got = figures(good + bad)  # must not raise
+    for service in ("kela", "poliisi"):
+        want = expected["s1"]["2026-11"]["services"][service]
+        have = got["s1"]["2026-11"]["services"][service]
+        # Only the malformed rows' own counts may differ; the waits, service times and
+        # satisfaction of the good rows are exactly what they were.
+        assert have["waiting"] == want["waiting"] and have["service"] == want["service"], service
+    # A malformed row counts only where its own rating is a usable one (rows 0, 1, 2 and 6: a
+    # response id or rev that cannot be read makes the row its own response).
+    have, want = (f["s1"]["2026-11"]["services"][SITE_LEVEL] for f in (got, expected))
+    assert have["satisfaction"]["n"] == want["satisfaction"]["n"] + 4
+    assert have["matter"] == want["matter"] and have["could_do_it_yourself"] == want["could_do_it_yourself"]
+    assert list(got) == list(expected)
+
+
+def test_central_figures_exits_0_on_a_database_with_malformed_events(tmp_path):
+    from central.db import CentralDB
+
+    db = tmp_path / "central.sqlite"
+    t = ms(2026, 11, 23, 16)
+    with CentralDB(db) as c:
+        c.begin()
+        c.insert_events([Event(id=f"bad{i:08d}", site="s1", device="kiosk-1", seq=i + 1, type=etype, ts=t + i,
+                               data=data) for i, (etype, data) in enumerate(MALFORMED)])
+        c.insert_events([Event(id="huge0000001", site="s1", device="kiosk-1", seq=999, type="ticket.issued",
+                               ts=2**53 - 1, data={"service": "kela"})])
+        c.conn.execute("INSERT INTO events(site, device, seq, id, type, ts, data, v, received_ms) "
+                       "VALUES ('s1', 'kiosk-1', 1000, 'notjson00', 'feedback.given', 1, '{nope', 1, 1)")
+        c.commit()
+    for args in (["--json"], []):
+        out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), *args], cwd=REPO,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr

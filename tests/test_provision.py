@@ -53,7 +53,7 @@ def provision(root: Path, role: str, device: str | None = None, *, bin: Path, si
               extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
     argv = ["provision", "--role", role, "--site", site, "--device", device or DEVICES[role],
             "--site-broker", f"mqtt://127.0.0.1:{site_port}", "--central-broker", f"mqtt://127.0.0.1:{central_port}",
-            "--root", str(root), "--bin", str(bin)]
+            "--root", str(root), "--bin", str(bin), "--insecure-central-link"]
     if site_config is not None:
         argv += ["--site-config", str(site_config)]
     return run_cli(*argv, *extra)
@@ -237,10 +237,10 @@ def _bad_argv(root: Path, fake_bin: Path, override: tuple[str, ...]) -> list[str
     args = {"--role": "kiosk", "--site": "example-pp", "--device": "kiosk-1", "--site-broker": "mqtt://127.0.0.1:1883",
             "--central-broker": "mqtt://127.0.0.1:8883", "--root": str(root), "--bin": str(fake_bin),
             "--site-config": str(EXAMPLE)}
-    flags = []
+    flags = ["--insecure-central-link"]
     it = iter(override)
     for k in it:
-        if k.startswith("--") and k not in ("--dry-run",):
+        if k.startswith("--") and k not in ("--dry-run", "--insecure-central-link"):
             args[k] = next(it)
         else:
             flags.append(k)
@@ -349,7 +349,7 @@ def test_live_commands_only_for_what_changed(root, fake_bin, monkeypatch):
     """On / with systemd running, these would run (the plan is computed, nothing runs here)."""
     opts = P.Options(role="hub", site="example-pp", device="hub-1", site_broker="mqtt://127.0.0.1:1883",
                      central_broker="mqtt://127.0.0.1:8883", root=str(root), site_config=str(EXAMPLE),
-                     bin=str(fake_bin))
+                     bin=str(fake_bin), insecure_central_link=True)
     monkeypatch.setattr(P, "_missing_user", lambda: False)
     plan = P.make_plan(opts)
     plan.live = True
@@ -461,3 +461,17 @@ def test_tables_of_another_role_are_refused_not_dropped(root, fake_bin, tmp_path
     rc, _, err = provision(root, "display", "pi-7", bin=fake_bin, site_config=as_display)
     assert rc == 2 and "has [printer], which a display does not have" in err
     assert snapshot(root) == before
+
+
+def test_a_plain_central_link_needs_the_insecure_flag(root, fake_bin):
+    """The central link crosses the internet: plain mqtt:// is refused unless asked for by name."""
+    empty = snapshot(root)
+    argv = [a for a in _bad_argv(root, fake_bin, ()) if a != "--insecure-central-link"]
+    rc, _, err = run_cli(*argv)
+    assert rc == 2 and "--insecure-central-link" in err and "plain mqtt://" in err, err
+    assert snapshot(root) == empty
+    rc, out, err = run_cli(*argv, "--insecure-central-link")
+    assert rc == 0, err
+    assert "never in production" in out
+    doc = tomllib.loads(in_root(root, U.DEVICE_CONFIG).read_text())
+    assert doc["central_broker"]["url"] == "mqtt://127.0.0.1:8883"

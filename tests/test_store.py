@@ -7,7 +7,16 @@ import sqlite3
 import pytest
 
 from core.events import MAX_EVENT_BYTES, parse_event
-from core.store import DAY_MS, EventStore, StoreCorruptError, StoreError, StoreIdentityError, connect
+from core.store import (
+    ANSWERS_PER_DEVICE,
+    DAY_MS,
+    EventStore,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreIdentityError,
+    connect,
+)
 
 SITE, DEV = "test-site", "hub-1"
 
@@ -238,3 +247,94 @@ def test_a_database_error_while_appending_is_a_store_error(store, tmp_path):
     assert isinstance(exc.value.__cause__, sqlite3.IntegrityError)
     assert store.last_seq == 2 and [e.seq for e in store.events()] == [1, 2, 3]
     assert not store.conn.in_transaction
+
+
+# --- answers to commands, kept with their events --------------------------------------------
+
+def answer_rows(store) -> list[tuple[str, int]]:
+    return store.conn.execute("SELECT device, seq FROM answers ORDER BY seq").fetchall()
+
+
+def test_an_answer_is_committed_with_its_events_or_not_at_all(store, tmp_path):
+    with store.transaction():
+        evs = store.append_many([("counter.opened", {"counter": "1"}), ("counter.closed", {"counter": "1"})])
+        store.record_answer("kiosk-1", b"req-1", {"ok": True, "seq": evs[-1].seq, "lang": "\udc80"})
+    assert answer_rows(store) == [("kiosk-1", 2)]
+    # Seen by another connection (that is, durable), and the lone surrogate survived as text.
+    with EventStore(tmp_path / "hub.sqlite", SITE, DEV) as other:
+        assert other.answer("kiosk-1", b"req-1") == {"ok": True, "seq": 2, "lang": "\udc80"}
+        assert other.answer("kiosk-2", b"req-1") is None and other.answer("kiosk-1", b"req-2") is None
+
+    # The block fails after both were written: neither is kept.
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.append("counter.opened", {"counter": "2"})
+            store.record_answer("kiosk-1", b"req-2", {"ok": True})
+            raise RuntimeError("the hub died here")
+    assert store.last_seq == 2 and store.answer("kiosk-1", b"req-2") is None
+    assert not store.conn.in_transaction
+
+    # An answer needs the events of its command: refused without them, and the block with it.
+    with pytest.raises(StoreError):
+        with store.transaction():
+            store.record_answer("kiosk-1", b"req-3", {"ok": False, "error": "unknown_service"})
+    assert answer_rows(store) == [("kiosk-1", 2)]
+    with pytest.raises(StoreError):
+        with store.transaction():
+            with store.transaction():
+                pass
+
+
+def test_a_failed_commit_keeps_neither_events_nor_answer(store):
+    store.append("counter.opened", {"counter": "1"})
+    # A real SQLITE_FULL on the answer row: the events of the same transaction go with it.
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(StoreFullError, match="could not record the answer"):
+        with store.transaction():
+            store.append("ticket.cancelled", {"ticket": "t", "reason": "x"})  # fits the page it has
+            store.record_answer("kiosk-1", b"req-1", {"ok": True, "pad": "q" * 20_000})
+    assert store.last_seq == 1 and [e.seq for e in store.events()] == [1] and answer_rows(store) == []
+
+    # An append that fails inside the block keeps the transaction from committing even when the
+    # caller swallows the error: its other writes are not kept half.
+    with pytest.raises(StoreError):
+        with store.transaction():
+            store.append("counter.opened", {"counter": "2"})
+            try:
+                store.append("counter.opened", {"counter": "3", "pad": "z" * 30_000})
+            except StoreFullError:
+                pass
+    assert store.last_seq == 1 and answer_rows(store) == []
+    store.conn.execute("PRAGMA max_page_count=1073741823")
+    with store.transaction():
+        store.append("counter.opened", {"counter": "2"})
+        store.record_answer("kiosk-1", b"req-1", {"ok": True})
+    assert store.last_seq == 2 and answer_rows(store) == [("kiosk-1", 2)]
+
+
+def test_answers_keep_the_newest_per_device(store):
+    for i in range(ANSWERS_PER_DEVICE + 50):
+        with store.transaction():
+            ev = store.append("counter.opened", {"counter": "1"})
+            store.record_answer("kiosk-1", f"k{i}".encode(), {"ok": True, "seq": ev.seq})
+        if i % 10 == 0:  # another device, far fewer commands: a flooding kiosk must not push them out
+            with store.transaction():
+                ev = store.append("counter.opened", {"counter": "2"})
+                store.record_answer("counter-1", f"c{i}".encode(), {"ok": True, "seq": ev.seq})
+    kiosk = [store.answer("kiosk-1", f"k{i}".encode()) for i in range(ANSWERS_PER_DEVICE + 50)]
+    assert kiosk[:50] == [None] * 50 and None not in kiosk[50:]
+    assert all(store.answer("counter-1", f"c{i}".encode()) for i in range(0, ANSWERS_PER_DEVICE + 50, 10))
+    assert store.conn.execute("SELECT count(*) FROM answers").fetchone()[0] == ANSWERS_PER_DEVICE + 15
+
+
+def test_a_store_made_before_the_answers_table_gets_it(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with EventStore(path, SITE, DEV) as s:
+        s.append("counter.opened", {"counter": "1"})
+        s.conn.execute("DROP TABLE answers")
+    with EventStore(path, SITE, DEV) as s:
+        with s.transaction():
+            s.append("counter.opened", {"counter": "2"})
+            s.record_answer("kiosk-1", b"r", {"ok": True})
+        assert s.answer("kiosk-1", b"r") == {"ok": True} and s.last_seq == 2

@@ -6,11 +6,12 @@ reported as durable (it prints the seq after `append_many` returned) is in the s
 """
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
-from core.store import EventStore
+from core.store import ANSWERS_PER_DEVICE, EventStore
 from tests.support.procs import Child
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ ROUNDS = 20
 # kill does not count as a report (Child keeps whole lines only).
 CHILD = r"""
 import random, sys
-from core.store import EventStore
+from core.store import ANSWERS_PER_DEVICE, EventStore
 path, rnd = sys.argv[1], int(sys.argv[2])
 store = EventStore(path, "crash-site", "hub-1")
 rng = random.Random(rnd)
@@ -79,3 +80,61 @@ def test_sigkill_while_appending_loses_nothing_reported(tmp_path):
         for r in range(ROUNDS):
             bs = sorted(b for (rr, b) in batches if rr == r)
             assert bs == list(range(len(bs)))
+
+
+# As above, each batch as a command: its events and its answer row in one transaction (the hub's
+# way, core.store.transaction), the answer naming the batch.
+CHILD_ANSWERS = r"""
+import random, sys
+from core.store import ANSWERS_PER_DEVICE, EventStore
+path, rnd = sys.argv[1], int(sys.argv[2])
+store = EventStore(path, "crash-site", "hub-1")
+rng = random.Random(rnd)
+b = 0
+while True:
+    n = rng.randint(1, 4)
+    with store.transaction():
+        evs = store.append_many([("counter.opened", {"counter": "1", "round": rnd, "batch": b, "i": i, "n": n})
+                                 for i in range(n)])
+        store.record_answer("kiosk-1", f"{rnd}/{b}".encode(), {"ok": True, "seq": evs[-1].seq, "round": rnd,
+                                                               "batch": b})
+    sys.stdout.write(f"{evs[-1].seq} {rnd} {b} {n}\n")
+    sys.stdout.flush()
+    b += 1
+"""
+
+
+def test_sigkill_keeps_each_answer_exactly_with_its_events(tmp_path):
+    path = tmp_path / "hub.sqlite"
+    rng = random.Random(20261124)
+    reported: dict[tuple[int, int], int] = {}  # (round, batch) -> last seq
+    rounds = 8
+    for rnd in range(rounds):
+        with Child.python(CHILD_ANSWERS, str(path), str(rnd)) as child:
+            child.wait_lines(rng.randint(3, 25), timeout=20)
+            child.kill()
+            for line in child.snapshot():
+                seq, r, b, _ = map(int, line.split())
+                reported[(r, b)] = seq
+
+    with EventStore(path, "crash-site", "hub-1") as store:
+        assert store.integrity_check() == "ok"
+        last_of_batch: dict[tuple[int, int], int] = {}
+        for e in store.events():
+            last_of_batch[(e.data["round"], e.data["batch"])] = e.seq
+        rows = store.conn.execute("SELECT seq, answer FROM answers").fetchall()
+        # One row per stored batch, on the batch's last event, and none for a batch that is not
+        # stored (the kill fell inside its transaction).
+        by_seq = {seq: json.loads(text) for seq, text in rows}
+        assert len(rows) == len(by_seq) == min(len(last_of_batch), ANSWERS_PER_DEVICE)
+        assert set(by_seq) <= set(last_of_batch.values())
+        for (r, b), seq in last_of_batch.items():
+            answer = store.answer("kiosk-1", f"{r}/{b}".encode())
+            if answer is not None:
+                assert answer == {"ok": True, "seq": seq, "round": r, "batch": b}
+        # The newest batches (those retention keeps) all have their answer; every reported batch
+        # is stored.
+        newest = sorted(last_of_batch.values())[-ANSWERS_PER_DEVICE:]
+        assert set(by_seq) == set(newest)
+        for key, seq in reported.items():
+            assert last_of_batch.get(key) == seq

@@ -184,3 +184,31 @@ def test_days_of_events_in_one_go_and_the_ack_is_the_only_sync_signal(central, t
     central.start_ingest()
     wait_synced(central, {"kiosk-1": kiosk})
     assert_synced(central, {"kiosk-1": kiosk})
+
+
+def test_a_device_in_the_ingests_shared_group_takes_no_batch_from_a_sync_agent(central, tmp_path):
+    """Issue 11: another device subscribes to `$share/ingest/pp/+/dev/+/events` (and to every
+    events topic). With a guessable group it would take every other batch and drop it; the
+    agent would then wait a whole ack timeout (60 s here) before sending again. The real agent's
+    backlog must be stored from the first sends, and the other device must receive none of it."""
+    from bus.link import Connected
+    from tests.support.syncproc import connect_result, publish_wait, wait_ingest_subscribed
+
+    kiosk = write_device(tmp_path, central, "kiosk-1", sync={"ack_timeout_s": 60, "ack_timeout_max_s": 60})
+    fill_store(kiosk, SITE, "kiosk-1", 1200)
+    central.start_ingest()
+    probe = central.link(topics.central_username(SITE, "kiosk-1"))
+    assert isinstance(connect_result(probe), Connected)
+    wait_ingest_subscribed(probe, SITE, "kiosk-1")  # the ingest's group is there first
+    probe.stop()
+    thief = central.link(topics.central_username(SITE, "hub-1"), subscriptions=[
+        ("$share/ingest/pp/+/dev/+/events", 1), (topics.events_all(), 1)])
+    try:
+        assert isinstance(connect_result(thief), Connected)
+        assert not publish_wait(thief, topics.status(SITE, "hub-1"), b"{}").failure  # its SUBSCRIBEs are in force
+        central.start_agent(kiosk)
+        wait_synced(central, {"kiosk-1": kiosk}, timeout=30)
+        assert_synced(central, {"kiosk-1": kiosk})
+        assert not [i for i in list(thief.inbox.queue) if isinstance(i, Message)]
+    finally:
+        thief.stop()

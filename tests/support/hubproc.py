@@ -5,6 +5,10 @@ and data dir in a temp dir, the example site, a broker given by port.
     hub.kill()        # SIGKILL, for crash tests
     hub.start()       # again, same store
     hub.terminate()   # SIGTERM, returns the exit code
+
+    hub.start(kill_after_commit=b"corr")  # the hub SIGKILLs itself once the command with this
+    hub.start(kill_after_commit=3)        # correlation data (or its 3rd one) is committed, before
+                                          # the answer goes out (HubService.after_commit)
 """
 from __future__ import annotations
 
@@ -17,6 +21,30 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SITE = REPO / "assets" / "sites" / "example.toml"
+
+# The hub as `palvelupiste hub` runs it, with HubService.after_commit set to kill the process
+# between a command's commit and its answer. argv: correlation data (hex, or ""), n (0: none),
+# the device config.
+KILLING_HUB = r"""
+import os, signal, sys
+from cli.main import main
+from hub.service import HubService
+
+corr = bytes.fromhex(sys.argv[1]) if sys.argv[1] else None
+nth = int(sys.argv[2])
+seen = 0
+
+def kill_here(device, correlation, answer):
+    global seen
+    seen += 1
+    if correlation == corr or seen == nth:
+        sys.stderr.write(f"test hook: SIGKILL after commit #{seen}, before the answer\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+HubService.after_commit = staticmethod(kill_here)
+sys.exit(main(["hub", "--config", sys.argv[3]]))
+"""
 
 
 def write_device_config(workdir: Path, port: int, *, device: str = "hub-1", site: str = "example-pp",
@@ -51,11 +79,21 @@ class HubProcess:
         self.log = self.workdir / "hub.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 15.0, wait_ready: bool = True) -> "HubProcess":
+    def start(self, timeout: float = 15.0, wait_ready: bool = True,
+              kill_after_commit: bytes | int | None = None) -> "HubProcess":
+        """`kill_after_commit`: the hub kills itself (SIGKILL) after committing the command with
+        this correlation data (bytes) or its n-th command with events (int), before answering."""
+        if self.alive():  # two hubs on one store and one client id would fight over both
+            raise RuntimeError("this hub is already running")
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        if kill_after_commit is None:
+            argv = [sys.executable, "-m", "cli", "hub", "--config", str(self.config)]
+        else:
+            corr = kill_after_commit.hex() if isinstance(kill_after_commit, bytes) else ""
+            nth = kill_after_commit if isinstance(kill_after_commit, int) else 0
+            argv = [sys.executable, "-c", KILLING_HUB, corr, str(nth), str(self.config)]
         with self.log.open("ab") as logf:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "hub", "--config", str(self.config)],
-                                         cwd=REPO, env=env, stdout=logf, stderr=logf)
+            self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=logf, stderr=logf)
         if wait_ready and not self.wait_ready(timeout):
             self.kill()
             raise RuntimeError(f"the hub did not answer within {timeout}s:\n{self.log_text()[-3000:]}")
@@ -78,6 +116,11 @@ class HubProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout: float = 10.0) -> int:
+        """The exit code once the process has ended (e.g. killed by its own test hook)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout)
 
     def kill(self) -> None:
         if self.alive():

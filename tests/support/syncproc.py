@@ -2,8 +2,9 @@
 configurations, sync agents and ingest workers as real subprocesses, and the final equality check.
 
 Nothing here mocks MQTT: the broker is Mosquitto with systemd/mosquitto/central-broker.conf.in,
-the ACL from bus.brokerconf.render_central_acl() and a password file written by
-bus.brokerconf.write_password_file().
+the ACL from bus.brokerconf.render_central_acl() and password files written by
+bus.brokerconf.write_password_file(): the services' (ingest, publisher) on `port`/`url`, the
+devices' on `device_port`/`device_url` (plain MQTT unless `tls` is given).
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def password_for(user: str) -> str:
     return f"pw-{user}-secret"
 
 
+SERVICE_USERS = ("ingest", "publisher")
+
+
 class Central:
     """The central broker (secured, from the project's templates) plus paths for the central DB."""
 
@@ -47,28 +51,39 @@ class Central:
         self.devices = list(devices)
         self.db_path = self.workdir / "central.sqlite"
         self.passwd = self.workdir / "passwd"
+        self.service_passwd = self.workdir / "service-passwd"
         self.acl = self.workdir / "acl"
-        users = {"ingest": password_for("ingest"), "publisher": password_for("publisher")}
+        services = {u: password_for(u) for u in SERVICE_USERS}
+        devices_pw = {}
         for d in self.devices:
             u = topics.central_username(site, d)
-            users[u] = password_for(u)
-        self.users = users
-        brokerconf.write_password_file(self.passwd, users)
+            devices_pw[u] = password_for(u)
+        self.users = {**services, **devices_pw}
+        brokerconf.write_password_file(self.service_passwd, services)
+        brokerconf.write_password_file(self.passwd, devices_pw)
         self.acl.write_text(brokerconf.render_central_acl({site: self.devices}))
-        for u, p in users.items():
+        for u, p in self.users.items():
             (self.workdir / f"{u}.pw").write_text(p + "\n")
         self.port = free_port()
-        self.tls_port = tls_port
+        self.device_port = tls_port or free_port()
+        self.tls = tls
         conf = brokerconf.render_central_broker_conf(
-            data_dir=self.workdir / "mosq", password_file=self.passwd, acl_file=self.acl, tls=tls,
-            port=self.port, tls_port=tls_port or 0, user=getpass.getuser())
+            data_dir=self.workdir / "mosq", password_file=self.passwd, service_password_file=self.service_passwd,
+            acl_file=self.acl, tls=tls, port=self.port, device_port=self.device_port, device_bind_address="127.0.0.1",
+            user=getpass.getuser())
         (self.workdir / "mosq").mkdir(exist_ok=True)
         self.broker = MosquittoBroker(self.workdir / "mosq", port=self.port, config_text=conf)
         self.procs: list[subprocess.Popen] = []
 
     @property
     def url(self) -> str:
+        """The services' listener (ingest, publisher)."""
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def device_url(self) -> str:
+        """The devices' listener."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.device_port}"
 
     def pwfile(self, user: str) -> str:
         return str(self.workdir / f"{user}.pw")
@@ -88,6 +103,7 @@ class Central:
         return p
 
     def start_ingest(self, name: str = "ingest-a") -> subprocess.Popen:
+        """An ingest worker; `name` names its log and is its client-id instance ("ingest/<name>")."""
         return self.spawn(["central", "ingest", "--db", str(self.db_path), "--broker", self.url,
                            "--username", "ingest", "--password-file", self.pwfile("ingest"),
                            "--client-id", name, "--log-level", "INFO"], f"{name}.log")
@@ -116,10 +132,18 @@ class Central:
 
     # --- MQTT clients as any of the users ------------------------------------------------------
 
-    def link(self, user: str, client_id: str | None = None, subscriptions: list[tuple[str, int]] | None = None,
-             password: str | None = None) -> MqttLink:
-        opts = LinkOptions("127.0.0.1", self.port, client_id or f"t-{user}-{time.monotonic_ns()}", username=user,
-                           password=self.users.get(user) if password is None else password,
+    def link(self, user: str | None, client_id: str | None = None,
+             subscriptions: list[tuple[str, int]] | None = None, password: str | None = None,
+             port: int | None = None) -> MqttLink:
+        """A plain-MQTT link as `user`: on the services' listener for the services, on the devices'
+        one for everybody else (unless `port` says otherwise)."""
+        if port is None:
+            port = self.port if user in SERVICE_USERS else self.device_port
+        if client_id is None:
+            client_id = topics.client_id(user, f"t{time.monotonic_ns()}") if user in SERVICE_USERS \
+                else (user or f"anonymous-{time.monotonic_ns()}")
+        opts = LinkOptions("127.0.0.1", port, client_id, username=user,
+                           password=self.users.get(user or "") if password is None else password,
                            subscriptions=list(subscriptions or []), min_backoff_s=0.05, max_backoff_s=0.5)
         return MqttLink(opts).start()
 
@@ -162,8 +186,9 @@ def write_device(workdir: Path, central: Central, device: str, role: str = "kios
     lines = [
         "[device]", f'id = "{device}"', f'role = "{role}"', f'site = "{central.site}"', 'data_dir = "data"',
         *[f"{k} = {json.dumps(v)}" for k, v in (device_keys or {}).items()],
-        "", "[central_broker]", f'url = "{central.url}"', f'username = "{user}"',
-        f'password_file = "{central.pwfile(user)}"', "", "[sync]",
+        "", "[central_broker]", f'url = "{central.device_url}"', f'username = "{user}"',
+        f'password_file = "{central.pwfile(user)}"',
+        *([f'ca_file = "{central.tls.cafile}"'] if central.tls else []), "", "[sync]",
     ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in opts.items()]
     path = workdir / f"{device}.toml"
