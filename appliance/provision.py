@@ -237,6 +237,11 @@ def validate(opts: Options) -> tuple[list[str], dict]:
             ctx.setdefault("notes", []).append(
                 "--insecure-central-link: the central link is plain MQTT, not encrypted; never in production")
 
+    from bus.brokerconf import SITE_HUB_PORT
+
+    if opts.role == "hub" and ctx["site_b"] is not None and ctx["site_b"].port == SITE_HUB_PORT:
+        problems.append(f"--site-broker: port {SITE_HUB_PORT} is the hub's own listener on the site "
+                        "broker; the devices need another (1883)")
     if opts.role == "hub" and ctx["site_b"] is not None and ctx["site_b"].tls:
         problems.append("--site-broker: the site broker on the hub listens without TLS on the site's own network "
                         "(systemd/mosquitto/site-broker.conf.in): use mqtt://")
@@ -399,7 +404,11 @@ def device_toml(opts: Options, ctx: dict) -> str:
     if ctx.get("central_ca") is not None or host_path(ctx["root"], CENTRAL_CA).exists():
         central["ca_file"] = CENTRAL_CA
     _set_keys(doc, "device", {"id": opts.device, "role": opts.role, "site": opts.site, "data_dir": U.DATA_DIR})
-    _set_keys(doc, "site_broker", {"url": opts.site_broker, "username": opts.device, "password_file": SITE_PASSWORD})
+    # The hub reaches its broker on its own loopback listener; --site-broker is where the devices do.
+    from bus.brokerconf import site_hub_url
+
+    site_url = site_hub_url() if opts.role == "hub" else opts.site_broker
+    _set_keys(doc, "site_broker", {"url": site_url, "username": opts.device, "password_file": SITE_PASSWORD})
     _set_keys(doc, "central_broker", central)
     if opts.printer is not None:
         _set_keys(doc, "printer", {"url": opts.printer})
@@ -547,19 +556,22 @@ def make_plan(opts: Options) -> Plan:
                     old_lines[line.split(":", 1)[0]] = line
         except OSError:
             pass
-        entries = []
+        entries = {}
         for dev, pw in sorted(site_passwords.items()):
             old = old_lines.get(dev)
-            entries.append(old if old and brokerconf.verify_password_entry(old, pw)
-                           else brokerconf.password_entry(dev, pw))
-        f(U.MOSQUITTO_PASSWD, "".join(e + "\n" for e in entries), 0o600, secret=True,
+            entries[dev] = (old if old and brokerconf.verify_password_entry(old, pw)
+                            else brokerconf.password_entry(dev, pw))
+        f(U.MOSQUITTO_PASSWD, "".join(e + "\n" for e in entries.values()), 0o600, secret=True,
           note=f"Mosquitto password file: {len(entries)} devices of site {opts.site}")
+        f(U.MOSQUITTO_HUB_PASSWD, entries[opts.device] + "\n", 0o600, secret=True,
+          note="Mosquitto password file of the hub's own listener: the hub alone")
         f(U.MOSQUITTO_ACL, brokerconf.render_site_acl(opts.site, site.devices), 0o600)
         f(U.MOSQUITTO_CONF, brokerconf.render_site_broker_conf(
-            data_dir=U.MOSQUITTO_DATA, password_file=U.MOSQUITTO_PASSWD, acl_file=U.MOSQUITTO_ACL,
-            port=port, bind_address=opts.listen or "0.0.0.0", user=U.MOSQUITTO_USER))
+            data_dir=U.MOSQUITTO_DATA, password_file=U.MOSQUITTO_PASSWD, hub_password_file=U.MOSQUITTO_HUB_PASSWD,
+            acl_file=U.MOSQUITTO_ACL, port=port, bind_address=opts.listen or "0.0.0.0", user=U.MOSQUITTO_USER))
         f(U.MOSQUITTO_DROPIN, U.mosquitto_dropin())
-        secret_owners += [(U.MOSQUITTO_PASSWD, U.MOSQUITTO_USER), (U.MOSQUITTO_ACL, U.MOSQUITTO_USER)]
+        secret_owners += [(U.MOSQUITTO_PASSWD, U.MOSQUITTO_USER), (U.MOSQUITTO_HUB_PASSWD, U.MOSQUITTO_USER),
+                          (U.MOSQUITTO_ACL, U.MOSQUITTO_USER)]
     f(U.TMPFILES_FILE, U.tmpfiles_conf(secret_owners))
 
     plan.commands = _commands(plan, names)

@@ -71,7 +71,8 @@ class Role:
 
 ROLES: dict[str, Role] = {r.name: r for r in (
     Role("hub", Unit("palvelupiste-hub.service", ("hub",)),
-         checks=(hub.checks.site_broker_files(U.MOSQUITTO_CONF, U.MOSQUITTO_PASSWD, U.MOSQUITTO_ACL),),
+         checks=(hub.checks.site_broker_files(U.MOSQUITTO_CONF, U.MOSQUITTO_PASSWD, U.MOSQUITTO_ACL,
+                                                 U.MOSQUITTO_HUB_PASSWD),),
          needed_units=(U.MOSQUITTO_UNIT,)),
     Role("kiosk",
          Unit("palvelupiste-kiosk.service", ("kiosk", "--fullscreen"), (*_SCREEN_GROUPS, "audio", "dialout", "lp")),

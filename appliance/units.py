@@ -31,6 +31,8 @@ MOSQUITTO_UNIT = "mosquitto.service"
 MOSQUITTO_DROPIN = f"{UNIT_DIR}/mosquitto.service.d/palvelupiste.conf"
 MOSQUITTO_CONF = "/etc/mosquitto/palvelupiste-site.conf"
 MOSQUITTO_PASSWD = "/etc/mosquitto/palvelupiste-site.passwd"
+#: The hub's own listener takes only the hub's user (bus.brokerconf.render_site_broker_conf).
+MOSQUITTO_HUB_PASSWD = "/etc/mosquitto/palvelupiste-site-hub.passwd"
 MOSQUITTO_ACL = "/etc/mosquitto/palvelupiste-site.acl"
 MOSQUITTO_DATA = "/var/lib/mosquitto"
 MOSQUITTO_USER = "mosquitto"

@@ -73,8 +73,11 @@ def bench_cmd_rtt(work: Path, rounds: int) -> dict:
     brokerconf.write_password_file(d / "passwd", users)
     (d / "acl").write_text(brokerconf.render_site_acl(site.id, site.devices))
     port = free_port()
-    conf = brokerconf.render_site_broker_conf(data_dir=d, password_file=d / "passwd", acl_file=d / "acl",
-                                              port=port, bind_address="127.0.0.1", user=getpass.getuser())
+    hub_port = free_port()
+    brokerconf.write_password_file(d / "hub-passwd", {"hub-1": users["hub-1"]})
+    conf = brokerconf.render_site_broker_conf(data_dir=d, password_file=d / "passwd", hub_password_file=d / "hub-passwd",
+                                              acl_file=d / "acl", port=port, hub_port=hub_port,
+                                              bind_address="127.0.0.1", user=getpass.getuser())
     broker = MosquittoBroker(d, port=port, config_text=conf).start()
     hubdir = work / "hub"
     hubdir.mkdir()
@@ -82,7 +85,7 @@ def bench_cmd_rtt(work: Path, rounds: int) -> dict:
     (hubdir / "hub.pw").write_text(users["hub-1"])
     (hubdir / "hub.toml").write_text(
         f'[device]\nid = "hub-1"\nrole = "hub"\nsite = "{site.id}"\nsite_config = "site.toml"\ndata_dir = "data"\n\n'
-        f'[site_broker]\nurl = "mqtt://127.0.0.1:{port}"\nusername = "hub-1"\npassword_file = "{hubdir / "hub.pw"}"\n')
+        f'[site_broker]\nurl = "{brokerconf.site_hub_url(hub_port)}"\nusername = "hub-1"\npassword_file = "{hubdir / "hub.pw"}"\n')
     hub = HubService(load_device(hubdir / "hub.toml"), site=site).start_in_thread()
     kiosk = HubClient(f"mqtt://127.0.0.1:{port}", site.id, "kiosk-1", password=users["kiosk-1"]).start()
     counter = HubClient(f"mqtt://127.0.0.1:{port}", site.id, "counter-1", password=users["counter-1"]).start()

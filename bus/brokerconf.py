@@ -15,7 +15,8 @@ Topic rights (see systemd/README-mqtt.md for the whole model):
 Sessions (bus.topics.client_id): every listener a device can reach uses the user name as the
 client id (`use_username_as_clientid`), so whatever client id a device sends, it can only ever
 replace its own session. The central services connect on a listener of their own, with a password
-file that holds only their users, so no device can log in there.
+file that holds only their users, so no device can log in there; so does the site's hub (its main
+and its staff link, hub/service.py), on a loopback listener whose password file holds only the hub.
 """
 from __future__ import annotations
 
@@ -77,10 +78,28 @@ class TlsFiles:
 
 # --- broker configurations -------------------------------------------------------------------------
 
-def render_site_broker_conf(*, data_dir: str | Path, password_file: str | Path, acl_file: str | Path,
-                            port: int = 1883, bind_address: str = "0.0.0.0", user: str = "mosquitto") -> str:
+#: The hub's own listener on the site broker, on the hub's loopback (site_hub_url).
+SITE_HUB_PORT = 1884
+
+
+def site_hub_url(hub_port: int = SITE_HUB_PORT) -> str:
+    """Where the hub connects to its site broker: its own listener, never the devices'."""
+    return f"mqtt://127.0.0.1:{int(hub_port)}"
+
+
+def render_site_broker_conf(*, data_dir: str | Path, password_file: str | Path, hub_password_file: str | Path,
+                            acl_file: str | Path, port: int = 1883, bind_address: str = "0.0.0.0",
+                            hub_port: int = SITE_HUB_PORT, user: str = "mosquitto") -> str:
+    """Two listeners: `port` for the site's devices (users in `password_file`), and `hub_port` on
+    the loopback for the hub alone (its user in `hub_password_file`)."""
+    if Path(_path(password_file)).resolve() == Path(_path(hub_password_file)).resolve():
+        raise BrokerConfError("the devices and the hub need separate password files "
+                              "(a device must not be able to log in on the hub's listener)")
+    if int(port) == int(hub_port):
+        raise BrokerConfError(f"the devices' and the hub's listener cannot share port {port}")
     return render(template("site-broker.conf.in"), port=int(port), bind_address=bind_address, user=user,
                   dir=_path(data_dir), password_file=_path(password_file), acl_file=_path(acl_file),
+                  hub_password_file=_path(hub_password_file), hub_port=int(hub_port),
                   max_packet_size=BROKER_MAX_PACKET)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from core.privacy import COMMENT_MAX_DEFAULT, COMMENT_MAX_LIMIT
 from uikit.idle import IdleTimer
 
 from .recorder import OUTCOMES, SELF_SERVICE, Response
@@ -44,7 +45,7 @@ class FlowSettings:
     warn_s: float = 8.0         # "are you still there?" shown this long before the reset
     thanks_s: float = 6.0       # the thank-you screen stays this long
     settle_s: float = 0.35      # taps ignored right after a screen change
-    comment_max: int = 500
+    comment_max: int = COMMENT_MAX_DEFAULT
 
     def __post_init__(self) -> None:
         if self.scale not in FACE_KINDS:
@@ -61,8 +62,8 @@ class FlowSettings:
             raise ValueError("warn_s must be above 0 and below idle_s")
         if self.thanks_s <= 0 or self.settle_s < 0:
             raise ValueError("thanks_s must be above 0 and settle_s at least 0")
-        if not 1 <= self.comment_max <= 2000:
-            raise ValueError("comment_max must be 1..2000 characters")
+        if not 1 <= self.comment_max <= COMMENT_MAX_LIMIT:
+            raise ValueError(f"comment_max must be 1..{COMMENT_MAX_LIMIT} characters")
 
 
 @dataclass

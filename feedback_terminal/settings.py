@@ -34,6 +34,7 @@ from typing import Any
 
 from core.config import ConfigError, Device, Issue, Site
 from core.i18n import DOMAINS
+from core.privacy import COMMENT_MAX_DEFAULT, COMMENT_MAX_LIMIT
 from core.schema import Bool, Check, Choice, Field, Int, Invalid, ListOf, Number, Section, Table, Type, load
 from uikit.theme import PALETTES
 
@@ -113,7 +114,7 @@ FEEDBACK = Section("feedback", (
     Field("warn_s", Number(1, 120, unit=_SECONDS), 8.0, '"are you still there?" this long before'),
     Field("thanks_s", Number(1, 120, unit=_SECONDS), 6.0, "the thank-you screen stays this long"),
     Field("settle_s", Number(0, 3, unit=_SECONDS), 0.35, "a second tap within this is not a new answer"),
-    Field("comment_max", Int(1, 2000), 500, "characters in a comment"),
+    Field("comment_max", Int(1, COMMENT_MAX_LIMIT), COMMENT_MAX_DEFAULT, "characters in a comment"),
     Field("button_follow_up", Bool(), True, "a physical button press shows the follow-up questions"),
     Field("palette", Choice(*PALETTES), "standard", "colours"),
     Field("large_text", Bool(), False, "larger type throughout"),

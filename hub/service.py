@@ -18,6 +18,16 @@ topics (or another device's replies) by naming them as its response topic. A com
 gets the first answer again and is not run twice. A *retained* command (one left on a command
 topic, re-delivered when the hub subscribes) is refused, never run.
 
+Two connections: the main link reads every command of the site and publishes the state, the
+calls and the answers; the staff link (client id "<user>/staff") reads and answers only the
+commands of the staff devices (STAFF_ROLES). The broker hands each connection its messages in
+one line, so without it a counter's command would wait behind everything a flooding kiosk sent
+before it, however fast the hub turns them away. A staff command arrives on both links; the copy
+that comes second is a repeat (same correlation data) and gets the first answer. Both links go to
+the hub's own listener on the site broker (bus.brokerconf): on the devices' listener the broker
+takes the user name as the client id and the two would throw each other out; the hub notices that
+(the two links throw each other out in turn) and goes on with the main link alone.
+
 Repeated commands: an accepted command's answer is kept in the store, in the transaction of its
 events (hub/authority.py, core/store.py), so a retry after a crash between the commit and the
 answer gets the first answer, not a second ticket. `_answered` in memory is the fast path in front
@@ -87,7 +97,32 @@ DEDUP_SIZE = 1024
 #: Answers not kept for a repeat: nothing happened, and running the command again may work.
 _NOT_KEPT = frozenset({WireError.STORE_FAILED.value, WireError.INTERNAL.value})
 
+#: Roles whose commands the hub also reads on the staff link: the staff's own tools, out of the
+#: public's reach. A kiosk or feedback terminal stands in the waiting room.
+STAFF_ROLES = frozenset({"counter"})
+#: One of the hub's links thrown out this soon after the other connected, TAKEOVERS times in a
+#: row: the broker gives both one client id. (Mosquitto 2.0 with use_username_as_clientid closes
+#: the older connection without saying "session taken over", so the pattern is what tells.)
+TAKEOVER_S = 2.0
+TAKEOVERS = 3
+
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class _FromStaff:
+    """An item of the staff link, as it waits in the one inbox."""
+    item: Any
+
+
+class _StaffInbox:
+    """What the staff link puts its items into: the hub's inbox, each item marked as the staff link's."""
+
+    def __init__(self, inbox: "queue.Queue[Any]") -> None:
+        self._inbox = inbox
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self._inbox.put(_FromStaff(item))
 
 
 @dataclass
@@ -132,6 +167,11 @@ class HubService:
         self._link_kw = dict(link_kw or {})
         # Made by run() on the service's own thread; the properties below name a use before that.
         self._link: MqttLink | None = None
+        self._staff_link: MqttLink | None = None
+        self._connected_at: dict[str, float] = {}  # "main"/"staff" → when it last connected
+        self._takeovers = 0
+        self._staff_topics = frozenset(topics.command(self.site.id, d) for d, role in self.site.devices.items()
+                                       if role in STAFF_ROLES)
         self._store: EventStore | None = None
         self._authority: QueueAuthority | None = None
         self._stop = threading.Event()
@@ -255,6 +295,11 @@ class HubService:
                             will=(avail, b"offline", True), online=(avail, b"online", True),
                             subscriptions=[(topics.commands_all(self.site.id), 0)], **self._link_kw)
         self._link = MqttLink(opts, self.inbox).start()
+        if self._staff_topics:
+            sopts = link_options(self.broker, topics.client_id(self.broker.username or self.device.id, "staff"),
+                                 username=self.device.id, subscriptions=[(t, 0) for t in sorted(self._staff_topics)],
+                                 **self._link_kw)
+            self._staff_link = MqttLink(sopts, _StaffInbox(self.inbox)).start()  # type: ignore[arg-type]
 
     def open_store(self) -> None:
         """Open the store and fold it into the authority, on the calling thread (which then owns
@@ -281,6 +326,8 @@ class HubService:
                     if isinstance(item, PubAck) and item.mid == mid:
                         break
             link.stop()
+        if self._staff_link is not None:
+            self._staff_link.stop()
         if self._store is not None:
             self._store.close()
         # Whoever still waits on call() must not hang.
@@ -300,15 +347,16 @@ class HubService:
             self._watchdog.tick()
             now = time.monotonic()
             wait = min(1.0, max(0.0, min(self._next_heartbeat, self._next_appt_check) - now))
-            turn = self._turns.wait_s(now)
-            if turn is not None and self._window_open(now):
+            turn = self._turns.wait_s(now, self._servable(now))
+            if turn is not None:
                 wait = min(wait, turn)
             self._take_inbox(wait)
             if self._stop.is_set():
                 break
             served = 0
-            while served < MAX_BATCH and self._window_open(now := time.monotonic()):
-                msg = self._turns.take(now)
+            while served < MAX_BATCH:
+                now = time.monotonic()
+                msg = self._turns.take(now, self._servable(now))
                 if msg is None:
                     break
                 served += 1
@@ -339,6 +387,12 @@ class HubService:
             if item is _STOP:
                 self._stop.set()
                 return
+            if isinstance(item, _FromStaff):
+                if isinstance(item.item, Message):
+                    self._turns.put(item.item, time.monotonic())
+                else:
+                    self._staff_item(item.item)
+                continue
             if isinstance(item, Message):
                 self._turns.put(item, time.monotonic())
                 continue
@@ -346,6 +400,50 @@ class HubService:
                 self._handle_item(item)
             except Exception:  # the service keeps running whatever came in
                 log.exception("hub: could not handle %r", type(item).__name__)
+
+    def _staff_answers(self) -> bool:
+        return self._staff_link is not None and self._staff_link.connected
+
+    def _servable(self, now: float) -> Callable[[str], bool] | None:
+        """Which commands may take their turn now: all while the main link's window is open;
+        only the staff's while it is full and the staff link answers them (their answers do not
+        go through that window)."""
+        if self._window_open(now):
+            return None
+        if self._staff_answers():
+            return self._staff_topics.__contains__
+        return lambda topic: False
+
+    def _staff_item(self, item: Any) -> None:
+        """What the staff link reports besides commands. Its acknowledgements need no window:
+        staff devices are few and answered at their devices' rate."""
+        if isinstance(item, Connected):
+            log.info("hub: staff link connected (%d devices)", len(self._staff_topics))
+            self._connected_at["staff"] = time.monotonic()
+        elif isinstance(item, Disconnected):
+            log.warning("hub: staff link disconnected (%s)", item.reason)
+            self._link_lost("staff")
+        elif isinstance(item, ConnectFailed):
+            log.warning("hub: staff link cannot connect: %s", item.reason)
+
+    def _link_lost(self, which: str) -> None:
+        other = self._connected_at.get("main" if which == "staff" else "staff")
+        if other is None or time.monotonic() - other > TAKEOVER_S:
+            self._takeovers = 0
+            return
+        self._takeovers += 1
+        if self._takeovers >= TAKEOVERS:
+            self._staff_taken_over()
+
+    def _staff_taken_over(self) -> None:
+        link, self._staff_link = self._staff_link, None
+        if link is None:
+            return
+        log.error("hub: the site broker gives both of the hub's connections one client id (it takes the user "
+                  "name as the client id on this listener); the counters' commands now wait in line with "
+                  "everyone's. Point [site_broker] url at the hub's own listener (systemd/README-mqtt.md)")
+        # Not on this thread's time: stopping waits for the link's thread.
+        threading.Thread(target=link.stop, name="hub-staff-stop", daemon=True).start()
 
     def _window_open(self, now: float) -> bool:
         if self._unacked < OUT_WINDOW:
@@ -391,10 +489,12 @@ class HubService:
                 log.warning("hub: the broker refused a publish (mid %d): %s", item.mid, item.reason)
         elif isinstance(item, Connected):
             log.info("hub: connected to the site broker")
+            self._connected_at["main"] = time.monotonic()
             self._unacked = 0  # what was in flight is gone with the old connection
             self._dirty = True  # (re)publish the state: the broker may have lost its retained copy
         elif isinstance(item, Disconnected):
             log.warning("hub: disconnected from the site broker (%s)", item.reason)
+            self._link_lost("main")
         elif isinstance(item, ConnectFailed):
             log.warning("hub: cannot connect to the site broker: %s", item.reason)
 
@@ -420,7 +520,10 @@ class HubService:
         key = (device, corr) if corr else None
         if key is not None and key in self._answered:
             self._answered.move_to_end(key)
-            self._publish(target, self._answered[key], corr)
+            if self._staff_answers() and msg.topic in self._staff_topics:
+                self._publish_staff(target, self._answered[key], corr)
+            else:
+                self._publish(target, self._answered[key], corr)
             return
         query = False
         if msg.retain:
@@ -435,7 +538,10 @@ class HubService:
             self._answered[key] = body
             if len(self._answered) > DEDUP_SIZE:
                 self._answered.popitem(last=False)
-        self._publish(target, body, corr)
+        if self._staff_answers() and msg.topic in self._staff_topics:
+            self._publish_staff(target, body, corr)
+        else:
+            self._publish(target, body, corr)
         self.commands += 1
         if not reply.get("ok", False):
             self.errors += 1
@@ -487,6 +593,12 @@ class HubService:
             self._unacked += 1
         elif rc != 4:  # 4 = MQTT_ERR_NO_CONN: paho keeps QoS 1 and sends on reconnect
             log.warning("hub: publish to %s failed (rc %d)", topic, rc)
+
+    def _publish_staff(self, topic: str, body: bytes, corr: bytes | None) -> None:
+        assert self._staff_link is not None
+        rc, _ = self._staff_link.publish(topic, body, qos=1, correlation_data=corr)
+        if rc not in (0, 4):
+            log.warning("hub: publish to %s on the staff link failed (rc %d)", topic, rc)
 
     def _fitted(self, fitted: live.Fitted, what: str) -> bytes:
         """The body of a message within the budget, logging what the budget left out. The state

@@ -13,6 +13,7 @@ log: a device that sends faster than it is answered must not grow the hub's memo
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bus.link import Message
@@ -55,9 +56,12 @@ class Turns:
             line.tokens = min(self.burst, line.tokens + (now - line.at) * self.rate)
         line.at = now
 
-    def take(self, now: float) -> Message | None:
-        """The next command whose turn it is, or None while every line waits for its rate."""
+    def take(self, now: float, only: Callable[[str], bool] | None = None) -> Message | None:
+        """The next command whose turn it is, or None while every line waits for its rate. With
+        `only`, just the lines whose command topic it accepts take their turn."""
         for topic, line in self._lines.items():
+            if only is not None and not only(topic):
+                continue
             self._refill(line, now)
             if line.tokens < 1:
                 continue
@@ -73,11 +77,13 @@ class Turns:
             return msg
         return None
 
-    def wait_s(self, now: float) -> float | None:
-        """Seconds until a command may be taken (0: now), None when nothing waits."""
-        if not self._lines:
+    def wait_s(self, now: float, only: Callable[[str], bool] | None = None) -> float | None:
+        """Seconds until a command may be taken (0: now), None when nothing waits (in the lines
+        `only` accepts, with it)."""
+        lines = [line for topic, line in self._lines.items() if only is None or only(topic)]
+        if not lines:
             return None
-        best = max(line.tokens + (now - line.at) * self.rate for line in self._lines.values())
+        best = max(line.tokens + (now - line.at) * self.rate for line in lines)
         if best >= 1:
             return 0.0
         # The fullest line is the first to have a token again.

@@ -125,6 +125,7 @@ class ServicePoint:
         sid = self.site.id
         # central_port: the devices' TLS listener; central_service_port: the ingest's own.
         self.site_port, self.central_port, self.central_service_port = free_port(), free_port(), free_port()
+        self.hub_port = free_port()  # the hub's own listener on the site broker
         all_devices = {**DEVICES, **SIM_DEVICES}
         users = {dev: secrets.token_urlsafe(18) for dev in all_devices}
         central_users = {topics.central_username(sid, dev): secrets.token_urlsafe(18) for dev in DEVICES}
@@ -135,10 +136,12 @@ class ServicePoint:
         sb = self.work / "site-broker"
         sb.mkdir()
         brokerconf.write_password_file(sb / "passwd", users)
+        hubs = [dev for dev, role in DEVICES.items() if role == "hub"]
+        brokerconf.write_password_file(sb / "hub-passwd", {dev: users[dev] for dev in hubs})
         (sb / "acl").write_text(brokerconf.render_site_acl(sid, all_devices))
         (sb / "mosquitto.conf").write_text(brokerconf.render_site_broker_conf(
-            data_dir=sb, password_file=sb / "passwd", acl_file=sb / "acl", port=self.site_port,
-            bind_address="127.0.0.1", user=me))
+            data_dir=sb, password_file=sb / "passwd", hub_password_file=sb / "hub-passwd", acl_file=sb / "acl",
+            port=self.site_port, hub_port=self.hub_port, bind_address="127.0.0.1", user=me))
         # central broker: the devices over TLS, as in production; the ingest on its own listener
         cb = self.work / "central-broker"
         cb.mkdir()
@@ -165,10 +168,12 @@ class ServicePoint:
         d = self.work / dev
         d.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.site_file, d / "site.toml")
+        # The hub on its own listener of the site broker, as provisioned (bus.brokerconf).
+        site_url = brokerconf.site_hub_url(self.hub_port) if role == "hub" else f"mqtt://127.0.0.1:{self.site_port}"
         lines = [
             "[device]", f'id = "{dev}"', f'role = "{role}"', f'site = "{sid}"', f'data_dir = "{d}"',
             f'site_config = "{d / "site.toml"}"', "",
-            "[site_broker]", f'url = "mqtt://127.0.0.1:{self.site_port}"', f'username = "{dev}"',
+            "[site_broker]", f'url = "{site_url}"', f'username = "{dev}"',
             f'password_file = "{self.secret(dev)}"', "",
             "[central_broker]", f'url = "mqtts://127.0.0.1:{self.central_port}"',
             f'username = "{topics.central_username(sid, dev)}"',

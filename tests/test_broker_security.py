@@ -45,8 +45,10 @@ def site_broker(tmp_path):
     brokerconf.write_password_file(d / "passwd", {u: pw(u) for u in SITE_DEVICES})
     (d / "acl").write_text(brokerconf.render_site_acl(SITE, SITE_DEVICES))
     port = free_port()
-    conf = brokerconf.render_site_broker_conf(data_dir=d, password_file=d / "passwd", acl_file=d / "acl",
-                                              port=port, bind_address="127.0.0.1", user=getpass.getuser())
+    brokerconf.write_password_file(d / "hub-passwd", {u: pw(u) for u, r in SITE_DEVICES.items() if r == "hub"})
+    conf = brokerconf.render_site_broker_conf(data_dir=d, password_file=d / "passwd", hub_password_file=d / "hub-passwd",
+                                              acl_file=d / "acl", port=port, hub_port=free_port(),
+                                              bind_address="127.0.0.1", user=getpass.getuser())
     b = MosquittoBroker(d, port=port, config_text=conf).start()
     links = []
 
@@ -169,8 +171,17 @@ def test_templates_leave_no_placeholder_and_tls_block_is_optional(tmp_path):
     assert tls.count("use_username_as_clientid true") == 1 and f"password_file {tmp_path / 's'}" in tls
     with pytest.raises(brokerconf.BrokerConfError, match="separate password files"):
         brokerconf.render_central_broker_conf(**dict(kw, service_password_file=tmp_path / "p"), tls=None)
-    site = brokerconf.render_site_broker_conf(data_dir=tmp_path, password_file=tmp_path / "p", acl_file=tmp_path / "a")
-    assert "use_username_as_clientid true" in site
+    site = brokerconf.render_site_broker_conf(data_dir=tmp_path, password_file=tmp_path / "p",
+                                              hub_password_file=tmp_path / "h", acl_file=tmp_path / "a",
+                                              port=1883, hub_port=1884)
+    # the devices' listener forces client ids; the hub's, on the loopback, takes only the hub
+    device_listener, hub_listener = site.split("listener 1883 ")[1].split("listener 1884 ")
+    assert "use_username_as_clientid true" in device_listener and f"password_file {tmp_path / 'p'}" in device_listener
+    assert hub_listener.startswith("127.0.0.1\n") and f"password_file {tmp_path / 'h'}" in hub_listener
+    assert "use_username_as_clientid" not in hub_listener and site.count("allow_anonymous false") == 2
+    with pytest.raises(brokerconf.BrokerConfError, match="separate password files"):
+        brokerconf.render_site_broker_conf(data_dir=tmp_path, password_file=tmp_path / "p",
+                                           hub_password_file=tmp_path / "p", acl_file=tmp_path / "a")
     with pytest.raises(brokerconf.BrokerConfError):
         brokerconf.render_site_acl("bad site", {})
     with pytest.raises(brokerconf.BrokerConfError):

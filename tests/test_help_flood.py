@@ -137,7 +137,8 @@ def state_of(m: MemEngine) -> dict[str, Any]:
 def test_the_budget_is_derived_from_the_broker_limit_the_site_broker_is_rendered_with():
     from bus import brokerconf
 
-    conf = brokerconf.render_site_broker_conf(data_dir="/d", password_file="/p", acl_file="/a")
+    conf = brokerconf.render_site_broker_conf(data_dir="/d", password_file="/p", hub_password_file="/h",
+                                              acl_file="/a")
     assert f"max_packet_size {live.BROKER_MAX_PACKET}\n" in conf
     assert live.MESSAGE_BUDGET * 8 <= live.BROKER_MAX_PACKET
 
@@ -372,6 +373,8 @@ def test_a_kiosk_flooding_help_does_not_hold_up_counters_nor_displays_also_after
         lat2, kiosk2 = phase()
 
         assert len(lat1) >= 50 and len(lat2) >= 50
+        print(f"counter p99: {p99(lat1) * 1000:.0f} ms, after the restart {p99(lat2) * 1000:.0f} ms; "
+              f"max {max(lat1 + lat2) * 1000:.0f} ms; {len(lat1)} + {len(lat2)} commands")
         assert p99(lat1) < 0.1, f"p99 {p99(lat1) * 1000:.0f} ms during the flood"
         assert p99(lat2) < 0.1, f"p99 {p99(lat2) * 1000:.0f} ms during the flood after the restart"
         # The kiosk was answered (as far as its turns went), every time with its one open request:

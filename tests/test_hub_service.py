@@ -4,6 +4,7 @@ killed with SIGKILL between two commands, and the `palvelupiste queue --broker` 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -358,22 +359,17 @@ def test_over_the_site_broker_config_with_passwords_and_acl(tmp_path, example_si
     """The hub and the apps on the project's own site-broker config (no anonymous access, the
     ACL from the site's device list, TCP_NODELAY): every topic the hub and the client use is
     one the ACL grants; a device posing as another is refused by the broker, not by a timeout."""
-    import getpass
 
-    from bus import brokerconf
     from core.config import load_device
-    from tests.support.broker import MosquittoBroker, free_port
+    from tests.support.broker import site_broker
 
-    port = free_port()
     passwords = {d: f"pw-{d}" for d in example_site.devices}
-    pwfile = brokerconf.write_password_file(tmp_path / "passwd", passwords)
-    acl = tmp_path / "acl"
-    acl.write_text(brokerconf.render_site_acl(SITE, example_site.devices))
-    conf = brokerconf.render_site_broker_conf(data_dir=tmp_path / "b", password_file=pwfile, acl_file=acl,
-                                              port=port, bind_address="127.0.0.1", user=getpass.getuser())
     (tmp_path / "hub-pw").write_text(passwords["hub-1"])
-    with MosquittoBroker(tmp_path / "b", port=port, config_text=conf) as br:
-        cfg = write_device_config(tmp_path / "hub", port, username="hub-1", password_file=tmp_path / "hub-pw")
+    (tmp_path / "counter-pw").write_text(passwords["counter-1"])
+    br = site_broker(tmp_path / "b", SITE, example_site.devices, passwords)
+    try:
+        # The hub on its own listener, as provisioned: its main and its staff link.
+        cfg = write_device_config(tmp_path / "hub", br.hub_port, username="hub-1", password_file=tmp_path / "hub-pw")
         hub = HubService(load_device(cfg), link_kw={"min_backoff_s": 0.05}).start_in_thread()
         made = []
 
@@ -403,10 +399,45 @@ def test_over_the_site_broker_config_with_passwords_and_acl(tmp_path, example_si
             r = request_once(br.url, SITE, "counter-1", {"cmd": "state"}, password_file=str(tmp_path / "hub-pw"),
                              timeout=1)
             assert r["ok"] is False and r["connected"] is False  # wrong password: never connected
+            # A device's password does not open the hub's listener.
+            r = request_once(br.hub_url, SITE, "counter-1", {"cmd": "state"},
+                             password_file=str(tmp_path / "counter-pw"), timeout=1)
+            assert r["ok"] is False and r["connected"] is False
+            assert hub.call(lambda h: h._staff_answers())  # the staff link still stands
         finally:
             for c in made:
                 c.close()
             hub.stop()
+    finally:
+        br.stop()
+
+
+def test_on_the_devices_listener_the_hub_notices_its_links_throw_each_other_out(tmp_path, example_site, caplog):
+    """Misconfigured: the hub pointed at the devices' listener, where the broker takes the user
+    name as the client id, so its staff link and its main link would take each other's session in
+    turn for ever. The hub says what is wrong and goes on with the main link alone."""
+    from core.config import load_device
+    from tests.support.broker import site_broker
+
+    passwords = {d: f"pw-{d}" for d in example_site.devices}
+    (tmp_path / "hub-pw").write_text(passwords["hub-1"])
+    br = site_broker(tmp_path / "b", SITE, example_site.devices, passwords)
+    caplog.set_level(logging.INFO, logger="hub.service")
+    try:
+        cfg = write_device_config(tmp_path / "hub", br.port, username="hub-1", password_file=tmp_path / "hub-pw")
+        hub = HubService(load_device(cfg), link_kw={"min_backoff_s": 0.05}).start_in_thread()
+        counter = HubClient(br.url, SITE, "counter-1", password=passwords["counter-1"]).start()
+        try:
+            wait_until(lambda: any("hub's own listener" in r.getMessage() for r in caplog.records), 10,
+                       what="the hub's error about its client ids")
+            wait_answering(counter)
+            assert counter.request({"cmd": "open", "counter": "3"})["ok"]
+            assert hub.link.connected and not hub.call(lambda h: h._staff_answers())
+        finally:
+            counter.close()
+            hub.stop()
+    finally:
+        br.stop()
 
 
 def test_a_retry_with_the_same_correlation_gets_the_first_answer_not_a_second_ticket(make_hub, clients):

@@ -7,18 +7,17 @@
     → the hub reloads it → an appointment check-in works
 """
 import datetime as _dt
-import getpass
 import json
 import subprocess
 import sys
 
 import pytest
 
-from bus import brokerconf, topics
+from bus import topics
 from bus.link import Message
 from central.publish import publish_appointments
 from core.config import Broker
-from tests.support.broker import MosquittoBroker, free_port
+from tests.support.broker import site_broker as start_site_broker
 from tests.support.syncproc import (
     REPO,
     Central,
@@ -49,17 +48,10 @@ def site_broker(tmp_path):
     from core.config import loads_site
 
     site = loads_site(SITE_TOML)
-    d = tmp_path / "site-broker"
-    d.mkdir()
     users = {dev: f"site-pw-{dev}" for dev in site.devices}
-    brokerconf.write_password_file(d / "passwd", users)
-    (d / "acl").write_text(brokerconf.render_site_acl(SITE, site.devices))
+    b = start_site_broker(tmp_path / "site-broker", SITE, site.devices, users)
     for u, p in users.items():
-        (d / f"{u}.pw").write_text(p)
-    port = free_port()
-    b = MosquittoBroker(d, port=port, config_text=brokerconf.render_site_broker_conf(
-        data_dir=d, password_file=d / "passwd", acl_file=d / "acl", port=port, bind_address="127.0.0.1",
-        user=getpass.getuser())).start()
+        (b.workdir / f"{u}.pw").write_text(p)
     b.users = users
     b.site = site
     yield b
@@ -75,7 +67,7 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
     site_cfg.parent.mkdir(parents=True)
     site_cfg.write_text(SITE_TOML)
     hub = write_device(tmp_path, central, "hub-1", role="hub", device_keys={"site_config": str(site_cfg)},
-                       extra=f'\n[site_broker]\nurl = "{site_broker.url}"\nusername = "hub-1"\n'
+                       extra=f'\n[site_broker]\nurl = "{site_broker.hub_url}"\nusername = "hub-1"\n'
                              f'password_file = "{site_broker.workdir / "hub-1.pw"}"\n')
     kiosk = write_device(tmp_path, central, "kiosk-1", role="kiosk")
     tomls = {"hub-1": hub, "kiosk-1": kiosk}

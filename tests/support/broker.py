@@ -107,3 +107,28 @@ def make_password_file(path: Path, users: dict[str, str]) -> Path:
     for user, pw in users.items():
         subprocess.run(["mosquitto_passwd", "-b", str(path), user, pw], check=True, capture_output=True)
     return path
+
+
+def site_broker(workdir: Path, site: str, devices: dict[str, str], passwords: dict[str, str]) -> MosquittoBroker:
+    """A started Mosquitto on the project's own site-broker configuration (bus.brokerconf), as
+    provisioning writes it: the devices' listener on `.port` (`.url`), the hub's own loopback
+    listener on `.hub_port` (`.hub_url`). `devices`: id → role; `passwords`: id → password."""
+    from bus import brokerconf
+
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    brokerconf.write_password_file(d / "passwd", passwords)
+    hubs = {dev: passwords[dev] for dev, role in devices.items() if role == "hub"}
+    brokerconf.write_password_file(d / "hub-passwd", hubs)
+    (d / "acl").write_text(brokerconf.render_site_acl(site, devices))
+    port, hub_port = free_port(), free_port()
+    conf = brokerconf.render_site_broker_conf(data_dir=d, password_file=d / "passwd", hub_password_file=d / "hub-passwd",
+                                              acl_file=d / "acl", port=port, hub_port=hub_port,
+                                              bind_address="127.0.0.1", user=getpass.getuser())
+    b = MosquittoBroker(d, port=port, config_text=conf).start()
+    b.hub_port = hub_port  # type: ignore[attr-defined]
+    b.hub_url = brokerconf.site_hub_url(hub_port)  # type: ignore[attr-defined]
+    if not wait_port(hub_port, 10):
+        b.stop()
+        raise RuntimeError(f"the hub's listener did not open on port {hub_port}")
+    return b

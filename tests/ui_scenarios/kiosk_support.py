@@ -64,7 +64,7 @@ class KioskEnv:
         self.site = load_site(EXAMPLE_SITE)
         tz = ZoneInfo(self.site.timezone)
         noon = dt.datetime.now(tz).replace(hour=12, minute=0, second=0, microsecond=0)
-        self.shift = int(noon.timestamp() * 1000) - now_ms()
+        self.shift = int(noon.timestamp() * 1000) - now_ms()  # advance_hub() adds to it
         self.noon = int(noon.timestamp() * 1000)
         # --- the hub ---------------------------------------------------------------------
         self.hub_dir = self.work / "hub"
@@ -108,6 +108,10 @@ class KioskEnv:
 
     def hub_now(self) -> int:
         return now_ms() + self.shift
+
+    def advance_hub(self, seconds: float) -> None:
+        """Move the hub's clock on: time passes at the site without the scenario waiting for it."""
+        self.shift += int(seconds * 1000)
 
     def start_hub(self) -> None:
         from hub.service import HubService
