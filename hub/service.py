@@ -23,7 +23,7 @@ calls and the answers; the staff link (client id "<user>/staff") reads and answe
 commands of the staff devices (STAFF_ROLES). The broker hands each connection its messages in
 one line, so without it a counter's command would wait behind everything a flooding kiosk sent
 before it, however fast the hub turns them away. A staff command arrives on both links; the copy
-that comes second is a repeat (same correlation data) and gets the first answer. Both links go to
+that comes second is its twin and is let go unanswered (`_twin`). Both links go to
 the hub's own listener on the site broker (bus.brokerconf): on the devices' listener the broker
 takes the user name as the client id and the two would throw each other out; the hub notices that
 (the two links throw each other out in turn) and goes on with the main link alone.
@@ -36,6 +36,7 @@ restart just answers from the queue as it is then).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -106,6 +107,9 @@ STAFF_ROLES = frozenset({"counter"})
 TAKEOVER_S = 2.0
 TAKEOVERS = 3
 
+#: Staff commands whose twin on the other link has not come yet, at most (the oldest forgotten).
+TWINS_KEPT = 4096
+
 _STOP = object()
 
 
@@ -170,6 +174,8 @@ class HubService:
         self._staff_link: MqttLink | None = None
         self._connected_at: dict[str, float] = {}  # "main"/"staff" → when it last connected
         self._takeovers = 0
+        # (command topic, correlation data or payload digest) → staff-link copies minus main-link copies
+        self._twins: OrderedDict[tuple[str, bytes], int] = OrderedDict()
         self._staff_topics = frozenset(topics.command(self.site.id, d) for d, role in self.site.devices.items()
                                        if role in STAFF_ROLES)
         self._store: EventStore | None = None
@@ -389,17 +395,37 @@ class HubService:
                 return
             if isinstance(item, _FromStaff):
                 if isinstance(item.item, Message):
-                    self._turns.put(item.item, time.monotonic())
+                    if not self._twin(item.item, +1):
+                        self._turns.put(item.item, time.monotonic())
                 else:
                     self._staff_item(item.item)
                 continue
             if isinstance(item, Message):
+                if item.topic in self._staff_topics and self._twin(item, -1):
+                    continue
                 self._turns.put(item, time.monotonic())
                 continue
             try:
                 self._handle_item(item)
             except Exception:  # the service keeps running whatever came in
                 log.exception("hub: could not handle %r", type(item).__name__)
+
+    def _twin(self, msg: Message, side: int) -> bool:
+        """Whether `msg` (from the staff link: side +1, the main link: -1) is the second copy of a
+        staff command the other link brought first. Counted per key, so a command sent twice
+        (a retry with the same correlation data) is still taken twice, once from each pair."""
+        staff = self._staff_link
+        if staff is None or not (staff.connected and self.link.connected):
+            return False  # only one link hears the staff now: every copy is the only one
+        key = (msg.topic, msg.correlation_data or hashlib.sha256(msg.payload).digest())
+        balance = self._twins.pop(key, 0)
+        twin = balance * side < 0  # the other link is ahead for this key
+        balance += side
+        if balance:
+            self._twins[key] = balance
+            if len(self._twins) > TWINS_KEPT:
+                self._twins.popitem(last=False)
+        return twin
 
     def _staff_answers(self) -> bool:
         return self._staff_link is not None and self._staff_link.connected

@@ -395,6 +395,7 @@ def test_a_kiosk_flooding_help_does_not_hold_up_counters_nor_displays_also_after
         finally:
             latecomer.stop()
         assert "Traceback" not in hub.log_text()
+        assert "staff link connected" in hub.log_text()  # the counter's commands came on a link of their own
         counter.close()
     finally:
         display.stop()
