@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import engine as e
 from .appointments import CODE_RE
 from .errors import WireError, error_reply
-from .events import CANCEL_REASONS, LANG_PATTERN, REQUEST_PATTERN, TICKET_PATTERN, valid_id
+from .events import CANCEL_REASONS, LANG_PATTERN, NUMBER_PATTERN, REQUEST_PATTERN, TICKET_PATTERN, valid_id
 
 if TYPE_CHECKING:
     from .config import Site
@@ -27,9 +27,9 @@ MAX_COMMAND_BYTES = 4096
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "kiosk": frozenset({"take", "checkin", "help"}),
     "counter": frozenset({"call", "recall", "finish", "no_show", "transfer", "cancel", "open", "close",
-                          "help_answered", "take"}),
+                          "help_answered", "take", "call_number", "park", "requeue"}),
     "hub": frozenset({"take", "checkin", "help", "call", "recall", "finish", "no_show", "transfer",
-                      "cancel", "open", "close", "help_answered"}),
+                      "cancel", "open", "close", "help_answered", "call_number", "park", "requeue"}),
     "display": frozenset(),
     "feedback": frozenset(),
 }
@@ -57,6 +57,7 @@ def _malformed(message: str) -> CommandError:
 _LANG_RE = re.compile(LANG_PATTERN)
 _TICKET_RE = re.compile(TICKET_PATTERN)
 _REQUEST_RE = re.compile(REQUEST_PATTERN)
+_NUMBER_RE = re.compile(NUMBER_PATTERN)
 
 
 def _id(obj: dict, key: str) -> str:
@@ -149,6 +150,25 @@ def _counter_cmd(cls: Callable[[str], e.Command]) -> Callable[[dict], e.Command]
     return build
 
 
+def _finish(o: dict) -> e.Command:
+    outcome = o.get("outcome")
+    if outcome is not None and not valid_id(outcome):
+        raise _malformed("'outcome' must be an outcome id")
+    return e.Finish(_id(o, "counter"), outcome)
+
+
+def _number(o: dict) -> str:
+    return _match(o, "number", _NUMBER_RE, "a ticket number like K012")
+
+
+def _call_number(o: dict) -> e.Command:
+    return e.CallNumber(_id(o, "counter"), _number(o))
+
+
+def _requeue(o: dict) -> e.Command:
+    return e.Requeue(_id(o, "counter"), _number(o))
+
+
 def _transfer(o: dict) -> e.Command:
     return e.Transfer(_id(o, "counter"), _id(o, "service"))
 
@@ -175,13 +195,15 @@ def _help_answered(o: dict) -> e.Command:
 
 _BUILDERS: dict[str, Callable[[dict], e.Command]] = {
     "take": _take, "checkin": _checkin,
-    "call": _counter_cmd(e.CallNext), "recall": _counter_cmd(e.Recall), "finish": _counter_cmd(e.Finish),
+    "call": _counter_cmd(e.CallNext), "recall": _counter_cmd(e.Recall), "finish": _finish,
+    "call_number": _call_number, "park": _counter_cmd(e.Park), "requeue": _requeue,
     "no_show": _counter_cmd(e.NoShow), "open": _counter_cmd(e.OpenCounter), "close": _counter_cmd(e.CloseCounter),
     "transfer": _transfer, "cancel": _cancel, "help": _help, "help_answered": _help_answered,
 }
 _NAMES = {e.TakeTicket: "take", e.CheckIn: "checkin", e.CallNext: "call", e.Recall: "recall", e.Finish: "finish",
           e.NoShow: "no_show", e.OpenCounter: "open", e.CloseCounter: "close", e.Transfer: "transfer",
-          e.Cancel: "cancel", e.RequestHelp: "help", e.AnswerHelp: "help_answered"}
+          e.Cancel: "cancel", e.RequestHelp: "help", e.AnswerHelp: "help_answered", e.CallNumber: "call_number",
+          e.Park: "park", e.Requeue: "requeue"}
 
 
 def allowed(role: str, cmd: e.Command) -> bool:

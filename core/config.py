@@ -62,6 +62,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Both used with fullmatch(): with match(), "$" also accepts a trailing newline ("K\n").
 _PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+#: "…-24:00": open until midnight (a time of day cannot be 24:00; the day's last instant stands in).
+END_OF_DAY = _dt.time.max
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Service:
     default_service_min: float
     target_wait_min: float
     general_advice: bool = False
+    #: The outcomes a clerk may tap on finishing (ids of the site's [[outcomes]]), in this order.
+    outcomes: tuple[str, ...] = ()
 
     def label(self, lang: str) -> str:
         return self.name.get(lang) or self.name["en"]
@@ -81,12 +85,19 @@ class Service:
         return self.description.get(lang) or self.description.get("en", "")
 
 
+Span = tuple[_dt.time, _dt.time]
+
+
 @dataclass(frozen=True)
 class Counter:
     id: str
     kind: str  # "counter" or "room"
     name: dict[str, str]
     services: tuple[str, ...]
+    #: Planned hours per weekday ("mon"…, or "*" for every day the site is open); None: the
+    #: site's opening hours. Always within the site's hours of the day (core.hours clips them).
+    hours: dict[str, Span | None] | None = None
+    breaks: tuple[Span, ...] = ()  # planned breaks, every day
 
     def label(self, lang: str) -> str:
         return self.name.get(lang) or self.name["en"]
@@ -110,11 +121,20 @@ class Site:
     counters: dict[str, Counter]
     appointments: AppointmentWindow
     devices: dict[str, str] = field(default_factory=dict)  # device id -> role
+    #: Dates ("2026-12-24") whose opening hours differ from the weekday's: a span, or None (closed).
+    opening_exceptions: dict[str, Span | None] = field(default_factory=dict)
+    #: Outcomes a clerk may record on finishing: id -> name per language.
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def hours_configured(self) -> bool:
+        """Whether the file has [opening_hours]; without it the site counts as always open."""
+        return isinstance(self.raw.get("opening_hours"), dict)
 
     def label(self, lang: str) -> str:
         return self.name.get(lang) or self.name["en"]
@@ -149,13 +169,60 @@ class Hours(Type):
     def check(self, value, ctx):
         if value in ("", "closed"):
             return None
-        m = _HOURS_RE.fullmatch(value) if isinstance(value, str) else None
+        midnight = isinstance(value, str) and value.endswith("-24:00")
+        m = _HOURS_RE.fullmatch(value[:-5] + "23:59" if midnight else value) if isinstance(value, str) else None
         if not m:
             raise Invalid('must be "HH:MM-HH:MM" or "closed"')
-        start, end = _dt.time(int(m[1]), int(m[2])), _dt.time(int(m[3]), int(m[4]))
+        start = _dt.time(int(m[1]), int(m[2]))
+        end = END_OF_DAY if midnight else _dt.time(int(m[3]), int(m[4]))
         if end <= start:
             raise Invalid("closes before it opens")
         return start, end
+
+
+class WeekHours(Type):
+    """A counter's planned hours: one "HH:MM-HH:MM" for every day the site is open, or a table
+    per weekday ({ mon = "08:00-12:00", fri = "closed" }; a day left out: the site's hours)."""
+
+    label = '"HH:MM-HH:MM" or a table of them per weekday'
+
+    def check(self, value, ctx):
+        if isinstance(value, str):
+            return {"*": Hours().check(value, ctx)}
+        if not isinstance(value, dict):
+            raise Invalid(f"must be {self.label}")
+        out, bad = {}, []
+        for day, v in value.items():
+            if day not in WEEKDAYS:
+                bad.append(f"{day!r} is not a weekday ({', '.join(WEEKDAYS)})")
+                continue
+            try:
+                out[day] = Hours().check(v, ctx)
+            except Invalid as exc:
+                bad.append(f"{day}: {exc}")
+        if bad:
+            raise Invalid("; ".join(bad))
+        return out
+
+
+class BreakSpan(Type):
+    """ "HH:MM-HH:MM" (a break): never "closed"."""
+
+    label = '"HH:MM-HH:MM"'
+
+    def check(self, value, ctx):
+        span = Hours().check(value, ctx)
+        if span is None:
+            raise Invalid('must be "HH:MM-HH:MM"')
+        return span
+
+
+def _date_problem(value: str) -> str | None:
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        return 'must be a date like "2026-12-24"'
+    return None if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else 'must be a date like "2026-12-24"'
 
 
 # --- the site file's sections ----------------------------------------------------------------
@@ -206,6 +273,9 @@ SERVICE = Section("services", (
     Field("target_wait_min", Number(0, 480), 20.0, "the wait the site aims at, in minutes"),
     Field("general_advice", Choice(True, False, message="must be true or false"), False,
           "where \"I don't know which\" leads (exactly one service)"),
+    Field("outcomes", ListOf(Text(nonempty=True, label="an outcome id"), unique=True, what="outcome ids"), (),
+          "the outcomes a clerk may tap on finishing, ids of [[outcomes]] (none: no outcome is asked)",
+          example=["advice", "application", "digital_support", "referred"]),
 ), make=lambda v: Service(**v), description="one service (an authority or a group); numbers run per service per day")
 
 COUNTER = Section("counters", (
@@ -214,7 +284,23 @@ COUNTER = Section("counters", (
     Field("name", NAMES, REQUIRED, "its name per language", example={"fi": "…", "sv": "…", "en": "…"}),
     Field("services", ListOf(Text(nonempty=True, label="a service id"), min_len=1, what="service ids"), REQUIRED,
           "the services it serves", missing="must list at least one service id", example=["kela"]),
+    Field("hours", WeekHours(), None, "its planned hours (default: the site's opening hours); the wait "
+          "estimates count on them", example="08:00-16:00"),
+    Field("breaks", ListOf(BreakSpan(), what='"HH:MM-HH:MM" spans'), (), "its planned breaks, every day",
+          example=["11:00-11:30"]),
 ), make=lambda v: Counter(**v), description="one counter or room")
+
+EXCEPTION = Section("opening_exceptions", (
+    Field("date", Text(test=_date_problem, label="a date", message='must be a date like "2026-12-24"'), REQUIRED,
+          "the date, in the site's time zone", example="2026-12-24"),
+    Field("hours", Hours(), None, 'the opening hours that day, or "closed"', example="08:00-12:00"),
+), description="a date whose opening hours differ from its weekday's (a holiday, a closed afternoon)")
+
+OUTCOME = Section("outcomes", (
+    Field("id", ID, REQUIRED, "the outcome's id (it goes into the monthly figures)", example="advice"),
+    Field("name", NAMES, REQUIRED, "its name on the counter panel, per language",
+          example={"fi": "…", "sv": "…", "en": "…"}),
+), description="an outcome a clerk may record when finishing a customer (nothing about the person)")
 
 DEVICE_ENTRY = Section("devices", (
     Field("id", ID, REQUIRED, "the device's id", example="kiosk-1"),
@@ -270,6 +356,29 @@ def _check_counters(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str
     return out
 
 
+def _check_exceptions(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    out = []
+    for i, e in enumerate(v["opening_exceptions"]):
+        if e and e["date"]:
+            if e["date"] in seen:
+                out.append((f"opening_exceptions[{i}].date", "the date is listed twice"))
+            seen.add(e["date"])
+    return out
+
+
+def _check_outcomes(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    known = {o["id"] for o in v["outcomes"] if o and o["id"]}
+    out = []
+    if len(known) != len([o for o in v["outcomes"] if o and o["id"]]):
+        out.append(("outcomes", "an outcome id is listed twice"))
+    for i, s in enumerate(v["services"]):
+        for oid in (s or {}).get("outcomes") or ():
+            if oid not in known:
+                out.append((f"{_entry('services', i, s)}.outcomes", f"unknown outcome {oid!r} (declare it in [[outcomes]])"))
+    return out
+
+
 def _check_devices(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
     seen: set[str] = set()
     out = []
@@ -290,8 +399,12 @@ SITE_FILE = Section("", (
     Field("counters", Tables(COUNTER, min_len=1, label=_label_by_id), REQUIRED,
           missing="at least one [[counters]] entry is needed"),
     Field("devices", Tables(DEVICE_ENTRY), []),
+    Field("opening_exceptions", Tables(EXCEPTION, label=lambda raw: raw.get("date") if isinstance(raw.get("date"), str)
+                                       else None), []),
+    Field("outcomes", Tables(OUTCOME, label=_label_by_id), []),
 ), checks=(Check(("services",), _check_services), Check(("services", "counters"), _check_counters),
-           Check(("devices",), _check_devices)),
+           Check(("devices",), _check_devices), Check(("opening_exceptions",), _check_exceptions),
+           Check(("services", "outcomes"), _check_outcomes)),
     noun="section", description="a site configuration file")
 
 
@@ -307,7 +420,9 @@ def parse_site(doc: dict[str, Any], source: str = "<site>") -> Site:
     return Site(id=s["id"], name=s["name"], timezone=s["timezone"], languages=s["languages"],
                 default_language=s["default_language"], opening_hours=v["opening_hours"],
                 services={x.id: x for x in v["services"]}, counters={x.id: x for x in v["counters"]},
-                appointments=v["appointments"], devices={d["id"]: d["role"] for d in v["devices"]}, raw=doc)
+                appointments=v["appointments"], devices={d["id"]: d["role"] for d in v["devices"]},
+                opening_exceptions={e["date"]: e["hours"] for e in v["opening_exceptions"]},
+                outcomes={o["id"]: o["name"] for o in v["outcomes"]}, raw=doc)
 
 
 def load_site(path: str | Path) -> Site:

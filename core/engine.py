@@ -20,21 +20,32 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import hours
 from .config import Site
 from .errors import WireError as W
 from .errors import error_reply
+from .estimate import APPT, TRANSFER, WALK_IN, CounterPlan, Eta, Waiting, play_forward
 from .events import Event
+from .servicetimes import ServiceTimes
 
-EWMA_ALPHA = 0.3
-#: Service times outside these bounds (seconds) are not learnt from: a clerk who forgot to press
-#: "finish" over lunch, or a clock that jumped, must not ruin the estimates.
-MIN_SAMPLE_S, MAX_SAMPLE_S = 15, 3 * 3600
+#: The wait shown is the play-forward mean plus this many spreads: a figure rarely exceeded (about
+#: one customer in seven waits longer), not an optimistic mean; the range starts ESTIMATE_LOW below.
+#: Tuned on bench/eta_bench.py (bench/RESULTS.md).
+ESTIMATE_HIGH = 1.0
+ESTIMATE_LOW = 0.5
+#: Order of a probe (a would-be newcomer): after every real arrival.
+_PROBE_ORDER = 1 << 60
 RECENT_CALLS = 12
 #: Open help requests the live state lists (the newest); it always carries how many are open.
 HELP_SHOWN = 5
 
-WAITING, CALLED, FINISHED, NO_SHOW, CANCELLED = "waiting", "called", "finished", "no_show", "cancelled"
-OPEN_STATES = (WAITING, CALLED)
+WAITING, CALLED, PARKED = "waiting", "called", "parked"
+FINISHED, NO_SHOW, CANCELLED = "finished", "no_show", "cancelled"
+#: A parked ticket is set aside by its clerk (fetching a document, a phone call to make) and called
+#: back by number; it is still open: the day's close cancels it like a waiting one.
+OPEN_STATES = (WAITING, CALLED, PARKED)
+#: Today's no-shows the live state lists, newest first, for a clerk to put back in the queue.
+NO_SHOWS_SHOWN = 10
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -86,6 +97,27 @@ class Recall:
 @dataclass(frozen=True)
 class Finish:
     counter: str
+    outcome: str | None = None  # one of the service's [[outcomes]], tapped by the clerk
+
+
+@dataclass(frozen=True)
+class CallNumber:
+    """Call a given number: the customer at the desk shows their ticket, or a parked one returns."""
+    counter: str
+    number: str
+
+
+@dataclass(frozen=True)
+class Park:
+    """Set the customer at the counter aside, to be called back by number."""
+    counter: str
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """A no-show of today who turned up after all: back in the queue, at its front."""
+    counter: str
+    number: str
 
 
 @dataclass(frozen=True)
@@ -146,7 +178,7 @@ class HelpLimits:
 
 
 Command = (TakeTicket | CheckIn | CallNext | Recall | Finish | NoShow | Transfer | Cancel
-           | OpenCounter | CloseCounter | RequestHelp | AnswerHelp)
+           | OpenCounter | CloseCounter | RequestHelp | AnswerHelp | CallNumber | Park | Requeue)
 
 
 @dataclass(frozen=True)
@@ -186,6 +218,7 @@ class Ticket:
     kind: str  # "walk_in" or "appointment"
     order: int  # arrival order across the site, from the fold
     issued_ms: int
+    queued_ms: int = 0  # when it entered the queue it waits in now: issue, transfer or re-queue
     lang: str = "fi"
     needs: dict[str, Any] = field(default_factory=dict)
     token: str = ""
@@ -194,6 +227,7 @@ class Ticket:
     transferred: bool = False
     counter: str | None = None
     called_ms: int | None = None
+    served_s: int = 0  # service time before it was last parked (a parked ticket's service goes on later)
     calls: int = 0
     queue_key: tuple | None = None  # the heap entry that is currently valid for this ticket
 
@@ -231,13 +265,12 @@ class QueueState:
         # open requests.
         self.help_limits = help_limits or HelpLimits()
         # Without the hub's persistent key (tests, a desk tool) a random one: never a public value.
-        self.ref_key = ref_key or secrets.token_bytes(32)
+        self._ref_key = ref_key or secrets.token_bytes(32)
         self.tz = site.tz
         self.tickets: dict[str, Ticket] = {}
         self.last_number: dict[tuple[str, str], int] = {}
         self.counters: dict[str, CounterState] = {c: CounterState(c) for c in site.counters}
-        self.ewma: dict[str, float] = {s.id: s.default_service_min * 60 for s in site.services.values()}
-        self.samples: dict[str, int] = {}
+        self.times = ServiceTimes({s.id: s.default_service_min * 60 for s in site.services.values()})
         # Per service, three heaps with lazy deletion (an entry is valid while it equals the
         # ticket's queue_key): due-time ordered appointments, transfers, walk-ins by arrival.
         self._appt: dict[str, list] = {}
@@ -247,15 +280,29 @@ class QueueState:
         self.open_by_day: dict[str, set[str]] = {}
         self.order = 0
         self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
+        self.no_shows: deque[str] = deque(maxlen=NO_SHOWS_SHOWN)  # ticket ids, newest first
         self.checked_in: dict[str, str] = {}  # appointment ref -> ticket id
         self.help: dict[str, dict[str, Any]] = {}  # request id -> request, oldest first; see open_help
         self.appointments: dict[str, Appointment] = {}
         self.applied = 0
         self.new_token: Callable[[], str] = lambda: secrets.token_urlsafe(12)
+        self._spans_of: dict[_dt.date, dict[str, list[tuple[int, int]]]] = {}  # counter spans per day
         self.set_appointments(appointments)
+
+    @property
+    def ref_key(self) -> bytes:
+        return self._ref_key
+
+    @ref_key.setter
+    def ref_key(self, key: bytes) -> None:
+        self._ref_key = key
+        self.set_appointments(list(self.appointments.values()))  # the references change with it
 
     def set_appointments(self, appointments: Iterable[Appointment]) -> None:
         self.appointments = {a.code: a for a in appointments}
+        # What the estimates need of each booking, worked out once: (day, ref, appointment) by time.
+        self._booked = [(local_day(a.at_ms, self.tz), appointment_ref(self.ref_key, a.code), a)
+                        for a in sorted(self.appointments.values(), key=lambda a: (a.at_ms, a.code))]
 
     # --- fold -----------------------------------------------------------------------------
 
@@ -312,20 +359,15 @@ class QueueState:
             if not day:
                 del self.open_by_day[t.day]
 
-    def _learn(self, service: str, seconds: Any) -> None:
-        if isinstance(seconds, (int, float)) and MIN_SAMPLE_S <= seconds <= MAX_SAMPLE_S:
-            # The configured default stands only until the first real sample: that sample
-            # replaces it (the ewma is pre-filled with defaults, so `prev` alone cannot tell).
-            prev = self.ewma.get(service) if self.samples.get(service) else None
-            self.ewma[service] = seconds if prev is None else prev + EWMA_ALPHA * (seconds - prev)
-            self.samples[service] = self.samples.get(service, 0) + 1
+    def _learn(self, service: str, seconds: Any, counter: Any = None) -> None:
+        self.times.learn(service, seconds, counter if isinstance(counter, str) else None)
 
     def _on_issued(self, d: dict, ts: int) -> None:
         if d["ticket"] in self.tickets:
             return
         self.order += 1
         t = Ticket(id=d["ticket"], number=d["number"], service=d["service"], day=d["day"],
-                   kind=d["kind"], order=self.order, issued_ms=ts, lang=d.get("lang", "fi"),
+                   kind=d["kind"], order=self.order, issued_ms=ts, queued_ms=ts, lang=d.get("lang", "fi"),
                    needs=d.get("needs") or {}, token=d.get("token", ""),
                    appointment_ms=d.get("appointment_ms"))
         self.tickets[t.id] = t
@@ -363,13 +405,37 @@ class QueueState:
         t = self.tickets.get(d["ticket"])
         if t is None:
             return
-        self._learn(t.service, d.get("service_s"))
+        self._learn(t.service, d.get("service_s"), d.get("counter"))
         self._close(t, FINISHED)
 
     def _on_no_show(self, d: dict, ts: int) -> None:
         t = self.tickets.get(d["ticket"])
         if t is not None:
             self._close(t, NO_SHOW)
+            if t.id in self.no_shows:
+                self.no_shows.remove(t.id)
+            self.no_shows.appendleft(t.id)
+
+    def _on_parked(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is None or t.state != CALLED:
+            return
+        c = self._counter(t.counter) if t.counter else None
+        if c is not None and c.current == t.id:
+            c.current = None
+        t.state = PARKED  # t.counter stays: the clerk who parked it calls it back
+        if isinstance(d.get("service_s"), int):
+            t.served_s = d["service_s"]
+
+    def _on_requeued(self, d: dict, ts: int) -> None:
+        t = self.tickets.get(d["ticket"])
+        if t is None or t.state != NO_SHOW:
+            return
+        if t.id in self.no_shows:
+            self.no_shows.remove(t.id)
+        t.state, t.counter, t.queued_ms = WAITING, None, ts
+        self.open_by_day.setdefault(t.day, set()).add(t.id)
+        self._enqueue(t, "transferred")  # at the front: they were called already
 
     def _on_cancelled(self, d: dict, ts: int) -> None:
         t = self.tickets.get(d["ticket"])
@@ -380,7 +446,7 @@ class QueueState:
         t = self.tickets.get(d["ticket"])
         if t is None or t.state not in OPEN_STATES:
             return
-        self._learn(t.service, d.get("service_s"))
+        self._learn(t.service, d.get("service_s"), d.get("counter"))
         if t.state == WAITING:
             self._dequeue(t)
         if t.counter is not None:
@@ -388,6 +454,7 @@ class QueueState:
             if c.current == t.id:
                 c.current = None
         t.service, t.state, t.counter, t.transferred = d["to_service"], WAITING, None, True
+        t.queued_ms = ts
         self._enqueue(t, "transferred")
 
     def _on_counter_opened(self, d: dict, ts: int) -> None:
@@ -455,22 +522,66 @@ class QueueState:
         best = due or transfer or walk or early
         return self.tickets[best[1]] if best else None
 
+    def by_number(self, number: str, now: int) -> Ticket | None:
+        """Today's ticket with this number (numbers run per local day)."""
+        return self.tickets.get(f"{local_day(now, self.tz)}/{number}")
+
+    # --- estimates --------------------------------------------------------------------------
+
+    def _waiting(self, now: int, skip_code: str | None = None) -> list[Waiting]:
+        """Everyone the counters will call: the waiting tickets in the engine's classes and order,
+        and today's booked appointments not checked in yet (they come, and go first when due)."""
+        out = []
+        for t in self.tickets.values():
+            if t.state != WAITING or t.queue_key is None:
+                continue
+            k = t.queue_key
+            rank = APPT if k[0] == "a" else TRANSFER if k[0] == "t" else WALK_IN
+            out.append(Waiting(t.id, t.service, rank, k[-1], t.queued_ms,
+                               due_ms=t.appointment_ms if rank == APPT else None))
+        today = local_day(now, self.tz)
+        late = self.site.appointments.late_min * 60_000
+        for i, (day, ref, a) in enumerate(self._booked):
+            if day != today or a.at_ms + late < now or a.code == skip_code or ref in self.checked_in \
+                    or a.service not in self.site.services:
+                continue
+            out.append(Waiting(f"booked:{a.code}", a.service, APPT, _PROBE_ORDER - 1_000_000 + i, a.at_ms,
+                               due_ms=a.at_ms, present=False))
+        return out
+
+    def _spans(self, day: _dt.date) -> dict[str, list[tuple[int, int]]]:
+        got = self._spans_of.get(day)
+        if got is None:
+            if len(self._spans_of) > 8:
+                self._spans_of.clear()
+            got = self._spans_of[day] = {cid: hours.counter_spans(self.site, cid, day) for cid in self.site.counters}
+        return got
+
+    def _plans(self, now: int) -> list[CounterPlan]:
+        spans = self._spans(hours.local_date(self.site, now))
+        plans = []
+        for cid, c in self.site.counters.items():
+            st = self._counter(cid)
+            busy = None
+            if st.current is not None:
+                cur = self.tickets[st.current]
+                busy = (cur.service, (_service_s(cur, now) or 0))
+            plans.append(CounterPlan(cid, c.services, st.open, list(spans[cid]), busy))
+        return plans
+
+    def estimates(self, now: int, newcomer: Waiting | None = None, skip_code: str | None = None) -> dict[str, Eta | None]:
+        """Play the site forward from `now` (core.estimate): every waiting ticket's wait, and under
+        "probe:<service>" a newcomer's in each service. `newcomer` adds one more (a check-in being
+        decided), `skip_code` leaves out that booked appointment (it is the newcomer)."""
+        waiting = self._waiting(now, skip_code)
+        waiting += [Waiting(f"probe:{sid}", sid, WALK_IN, _PROBE_ORDER, now, probe=True) for sid in self.site.services]
+        if newcomer is not None:
+            waiting.append(newcomer)
+        return play_forward(now, waiting, self._plans(now), self.times.at, self.times.remaining)
+
     def open_counters_for(self, service: str) -> list[str]:
         return [cid for cid, c in self.site.counters.items()
                 if service in c.services and self._counter(cid).open]
-
-    def estimate_wait_s(self, service: str, ahead: int) -> int:
-        """Expected wait for someone with `ahead` people before them in `service`.
-
-        Open counters share the work; with none open yet the estimate assumes one will open.
-        When every open counter is busy, half a service time is added for the one in progress.
-        """
-        mean = self.ewma.get(service, 600.0)
-        counters = self.open_counters_for(service)
-        n = max(len(counters), 1)
-        busy = bool(counters) and all(self._counter(c).current is not None for c in counters)
-        wait = ahead * mean / n + (mean / 2 / n if busy or not counters else 0)
-        return int(math.ceil(wait))
 
     def waiting_tickets(self, service: str | None = None) -> list[Ticket]:
         ts = [t for t in self.tickets.values() if t.state == WAITING and (service is None or t.service == service)]
@@ -495,10 +606,13 @@ class QueueState:
 
     def snapshot(self, now: int) -> dict[str, Any]:
         """The live site state that the hub publishes (retained) for displays and panels."""
+        etas = self.estimates(now)
         services = {}
         for sid in self.site.services:
             n = self.waiting_count.get(sid, 0)
-            services[sid] = {"waiting": n, "est_wait_s": self.estimate_wait_s(sid, n),
+            rng = shown(etas.get(f"probe:{sid}"))
+            # est_wait_s None: no counter of the service works any more today.
+            services[sid] = {"waiting": n, "est_wait_s": None if rng is None else rng[1], "est_range_s": rng,
                              "open_counters": len(self.open_counters_for(sid))}
         counters = {}
         for cid, c in self.counters.items():
@@ -506,14 +620,36 @@ class QueueState:
             counters[cid] = {"open": c.open, "current": None if cur is None else {
                 "ticket": cur.id, "number": cur.number, "service": cur.service, "kind": cur.kind,
                 # max(): a clock stepped back between issue and call must not show a negative wait.
-                "called_ms": cur.called_ms, "waited_s": max(0, (cur.called_ms - cur.issued_ms) // 1000)
+                "called_ms": cur.called_ms, "waited_s": max(0, (cur.called_ms - cur.queued_ms) // 1000)
                 if cur.called_ms else None, "needs": cur.needs, "lang": cur.lang}}
         helps = self.open_help(now)
-        return {"ts": now, "services": services, "counters": counters, "calls": list(self.recent_calls),
-                "help": helps[-HELP_SHOWN:], "help_count": len(helps)}
+        today = local_day(now, self.tz)
+        parked = [{"ticket": t.id, "number": t.number, "service": t.service, "counter": t.counter}
+                  for t in self.tickets.values() if t.state == PARKED]
+        no_shows = [{"ticket": t.id, "number": t.number, "service": t.service}
+                    for t in (self.tickets[i] for i in self.no_shows) if t.state == NO_SHOW and t.day == today]
+        eta = {}
+        for t in self.tickets.values():
+            if t.state == WAITING:
+                eta[t.number] = shown(etas.get(t.id))
+        is_open = hours.is_open(self.site, now)
+        return {"ts": now, "open": is_open, "opens_ms": None if is_open else hours.next_opening(self.site, now),
+                "services": services, "counters": counters, "calls": list(self.recent_calls),
+                "help": helps[-HELP_SHOWN:], "help_count": len(helps), "parked": parked, "no_shows": no_shows,
+                "eta": eta}
 
 
 _CLASS_RANK = {"a": 0, "t": 1, "w": 2}
+
+
+def shown(eta: Eta | None) -> list[int] | None:
+    """The wait shown for an estimate: [low, high] seconds (high is the figure promised), or None
+    when no counter reaches it today."""
+    if eta is None:
+        return None
+    hi = eta.mean_s + ESTIMATE_HIGH * eta.sd_s
+    lo = max(0.0, eta.mean_s - ESTIMATE_LOW * eta.sd_s)
+    return [int(lo), int(math.ceil(hi))]
 
 _APPLY: dict[str, Callable[[QueueState, dict, int], None]] = {
     "ticket.issued": QueueState._on_issued,
@@ -523,6 +659,8 @@ _APPLY: dict[str, Callable[[QueueState, dict, int], None]] = {
     "ticket.no_show": QueueState._on_no_show,
     "ticket.cancelled": QueueState._on_cancelled,
     "ticket.transferred": QueueState._on_transferred,
+    "ticket.parked": QueueState._on_parked,
+    "ticket.requeued": QueueState._on_requeued,
     "counter.opened": QueueState._on_counter_opened,
     "counter.closed": QueueState._on_counter_closed,
     "help.requested": QueueState._on_help_requested,
@@ -544,21 +682,27 @@ def housekeeping(state: QueueState, now: int) -> list[tuple[str, dict[str, Any]]
 
 
 def _issue(state: QueueState, service: str, now: int, lang: str, needs: Needs, kind: str,
-           extra: dict[str, Any] | None = None) -> Decision:
+           extra: dict[str, Any] | None = None, code: str | None = None) -> Decision:
     svc = state.site.services[service]
     day = local_day(now, state.tz)
     n = state.last_number.get((service, day), 0) + 1
     number = format_number(svc.prefix, n)
     ticket = f"{day}/{number}"
     ahead = state.waiting_count.get(service, 0)
-    est = state.estimate_wait_s(service, ahead)
+    if kind == "appointment" and extra and extra.get("appointment_ms") is not None:
+        # The newcomer as the engine will queue it: an appointment, called first once due.
+        new = Waiting("new", service, APPT, state.order + 1, now, due_ms=extra["appointment_ms"])
+        rng = shown(state.estimates(now, new, skip_code=code).get("new"))
+    else:
+        rng = shown(state.estimates(now).get(f"probe:{service}"))
+    est = None if rng is None else rng[1]
     data = {"ticket": ticket, "number": number, "n": n, "service": service, "day": day, "kind": kind,
             "lang": lang, "needs": needs.to_dict(), "token": state.new_token(),
             "ahead": ahead, "est_wait_s": est}
     if extra:
         data.update(extra)
     reply = {"ok": True, "ticket": ticket, "number": number, "service": service, "kind": kind,
-             "ahead": ahead, "est_wait_s": est, "token": data["token"], "issued_ms": now,
+             "ahead": ahead, "est_wait_s": est, "est_range_s": rng, "token": data["token"], "issued_ms": now,
              "open_counters": len(state.open_counters_for(service))}
     if "appointment_ms" in data:
         reply["appointment_ms"] = data["appointment_ms"]
@@ -574,8 +718,34 @@ def _current(state: QueueState, counter: str) -> Ticket | Reject:
     return state.tickets[c.current]
 
 
+def _call(state: QueueState, t: Ticket, counter: str, now: int, by_number: bool = False) -> Decision:
+    """Call `t` to `counter`, finishing whoever the counter was serving."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    c = state._counter(counter)
+    if c.current is not None:
+        cur = state.tickets[c.current]
+        events.append(("ticket.finished", {"ticket": cur.id, "counter": counter,
+                                           "service": cur.service, "service_s": _service_s(cur, now)}))
+    data: dict[str, Any] = {"ticket": t.id, "counter": counter, "service": t.service, "number": t.number,
+                            "kind": t.kind}
+    if t.state == PARKED:
+        # Back from being parked: no queue wait (the first call measured it).
+        data["waited_s"], data["from"] = None, "parked"
+    else:
+        # The wait in this queue: since the ticket entered it (issue, transfer or re-queue), so a
+        # transferred customer's wait at the second authority is that authority's alone.
+        data["waited_s"] = max(0, (now - t.queued_ms) // 1000)
+    if by_number:
+        data["by_number"] = True
+    events.append(("ticket.called", data))
+    return Decision(events, {"ok": True, "ticket": t.id, "number": t.number, "service": t.service,
+                             "counter": counter, "kind": t.kind, "needs": t.needs, "lang": t.lang,
+                             "waited_s": data["waited_s"]})
+
+
 def _service_s(t: Ticket, now: int) -> int | None:
-    return None if t.called_ms is None else max(0, (now - t.called_ms) // 1000)
+    """The service time so far, parts before a park included."""
+    return None if t.called_ms is None else max(0, (now - t.called_ms) // 1000) + t.served_s
 
 
 def _request_help(state: QueueState, device: str, lang: str, now: int) -> Decision | Reject:
@@ -629,7 +799,7 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
                 return Reject(W.TOO_LATE, "the appointment time has passed; a walk-in number is possible",
                               detail)
             return _issue(state, appt.service, now, lang, needs, "appointment",
-                          {"appointment_ms": appt.at_ms, "appointment_ref": ref})
+                          {"appointment_ms": appt.at_ms, "appointment_ref": ref}, code=appt.code)
 
         case CallNext(counter=counter):
             if counter not in site.counters:
@@ -640,17 +810,40 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             t = state.pick_next(counter, now)
             if t is None:
                 return Reject(W.NOTHING_WAITING, "nobody is waiting for the services of this counter")
-            events: list[tuple[str, dict[str, Any]]] = []
-            if c.current is not None:
-                cur = state.tickets[c.current]
-                events.append(("ticket.finished", {"ticket": cur.id, "counter": counter,
-                                                   "service": cur.service, "service_s": _service_s(cur, now)}))
-            waited = (now - t.issued_ms) // 1000
-            events.append(("ticket.called", {"ticket": t.id, "counter": counter, "service": t.service,
-                                             "number": t.number, "kind": t.kind, "waited_s": max(0, waited)}))
-            return Decision(events, {"ok": True, "ticket": t.id, "number": t.number, "service": t.service,
-                                     "counter": counter, "kind": t.kind, "needs": t.needs, "lang": t.lang,
-                                     "waited_s": max(0, waited)})
+            return _call(state, t, counter, now)
+
+        case CallNumber(counter=counter, number=number):
+            if counter not in site.counters:
+                return Reject(W.UNKNOWN_COUNTER, f"no counter {counter!r} at this site")
+            if not state._counter(counter).open:
+                return Reject(W.COUNTER_CLOSED, f"counter {counter} is closed; open it first")
+            t = state.by_number(number, now)
+            if t is None:
+                return Reject(W.UNKNOWN_NUMBER, f"no ticket {number} today")
+            if t.state not in (WAITING, PARKED):
+                return Reject(W.NOT_CALLABLE, f"ticket {t.number} is {t.state}, not waiting or parked",
+                              {"state": t.state})
+            return _call(state, t, counter, now, by_number=True)
+
+        case Park(counter=counter):
+            t = _current(state, counter)
+            if isinstance(t, Reject):
+                return t
+            return Decision([("ticket.parked", {"ticket": t.id, "counter": counter, "service": t.service,
+                                                "number": t.number, "service_s": _service_s(t, now)})],
+                            {"ok": True, "ticket": t.id, "number": t.number})
+
+        case Requeue(counter=counter, number=number):
+            if counter not in site.counters:
+                return Reject(W.UNKNOWN_COUNTER, f"no counter {counter!r} at this site")
+            t = state.by_number(number, now)
+            if t is None:
+                return Reject(W.UNKNOWN_NUMBER, f"no ticket {number} today")
+            if t.state != NO_SHOW:
+                return Reject(W.NOT_NO_SHOW, f"ticket {t.number} is {t.state}, not a no-show", {"state": t.state})
+            return Decision([("ticket.requeued", {"ticket": t.id, "counter": counter, "service": t.service,
+                                                  "number": t.number})],
+                            {"ok": True, "ticket": t.id, "number": t.number, "service": t.service})
 
         case Recall(counter=counter):
             t = _current(state, counter)
@@ -659,13 +852,18 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             return Decision([("ticket.recalled", {"ticket": t.id, "counter": counter, "number": t.number})],
                             {"ok": True, "ticket": t.id, "number": t.number, "counter": counter})
 
-        case Finish(counter=counter):
+        case Finish(counter=counter, outcome=outcome):
             t = _current(state, counter)
             if isinstance(t, Reject):
                 return t
-            return Decision([("ticket.finished", {"ticket": t.id, "counter": counter, "service": t.service,
-                                                  "service_s": _service_s(t, now)})],
-                            {"ok": True, "ticket": t.id, "number": t.number})
+            data = {"ticket": t.id, "counter": counter, "service": t.service, "service_s": _service_s(t, now)}
+            if outcome is not None:
+                offered = site.services[t.service].outcomes if t.service in site.services else ()
+                if outcome not in offered:
+                    return Reject(W.UNKNOWN_OUTCOME, f"{outcome!r} is not an outcome of service {t.service}",
+                                  {"outcomes": list(offered)})
+                data["outcome"] = outcome
+            return Decision([("ticket.finished", data)], {"ok": True, "ticket": t.id, "number": t.number})
 
         case NoShow(counter=counter):
             t = _current(state, counter)

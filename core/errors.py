@@ -19,7 +19,7 @@ from typing import Any
 HUB, CLIENT, TOOL = "hub", "client", "tool"
 
 _CHECKIN = frozenset({"checkin"})
-_SERVING = frozenset({"recall", "finish", "no_show", "transfer"})
+_SERVING = frozenset({"recall", "finish", "no_show", "transfer", "park"})
 
 
 class WireError(StrEnum):
@@ -47,14 +47,23 @@ class WireError(StrEnum):
                  HUB, _CHECKIN)
     TOO_LATE = "too_late", "the appointment time has passed; a walk-in number is possible", HUB, _CHECKIN
     UNKNOWN_COUNTER = ("unknown_counter", "no such counter at this site", HUB,
-                       frozenset({"call", "open", "close"}) | _SERVING)
-    COUNTER_CLOSED = "counter_closed", "the counter is closed; open it first", HUB, frozenset({"call"})
+                       frozenset({"call", "open", "close", "call_number", "requeue"}) | _SERVING)
+    COUNTER_CLOSED = ("counter_closed", "the counter is closed; open it first", HUB,
+                      frozenset({"call", "call_number"}))
     NOTHING_WAITING = ("nothing_waiting", "nobody is waiting for the services of the counter", HUB,
                        frozenset({"call"}))
     NO_CURRENT_TICKET = "no_current_ticket", "the counter is not serving anyone", HUB, _SERVING
     SAME_SERVICE = "same_service", "the ticket is already in that service", HUB, frozenset({"transfer"})
     UNKNOWN_TICKET = "unknown_ticket", "no such ticket", HUB, frozenset({"cancel"})
     NOT_OPEN = "not_open", "the ticket is already finished, cancelled or a no-show", HUB, frozenset({"cancel"})
+    UNKNOWN_NUMBER = ("unknown_number", "no ticket with this number today", HUB,
+                      frozenset({"call_number", "requeue"}))
+    NOT_CALLABLE = ("not_callable", "the ticket is not waiting or parked (already called, finished, cancelled "
+                    "or a no-show); the answer carries its state", HUB, frozenset({"call_number"}))
+    NOT_NO_SHOW = ("not_no_show", "only a no-show can be put back in the queue; the answer carries the "
+                   "ticket's state", HUB, frozenset({"requeue"}))
+    UNKNOWN_OUTCOME = ("unknown_outcome", "not an outcome of the ticket's service; the answer carries the "
+                       "service's outcomes", HUB, frozenset({"finish"}))
     UNKNOWN_REQUEST = ("unknown_request", "no open help request with this id", HUB,
                        frozenset({"help_answered"}))
     HELP_FULL = ("help_full", "the site has as many open help requests as it takes ([hub] help_per_site); "

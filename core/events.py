@@ -28,6 +28,8 @@ EVENT_DATA: dict[str, frozenset[str]] = {
     "ticket.no_show": frozenset({"ticket"}),
     "ticket.transferred": frozenset({"ticket", "from_service", "to_service"}),
     "ticket.cancelled": frozenset({"ticket", "reason"}),
+    "ticket.parked": frozenset({"ticket", "counter"}),
+    "ticket.requeued": frozenset({"ticket"}),
     "counter.opened": frozenset({"counter"}),
     "counter.closed": frozenset({"counter"}),
     "help.requested": frozenset({"request", "device"}),
@@ -88,7 +90,8 @@ TICKET_PATTERN = r"\d{4}-\d{2}-\d{2}/[A-Z]{1,2}\d{3,7}"
 LANG_PATTERN = r"[a-z]{2,3}"
 REQUEST_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
 _TICKET = Text(pattern=TICKET_PATTERN, label="a ticket id (2026-11-23/K001)")
-_NUMBER = Text(pattern=r"[A-Z]{1,2}\d{3,7}", label="a ticket number (K001)")
+NUMBER_PATTERN = r"[A-Z]{1,2}\d{3,7}"
+_NUMBER = Text(pattern=NUMBER_PATTERN, label="a ticket number (K001)")
 _DAY = Text(pattern=r"\d{4}-\d{2}-\d{2}", label="a date (2026-11-23)")
 _LANG = Text(pattern=LANG_PATTERN, label="a language code")
 _TOKEN = Text(pattern=r"[A-Za-z0-9_-]{1,64}", label="a random token")
@@ -118,9 +121,13 @@ EVENT_SCHEMAS: dict[str, dict[str, Type]] = {
         "kind": _KINDS, "lang": _LANG, "needs": _NEEDS, "token": _TOKEN, "ahead": _COUNT,
         "est_wait_s": _OrNull(Number(0, 10**9)), "appointment_ms": _MS, "appointment_ref": _REF},
     "ticket.called": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID, "number": _NUMBER,
-                      "kind": _KINDS, "waited_s": _SECONDS},
+                      "kind": _KINDS, "waited_s": _SECONDS, "by_number": Bool(), "from": Choice("parked")},
     "ticket.recalled": {"ticket": _TICKET, "counter": _SHORT_ID, "number": _NUMBER},
-    "ticket.finished": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID, "service_s": _SECONDS},
+    "ticket.finished": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID, "service_s": _SECONDS,
+                        "outcome": _SHORT_ID},
+    "ticket.parked": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID, "number": _NUMBER,
+                      "service_s": _SECONDS},
+    "ticket.requeued": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID, "number": _NUMBER},
     "ticket.no_show": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID},
     "ticket.transferred": {"ticket": _TICKET, "counter": _SHORT_ID, "from_service": _SHORT_ID,
                            "to_service": _SHORT_ID, "service_s": _SECONDS},

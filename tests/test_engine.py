@@ -166,7 +166,7 @@ def dump(st: QueueState, now: int) -> dict:
                     for tid, t in st.tickets.items()},
         "last_number": dict(st.last_number),
         "counters": {cid: (c.open, c.current) for cid, c in st.counters.items()},
-        "ewma": dict(st.ewma), "samples": dict(st.samples),
+        "times": st.times.learnt(),
         "waiting": {k: v for k, v in st.waiting_count.items() if v},
         "open_by_day": {d: sorted(s) for d, s in st.open_by_day.items()},
         "checked_in": dict(st.checked_in), "help": dict(st.help), "order": st.order,
@@ -347,7 +347,7 @@ def test_finish_and_no_show(q):
     assert q(NoShow("1"), T0 + 7 * MIN)["ticket"] == b
     assert q.state.tickets[b].state == NO_SHOW and q.state.counters["1"].current is None
     assert q.types()[-1] == "ticket.no_show"
-    assert q.state.samples.get("kela") == 1  # a no-show teaches nothing about service times
+    assert q.state.times.samples("kela") == 1  # a no-show teaches nothing about service times
 
 
 def test_transfer_keeps_the_number_and_goes_before_walk_ins(q):
@@ -506,63 +506,7 @@ def test_the_state_carries_a_count_and_the_newest_few(site):
     assert [h["request"] for h in snap["help"]] == reqs[-HELP_SHOWN:]
 
 
-# --- estimated wait ------------------------------------------------------------------------
-
-def test_estimate_uses_the_default_service_time_until_real_ones(q):
-    st = q.state
-    mean = 12 * 60  # Kela's default_service_min
-    # No counter open yet: assume one opens, plus half a service for whoever is in the chair.
-    assert st.estimate_wait_s("kela", 0) == mean // 2
-    assert st.estimate_wait_s("kela", 3) == 3 * mean + mean // 2
-    assert q(TakeTicket("kela"), T0)["est_wait_s"] == mean // 2
-    # Two open counters serve Kela (1 and 2): they share the work; idle ones add nothing.
-    q(OpenCounter("1"), T0)
-    q(OpenCounter("2"), T0)
-    assert st.open_counters_for("kela") == ["1", "2"]
-    assert st.estimate_wait_s("kela", 4) == 4 * mean // 2
-    # Counter 3 does not serve Kela: opening it changes nothing.
-    q(OpenCounter("3"), T0)
-    assert st.estimate_wait_s("kela", 4) == 4 * mean // 2
-    # Both busy: half a service each for the ones in progress, shared.
-    q(TakeTicket("kela"), T0)
-    q(CallNext("1"), T0)
-    assert st.estimate_wait_s("kela", 2) == 2 * mean // 2  # counter 2 still idle
-    q(CallNext("2"), T0)
-    assert st.estimate_wait_s("kela", 2) == 2 * mean // 2 + mean // 4
-    snap = st.snapshot(T0)["services"]["kela"]
-    assert snap == {"waiting": 0, "est_wait_s": mean // 4, "open_counters": 2}
-
-
-def test_estimate_learns_service_times_ewma(q):
-    q(OpenCounter("2"), T0)
-    st = q.state
-
-    def serve(seconds, now):
-        q(TakeTicket("kela"), now)
-        q(CallNext("2"), now)
-        q(Finish("2"), now + seconds * 1000)
-
-    serve(300, T0)
-    assert st.ewma["kela"] == 300 and st.samples["kela"] == 1  # the first real time replaces the default
-    serve(600, T0 + 10 * MIN)
-    assert st.ewma["kela"] == pytest.approx(300 + 0.3 * 300)
-    serve(5, T0 + 20 * MIN)  # forgot to call properly: too short to learn from
-    serve(5 * 3600, T0 + 30 * MIN)  # forgot to press finish over lunch
-    assert st.ewma["kela"] == pytest.approx(390) and st.samples["kela"] == 2
-    assert st.estimate_wait_s("kela", 2) == 2 * 390  # the learnt time, one open idle counter
-    # Replaying the events learns exactly the same.
-    assert q.replay().ewma == st.ewma
-    # Other services keep their defaults.
-    assert st.ewma["poliisi"] == 600
-
-
-def test_transfer_also_teaches_the_service_time(q):
-    q(OpenCounter("2"), T0)
-    q(TakeTicket("kela"), T0)
-    q(CallNext("2"), T0)
-    q(Transfer("2", "dvv"), T0 + 200_000)
-    assert q.state.ewma["kela"] == 200 and q.state.ewma["dvv"] == 600
-
+# --- estimated wait: tests/test_estimate.py -------------------------------------------------
 
 # --- day rollover --------------------------------------------------------------------------
 

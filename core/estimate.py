@@ -1,0 +1,193 @@
+"""Wait estimates by playing the site forward. Pure: plain data in, estimates out.
+
+From the queue as it is (every waiting ticket in the engine's own call order, each counter with
+the services it serves, the customer it is serving and for how long, its planned hours and
+breaks for the rest of the day, the booked appointments still to come), the counters are let
+call their customers one after another as the engine would (core.engine.QueueState.pick_next):
+due appointments by their time, then transfers, then walk-ins by arrival, then appointments not
+yet due. Each service takes its learnt mean time (core.servicetimes) and adds its variance to
+the counter's, so every ticket comes out with a mean wait and a spread, all from one pass.
+
+"Probes" stand for a customer who would take a number now in a service: last in arrival order,
+taking no counter time (so they move nobody else), they give the wait the kiosk and the displays
+show for a newcomer.
+
+Counters call only within their planned spans; after the last one of the day a counter goes on
+serving whoever took their number before it ended (the service point serves its queue), but
+nobody who came later. A counter that should be working but is closed is assumed to open within
+ABSENT_S; one open outside its plan works on for GRACE_S before the plan holds again.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .servicetimes import Estimate
+
+#: A counter closed although its plan says it works now: assumed to open within this (a clerk
+#: late back, the panel not yet opened).
+ABSENT_S = 600
+#: A counter open outside its plan (working through a break): assumed to go on this long.
+GRACE_S = 600
+APPT, TRANSFER, WALK_IN = 0, 1, 2
+
+Interval = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    key: str                # ticket id, or any id for a probe or a booked appointment
+    service: str
+    rank: int               # APPT, TRANSFER or WALK_IN: the engine's classes
+    order: int              # arrival (walk-ins, appointments) or transfer order
+    issued_ms: int          # when it joined (a probe or a booked appointment: now or its arrival)
+    due_ms: int | None = None   # appointments: their time
+    present: bool = True    # False: a booked appointment not checked in yet (callable only when due)
+    probe: bool = False     # takes no counter time
+
+
+@dataclass
+class CounterPlan:
+    id: str
+    services: tuple[str, ...]
+    open: bool
+    spans: list[Interval]   # planned working time from now on, sorted (breaks cut out)
+    busy: tuple[str, float] | None = None   # (service, seconds already served) of its customer
+    # filled in by play_forward
+    free_at: float = 0.0
+    var: float = 0.0
+    last_end: float = field(default=0.0)
+
+
+@dataclass(frozen=True)
+class Eta:
+    mean_s: float
+    sd_s: float
+
+
+Times = Callable[[str, str], Estimate]            # (counter, service) -> one service's time
+Remaining = Callable[[str, str, float], Estimate]  # (counter, service, elapsed_s) -> what is left
+
+
+def _start(c: CounterPlan, now: int, remaining: Remaining) -> None:
+    """Where the counter begins: when it can call its first customer, and its spans from then on."""
+    spans = [(a, b) for a, b in c.spans if b > now]
+    inside = any(a <= now < b for a, b in spans)
+    c.last_end = max((b for _, b in c.spans), default=now)
+    if c.open and not inside:
+        spans = [(now, now + GRACE_S * 1000)] + spans
+        c.last_end = max(c.last_end, now + GRACE_S * 1000)
+    start = float(now)
+    if not c.open and inside:
+        start = now + ABSENT_S * 1000.0
+    elif not c.open:
+        start = float(spans[0][0]) if spans else math.inf
+    if c.busy is not None:
+        left = remaining(c.id, c.busy[0], c.busy[1])
+        start = max(start, now + left.mean_s * 1000)
+        c.var = left.var_s2
+    c.spans = spans
+    c.free_at = start
+
+
+def _callable_at(c: CounterPlan, t: float) -> tuple[float, bool]:
+    """(the first moment from `t` the counter may call, whether that is after its last span)."""
+    for a, b in c.spans:
+        if t < b:
+            return max(t, float(a)), False
+    return max(t, c.last_end), True
+
+
+class _Queues:
+    """The waiting tickets by service and class, as heaps, with lazy removal."""
+
+    def __init__(self, waiting: Iterable[Waiting]) -> None:
+        self.heaps: dict[tuple[str, int], list[tuple[tuple, Waiting]]] = {}
+        self.future: dict[str, list[tuple[int, int, Waiting]]] = {}  # booked, by due time
+        for w in waiting:
+            if w.rank == APPT and not w.present:
+                heapq.heappush(self.future.setdefault(w.service, []), (w.due_ms or 0, w.order, w))
+                continue
+            key = (w.due_ms or 0, w.order) if w.rank == APPT else (w.order,)
+            heapq.heappush(self.heaps.setdefault((w.service, w.rank), []), (key, w))
+
+    def _head(self, service: str, rank: int) -> tuple[tuple, Waiting] | None:
+        h = self.heaps.get((service, rank))
+        return h[0] if h else None
+
+    def pick(self, services: tuple[str, ...], t: float, eligible: Callable[[Waiting], bool]) -> Waiting | None:
+        """What the engine's pick_next would call at `t` among `services` (booked appointments
+        count once due)."""
+        due = transfer = walk = early = None
+        for s in services:
+            f = self.future.get(s)
+            if f and f[0][0] <= t and (due is None or (f[0][0], f[0][1]) < due[0]):
+                due = ((f[0][0], f[0][1]), f[0][2], ("f", s))
+            h = self._head(s, APPT)
+            if h is not None:
+                if (h[1].due_ms or 0) <= t:
+                    if due is None or h[0] < due[0]:
+                        due = (h[0], h[1], ("h", s, APPT))
+                elif early is None or h[0] < early[0]:
+                    early = (h[0], h[1], ("h", s, APPT))
+            h = self._head(s, TRANSFER)
+            if h is not None and (transfer is None or h[0] < transfer[0]):
+                transfer = (h[0], h[1], ("h", s, TRANSFER))
+            h = self._head(s, WALK_IN)
+            if h is not None and eligible(h[1]) and (walk is None or h[0] < walk[0]):
+                walk = (h[0], h[1], ("h", s, WALK_IN))
+        best = due or transfer or walk or early
+        if best is None:
+            return None
+        where = best[2]
+        if where[0] == "f":
+            heapq.heappop(self.future[where[1]])
+        else:
+            heapq.heappop(self.heaps[(where[1], where[2])])
+        return best[1]
+
+    def next_due(self, services: tuple[str, ...]) -> float:
+        """When the first booked appointment of `services` falls due (inf: none)."""
+        return min((self.future[s][0][0] for s in services if self.future.get(s)), default=math.inf)
+
+
+def play_forward(now: int, waiting: Iterable[Waiting], counters: Iterable[CounterPlan],
+                 times: Times, remaining: Remaining) -> dict[str, Eta | None]:
+    """Every waiting key's wait from `now` (mean and spread, seconds), or None when no counter
+    reaches it today. `counters` are consumed (their plan fields are filled in)."""
+    items = list(waiting)
+    queues = _Queues(items)
+    out: dict[str, Eta | None] = {w.key: None for w in items}
+    heap: list[tuple[float, int, CounterPlan]] = []
+    for i, c in enumerate(counters):
+        _start(c, now, remaining)
+        if c.free_at < math.inf:
+            heap.append((c.free_at, i, c))
+    heapq.heapify(heap)
+    while heap:
+        t, i, c = heapq.heappop(heap)
+        t, after = _callable_at(c, t)
+        if after:
+            # After its last span a counter serves only who came before that span ended.
+            def eligible(w: Waiting, end: float = c.last_end) -> bool:
+                return w.issued_ms < end
+        else:
+            def eligible(w: Waiting) -> bool:
+                return True
+        w = queues.pick(c.services, t, eligible)
+        if w is None:
+            nxt = queues.next_due(c.services)
+            if nxt < math.inf:
+                heapq.heappush(heap, (max(nxt, t), i, c))
+            continue
+        if after and not eligible(w):
+            continue  # a due appointment booked after closing: not today
+        out[w.key] = Eta(max(0.0, (t - now) / 1000), math.sqrt(c.var))
+        if not w.probe:
+            e = times(c.id, w.service)
+            c.var += e.var_s2
+            t += e.mean_s * 1000
+        heapq.heappush(heap, (t, i, c))
+    return out
