@@ -1,7 +1,10 @@
 """palvelupiste counter ... — the clerk's commands from a terminal, and the Kivy call panel.
 
     palvelupiste counter call --counter 3 [--broker mqtt://hub:1883] [--device counter-1]
-    palvelupiste counter recall|finish|no-show|open|close --counter 3
+    palvelupiste counter recall|finish|no-show|park|open|close --counter 3
+    palvelupiste counter finish --counter 3 --outcome advice    (one of the service's outcomes)
+    palvelupiste counter call-number --counter 3 --number K012  (the customer at the desk, or a parked one)
+    palvelupiste counter requeue --counter 3 --number K012      (a no-show back in the queue, at its front)
     palvelupiste counter transfer --counter 3 --service poliisi
     palvelupiste counter help-answered --counter 3 [--request ID]   (default: the oldest open request)
     palvelupiste counter state --counter 3 [--json]
@@ -30,9 +33,13 @@ DEFAULT_SITE = resources.example_site()
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 ACTIONS = {  # CLI action -> (hub command, help)
     "call": ("call", "call the next customer to the counter"),
+    "call-number": ("call_number", "call a given number: the customer at the desk shows their ticket, or a "
+                                   "parked customer returns"),
     "recall": ("recall", "call the current customer again"),
-    "finish": ("finish", "finish the current customer"),
+    "finish": ("finish", "finish the current customer (--outcome: what came of the visit)"),
     "no-show": ("no_show", "the called customer did not come"),
+    "park": ("park", "set the current customer aside (fetching a document…); call them back with call-number"),
+    "requeue": ("requeue", "a no-show of today who turned up after all: back in the queue, at its front"),
     "transfer": ("transfer", "send the current customer to another service (the number stays)"),
     "open": ("open", "open the counter"),
     "close": ("close", "pause or close the counter"),
@@ -61,6 +68,11 @@ def register(sub) -> None:
         x.add_argument("--counter", help="the counter or room id (default: the device's [counter] counter)")
         if name == "transfer":
             x.add_argument("--service", required=True, help="the service to move the customer to")
+        if name in ("call-number", "requeue"):
+            x.add_argument("--number", required=True, help="the ticket number, e.g. K012 (k12 works too)")
+        if name == "finish":
+            x.add_argument("--outcome", help="one of the outcomes of the customer's service (the site's "
+                                             "[[outcomes]] ids; `counter state` lists them)")
         if name == "help-answered":
             x.add_argument("--request", help="the request id (default: the oldest open request)")
         x.set_defaults(func=run)
@@ -116,7 +128,7 @@ def run(args) -> int:
     if isinstance(s, int):
         return s
     from counter.hub_link import request_once
-    from counter.model import panel_view, success_text, translator
+    from counter.model import normalize_number, panel_view, success_text, translator
 
     t = translator(s.lang, s.site)
     if s.counter is None:
@@ -128,6 +140,7 @@ def run(args) -> int:
     def ask(payload: dict) -> dict:
         return request_once(s.broker, s.site.id, s.device_id, payload, timeout=args.timeout)
 
+    payload: dict | None = None
     if cmd == "state":
         reply = ask({"cmd": "state"})
     else:
@@ -138,6 +151,19 @@ def run(args) -> int:
                       f"(the site has {', '.join(s.site.services)})", file=sys.stderr)
                 return 2
             payload["service"] = args.service
+        if cmd in ("call_number", "requeue"):
+            number = normalize_number(args.number)
+            if number is None:
+                print(f"palvelupiste counter: {args.number!r} is not a ticket number "
+                      "(a letter or two, then digits, e.g. K012)", file=sys.stderr)
+                return 2
+            payload["number"] = number
+        if cmd == "finish" and args.outcome is not None:
+            if args.outcome not in s.site.outcomes:
+                print(f"palvelupiste counter: unknown outcome {args.outcome!r} "
+                      f"(the site has {', '.join(s.site.outcomes) or 'none'})", file=sys.stderr)
+                return 2
+            payload["outcome"] = args.outcome
         if cmd == "help_answered":
             req = args.request
             if req is None:
@@ -152,23 +178,23 @@ def run(args) -> int:
             payload["request"] = req
         reply = ask(payload)
     if not reply.get("ok"):
-        return _fail(t, reply, args)
+        return _fail(t, reply, args, payload, s.site)
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=2))
     elif cmd == "state":
         print(_state_text(t, s, panel_view(t, s.site, s.counter, reply)))
     else:
-        print(success_text(t, s.site, cmd, reply))
+        print(success_text(t, s.site, cmd, reply, payload))
     return 0
 
 
-def _fail(t, reply: dict, args) -> int:
+def _fail(t, reply: dict, args, sent: dict | None = None, site=None) -> int:
     from counter.model import error_text
 
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=2))
     else:
-        print(error_text(t, reply), file=sys.stderr)
+        print(error_text(t, reply, sent=sent, site=site), file=sys.stderr)
     # 3: nothing reached the hub (an operator retries or fixes the set-up); 1: the hub said no.
     unreached = (WireError.TIMEOUT, WireError.CLOSED, WireError.BAD_BROKER_URL, WireError.BAD_PASSWORD_FILE)
     return 3 if reply.get("error") in unreached else 1
@@ -181,6 +207,9 @@ def _state_text(t, s: _Setup, v) -> str:
         lines.append(f"{t('Current customer')}: {c.number} · {c.service_name} · {c.waited}")
         for n in c.needs:
             lines.append(f"  {n.icon}  {n.text}")
+        if c.outcomes:
+            lines.append("  " + t("Outcomes (finish --outcome):") + " " +
+                         ", ".join(f"{o.id} ({o.name})" for o in c.outcomes))
     else:
         lines.append(t("No customer at the counter"))
     lines.append(t("Queues of this counter") + ":")
@@ -191,6 +220,16 @@ def _state_text(t, s: _Setup, v) -> str:
         lines.append("  " + t("No open help requests."))
     for h in v.help:
         lines.append(f"  {h.text}  [{h.request}]")
+    lines.append(t("Parked customers ({n})").format(n=len(v.parked)) + ":")
+    if not v.parked:
+        lines.append("  " + t("Nobody is parked."))
+    for p in v.parked:
+        lines.append(f"  {p.number} · {p.text}")
+    lines.append(t("Did not come today") + ":")
+    if not v.no_shows:
+        lines.append("  " + t("Nobody so far."))
+    for n in v.no_shows:
+        lines.append(f"  {n.number} · {n.text}")
     return "\n".join(lines)
 
 

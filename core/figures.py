@@ -1,7 +1,10 @@
 """The monthly figures of DESIGN.md ("What is measured"), from events: pure, no I/O.
 
 Per site, per month (in the site's local time) and per service (authority): tickets, waiting
-time, service time, tickets per open hour, no-shows; satisfaction (count, mean, shares of
+time (in each authority's own queue: a transferred customer's wait at the second authority runs
+from the transfer), service time (the first authority of a transferred visit included), tickets
+per opening hour and the share served within the service's target wait (both need the site's
+configuration), the clerks' outcomes, no-shows; satisfaction (count, mean, shares of
 positive and negative), "I got my matter done / started / not done", "could you do this
 yourself next time?"; and the devices' printer faults. The same function serves the central
 database (every site) and a single device's store.
@@ -15,7 +18,7 @@ import datetime as _dt
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
@@ -104,7 +107,7 @@ def _sentiment(rating: int, scale: int) -> str:
 
 class _Bucket:
     __slots__ = ("issued", "kinds", "waits", "services", "no_show", "cancelled", "transferred", "hours",
-                 "ratings", "sentiment", "outcome", "self_service", "flagged")
+                 "ratings", "sentiment", "outcome", "self_service", "flagged", "within", "clerk", "open_hours")
 
     def __init__(self) -> None:
         self.issued = 0
@@ -117,12 +120,19 @@ class _Bucket:
         self.sentiment: dict[str, int] = defaultdict(int)
         self.outcome: dict[str, int] = defaultdict(int)
         self.self_service: dict[str, int] = defaultdict(int)
+        self.within: list[bool] = []  # per wait: within its service's target (sites with a configuration)
+        self.clerk: dict[str, int] = defaultdict(int)  # outcomes the clerks tapped
+        self.open_hours: float | None = None  # opening hours in the month, from the configuration
 
     def result(self) -> dict[str, Any]:
         return {
             "tickets": self.issued,
             "walk_in": self.kinds.get("walk_in", 0), "appointment": self.kinds.get("appointment", 0),
-            "tickets_per_open_hour": round(self.issued / len(self.hours), 1) if self.hours else None,
+            # Over the configured opening hours; without a configuration, over the hours a ticket was taken.
+            "tickets_per_open_hour": round(self.issued / self.open_hours, 1) if self.open_hours
+            else round(self.issued / len(self.hours), 1) if self.hours and self.open_hours is None else None,
+            "within_target_share": round(sum(self.within) / len(self.within), 3) if self.within else None,
+            "outcomes": dict(sorted(self.clerk.items())),
             "waiting": _dist(self.waits),
             "service": _dist(self.services),
             "no_show": self.no_show, "cancelled": self.cancelled, "transferred": self.transferred,
@@ -137,9 +147,30 @@ class _Bucket:
         }
 
 
-def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None = None) -> dict[str, Any]:
-    """{site: {month: {"services": {service or "*": figures}, "printer_faults": n}}}"""
+def _open_hours(site: Any, month: str, days: set[str]) -> float:
+    """Opening hours of the month's days from the first to the last day with a ticket (a site
+    rolled out mid-month is not charged for the days before)."""
+    from .hours import site_interval
+
+    first, last = _dt.date.fromisoformat(min(days)), _dt.date.fromisoformat(max(days))
+    total, d = 0, first
+    while d <= last:
+        span = site_interval(site, d)
+        if span is not None:
+            total += span[1] - span[0]
+        d += _dt.timedelta(days=1)
+    return total / 3_600_000
+
+
+def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None = None,
+            sites: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """{site: {month: {"services": {service or "*": figures}, "printer_faults": n}}}
+
+    `sites`: site id → core.config.Site where known: then tickets per opening hour count the
+    configured hours, and each wait is judged against its service's target_wait_min."""
     zone = ZoneInfo(tz)
+    sites = sites or {}
+    ticket_days: dict[tuple[str, str], set[str]] = defaultdict(set)
     buckets: dict[tuple[str, str, str], _Bucket] = defaultdict(_Bucket)
     faults: dict[tuple[str, str], int] = defaultdict(int)
     feedback: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -163,6 +194,7 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
             continue
         if r.type == "ticket.issued":
             kind = d.get("kind", "walk_in")
+            ticket_days[(r.site, m)].add(_hour(r.ts, zone)[:10])
             for b in both(r.site, m, _text(d, "service")):
                 b.issued += 1
                 b.kinds[kind if kind in ("walk_in", "appointment") else "other"] += 1
@@ -173,12 +205,18 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
             key = (r.site, f"{_text(d, 'ticket')}|{_text(d, 'service')}")
             if key not in called_before and _is_num(d.get("waited_s")) and d["waited_s"] >= 0:
                 called_before.add(key)
+                svc = sites[r.site].services.get(_text(d, "service") or "") if r.site in sites else None
                 for b in both(r.site, m, _text(d, "service")):
                     b.waits.append(float(d["waited_s"]))
+                    if svc is not None:
+                        b.within.append(d["waited_s"] <= svc.target_wait_min * 60)
         elif r.type == "ticket.finished":
             if _is_num(d.get("service_s")) and d["service_s"] >= 0:
                 for b in both(r.site, m, _text(d, "service")):
                     b.services.append(float(d["service_s"]))
+            if _text(d, "outcome"):
+                for b in both(r.site, m, _text(d, "service")):
+                    b.clerk[d["outcome"]] += 1
         elif r.type == "ticket.no_show":
             for b in both(r.site, m, _text(d, "service")):
                 b.no_show += 1
@@ -186,8 +224,11 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
             for b in both(r.site, m, _text(d, "service")):
                 b.cancelled += 1
         elif r.type == "ticket.transferred":
+            # The first authority's service ends with the transfer: its time counts there.
             for b in both(r.site, m, _text(d, "from_service")):
                 b.transferred += 1
+                if _is_num(d.get("service_s")) and d["service_s"] >= 0:
+                    b.services.append(float(d["service_s"]))
         elif r.type == "feedback.given":
             feedback[(r.site, m)].append(d)
         elif r.type == "printer.fault":
@@ -216,6 +257,9 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
                 if _text(data, "self_service") in ("yes", "no"):
                     b.self_service[data["self_service"]] += 1
 
+    for (site, m, _service), b in buckets.items():
+        if site in sites and sites[site].hours_configured and ticket_days.get((site, m)):
+            b.open_hours = _open_hours(sites[site], m, ticket_days[(site, m)])
     out: dict[str, Any] = {}
     for (site, m, service), b in sorted(buckets.items()):
         month_out = out.setdefault(site, {}).setdefault(m, {"services": {}, "printer_faults": 0})

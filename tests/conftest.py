@@ -39,5 +39,6 @@ def output_dir() -> Path:
 @pytest.fixture(scope="session")
 def example_site():
     from core.config import load_site
+    from tests.support.sites import EXAMPLE_SITE  # open all day: the tests run at any hour
 
-    return load_site(REPO / "assets" / "sites" / "example.toml")
+    return load_site(EXAMPLE_SITE)

@@ -104,7 +104,7 @@ def test_no_general_advice_service_and_two_of_them():
 
 
 @pytest.mark.parametrize("day,span,msg", [
-    ("mon", "8-16", "HH:MM-HH:MM"), ("mon", "08:00-24:00", "HH:MM-HH:MM"), ("tue", "16:00-08:00", "closes before"),
+    ("mon", "8-16", "HH:MM-HH:MM"), ("mon", "08:00-24:30", "HH:MM-HH:MM"), ("mon", "24:00-24:00", "HH:MM-HH:MM"), ("tue", "16:00-08:00", "closes before"),
     ("wed", "08:00-08:00", "closes before"), ("thu", 800, "HH:MM-HH:MM"), ("maanantai", "08:00-16:00", "unknown day"),
     ("fri", "08:00-16:00\n", "HH:MM-HH:MM"),
 ])

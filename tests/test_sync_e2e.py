@@ -18,6 +18,7 @@ from bus.link import Message
 from central.publish import publish_appointments
 from core.config import Broker
 from tests.support.broker import site_broker as start_site_broker
+from tests.support.sites import always_open_text
 from tests.support.syncproc import (
     REPO,
     Central,
@@ -32,7 +33,7 @@ from tests.support.syncproc import (
 
 pytestmark = pytest.mark.broker
 SITE = "test-site"
-SITE_TOML = (REPO / "assets" / "sites" / "example.toml").read_text().replace('id = "example-pp"', f'id = "{SITE}"', 1)
+SITE_TOML = always_open_text((REPO / "assets" / "sites" / "example.toml").read_text()).replace('id = "example-pp"', f'id = "{SITE}"', 1)
 
 
 @pytest.fixture

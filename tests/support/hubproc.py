@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.sites import EXAMPLE_SITE  # open all day: the tests run at any hour
+
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_SITE = REPO / "assets" / "sites" / "example.toml"
 
 # The hub as `palvelupiste hub` runs it, with HubService.after_commit set to kill the process
 # between a command's commit and its answer. argv: correlation data (hex, or ""), n (0: none),

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.sites import EXAMPLE_SITE  # open all day: the tests run at any hour
+
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_SITE = REPO / "assets" / "sites" / "example.toml"
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 
 
