@@ -10,12 +10,17 @@ State, retained on ``pp/<site>/state`` (QoS 1)::
      "rev": 1763884800123,         # strictly increasing per publication (see below)
      "seq": 42,                    # the last event of the hub's store folded into this state
      "heartbeat_s": 10,            # the hub re-publishes at least this often
-     "services": {"kela": {"waiting": 3, "est_wait_s": 540, "open_counters": 2}, ...},
+     "open": true, "opens_ms": null,   # by the opening hours; when closed, the next opening
+     "services": {"kela": {"waiting": 3, "est_wait_s": 540, "est_range_s": [300, 540],
+                           "open_counters": 2}, ...},  # est_* null: no counter of it works any more today
      "counters": {"1": {"open": true, "current": null | {"ticket", "number", "service", "kind",
                                                          "called_ms", "waited_s", "needs", "lang"}}, ...},
      "calls": [{"ticket", "number", "service", "counter", "ts", "recall", "kind"}, ...],  # newest first
      "help": [{"request", "device", "ts", "lang"}, ...],   # the newest open ones (at most HELP_SHOWN)
      "help_count": 7,              # how many help requests are open
+     "eta": {"K004": [600, 900], ...},  # each waiting number's estimate [low, high] s (core.engine.shown)
+     "parked": [{"ticket", "number", "service", "counter"}, ...],  # set aside by a clerk, today
+     "no_shows": [{"ticket", "number", "service"}, ...],           # today's newest, for a re-queue
      "shortened": ["help", ...]}   # only when the budget made the hub leave something out (below)
 
 ``seq`` changes exactly when the queue changes and survives a hub restart (the store's sequence
@@ -140,18 +145,28 @@ def _bare_counters(m: dict[str, Any]) -> None:
                      for k, c in (m.get("counters") or {}).items()}
 
 
+def _no_eta(m: dict[str, Any]) -> None:
+    m["eta"] = {}
+
+
+def _few_parked(m: dict[str, Any]) -> None:
+    m["parked"] = list(m.get("parked") or [])[:_FEW_CALLS]
+
+
 def _no_services(m: dict[str, Any]) -> None:
     m["services"], m["counters"] = {}, {}
 
 
 #: The state's steps, in order; each keeps what the earlier ones left. Help first (the count
-#: stays), then the older calls (displays show the newest), then what the clerk should know of a
-#: counter's current customer (the number stays), then every call, then who is at the counters,
+#: stays), then each waiting number's estimate (each service's stays) and the longest part of the
+#: parked list, then the older calls (displays show the newest), then what the clerk should know of
+#: a counter's current customer (the number stays), then every call, then who is at the counters,
 #: and at last every service and counter: only a site that configured thousands of them gets there.
 _STATE_STEPS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
-    ("help", _drop_help), ("calls", _few_calls), ("counter_details", _brief_counters), ("calls", _no_calls),
+    ("help", _drop_help), ("eta", _no_eta), ("parked", _few_parked),
+    ("calls", _few_calls), ("counter_details", _brief_counters), ("calls", _no_calls),
     ("counters", _bare_counters), ("services", _no_services))
-_STATE_KEEP = _REPLY_KEEP + ("services", "counters", "calls", "help", "help_count")
+_STATE_KEEP = _REPLY_KEEP + ("services", "counters", "calls", "help", "help_count", "open", "opens_ms")
 
 
 def _small(value: Any) -> bool:

@@ -28,11 +28,17 @@ from .estimate import APPT, TRANSFER, WALK_IN, CounterPlan, Eta, Waiting, play_f
 from .events import Event
 from .servicetimes import ServiceTimes
 
-#: The wait shown is the play-forward mean plus this many spreads: a figure rarely exceeded (about
-#: one customer in seven waits longer), not an optimistic mean; the range starts ESTIMATE_LOW below.
-#: Tuned on bench/eta_bench.py (bench/RESULTS.md).
-ESTIMATE_HIGH = 1.0
-ESTIMATE_LOW = 0.5
+#: The wait shown: quantiles of a log-normal wait with the play-forward mean and spread (`shown`).
+#: The figure promised is the high one, at this many spreads in log space (about the 67th
+#: percentile: rarely exceeded by much, not an optimistic mean); the range starts ESTIMATE_LOW
+#: spreads below the median (about the 25th). Tuned on bench/eta_bench.py (bench/RESULTS.md): higher
+#: breaks fewer promises on busy days and makes quiet-day figures worse than the plain predictor.
+ESTIMATE_HIGH = 0.45
+ESTIMATE_LOW = 0.67
+#: Transfers into a service over this long tell how many more to expect; over at least
+#: INFLOW_MIN_SPAN_MIN (two early transfers are not a rate of twenty an hour).
+INFLOW_WINDOW_MIN = 90
+INFLOW_MIN_SPAN_MIN = 60
 #: Order of a probe (a would-be newcomer): after every real arrival.
 _PROBE_ORDER = 1 << 60
 RECENT_CALLS = 12
@@ -228,6 +234,7 @@ class Ticket:
     counter: str | None = None
     called_ms: int | None = None
     served_s: int = 0  # service time before it was last parked (a parked ticket's service goes on later)
+    was_parked: bool = False
     calls: int = 0
     queue_key: tuple | None = None  # the heap entry that is currently valid for this ticket
 
@@ -237,6 +244,11 @@ class CounterState:
     id: str
     open: bool = False
     current: str | None = None
+
+
+def _day_start(state: "QueueState", now: int) -> int:
+    day = hours.local_date(state.site, now)
+    return int(_dt.datetime.combine(day, _dt.time(0), tzinfo=state.tz).timestamp() * 1000)
 
 
 def local_day(ms: int, tz: _dt.tzinfo) -> str:
@@ -271,6 +283,8 @@ class QueueState:
         self.last_number: dict[tuple[str, str], int] = {}
         self.counters: dict[str, CounterState] = {c: CounterState(c) for c in site.counters}
         self.times = ServiceTimes({s.id: s.default_service_min * 60 for s in site.services.values()})
+        # When transfers came into each service lately (the estimates expect more at that rate).
+        self.transfers_in: dict[str, deque[int]] = {}
         # Per service, three heaps with lazy deletion (an entry is valid while it equals the
         # ticket's queue_key): due-time ordered appointments, transfers, walk-ins by arrival.
         self._appt: dict[str, list] = {}
@@ -423,7 +437,7 @@ class QueueState:
         c = self._counter(t.counter) if t.counter else None
         if c is not None and c.current == t.id:
             c.current = None
-        t.state = PARKED  # t.counter stays: the clerk who parked it calls it back
+        t.state, t.was_parked = PARKED, True  # t.counter stays: the clerk who parked it calls it back
         if isinstance(d.get("service_s"), int):
             t.served_s = d["service_s"]
 
@@ -447,6 +461,7 @@ class QueueState:
         if t is None or t.state not in OPEN_STATES:
             return
         self._learn(t.service, d.get("service_s"), d.get("counter"))
+        self.transfers_in.setdefault(d["to_service"], deque(maxlen=64)).append(ts)
         if t.state == WAITING:
             self._dequeue(t)
         if t.counter is not None:
@@ -577,7 +592,20 @@ class QueueState:
         waiting += [Waiting(f"probe:{sid}", sid, WALK_IN, _PROBE_ORDER, now, probe=True) for sid in self.site.services]
         if newcomer is not None:
             waiting.append(newcomer)
-        return play_forward(now, waiting, self._plans(now), self.times.at, self.times.remaining)
+        day = hours.site_interval(self.site, hours.local_date(self.site, now))
+        return play_forward(now, waiting, self._plans(now), self.times.at, self.times.remaining,
+                            self._inflow(now), until_ms=day[1] if day else now)
+
+    def _inflow(self, now: int) -> dict[str, float]:
+        """Transfers per hour into each service over the last INFLOW_WINDOW_MIN (today only)."""
+        start = max(now - INFLOW_WINDOW_MIN * 60_000, _day_start(self, now))
+        span_h = max((now - start) / 3600_000, INFLOW_MIN_SPAN_MIN / 60)
+        out = {}
+        for sid, times in self.transfers_in.items():
+            n = sum(1 for ts in times if start <= ts <= now)
+            if n:
+                out[sid] = n / span_h
+        return out
 
     def open_counters_for(self, service: str) -> list[str]:
         return [cid for cid, c in self.site.counters.items()
@@ -620,12 +648,13 @@ class QueueState:
             counters[cid] = {"open": c.open, "current": None if cur is None else {
                 "ticket": cur.id, "number": cur.number, "service": cur.service, "kind": cur.kind,
                 # max(): a clock stepped back between issue and call must not show a negative wait.
+                # Back from being parked: no queue wait to show (the first call measured it).
                 "called_ms": cur.called_ms, "waited_s": max(0, (cur.called_ms - cur.queued_ms) // 1000)
-                if cur.called_ms else None, "needs": cur.needs, "lang": cur.lang}}
+                if cur.called_ms and not cur.was_parked else None, "needs": cur.needs, "lang": cur.lang}}
         helps = self.open_help(now)
         today = local_day(now, self.tz)
         parked = [{"ticket": t.id, "number": t.number, "service": t.service, "counter": t.counter}
-                  for t in self.tickets.values() if t.state == PARKED]
+                  for t in self.tickets.values() if t.state == PARKED and t.day == today]
         no_shows = [{"ticket": t.id, "number": t.number, "service": t.service}
                     for t in (self.tickets[i] for i in self.no_shows) if t.state == NO_SHOW and t.day == today]
         eta = {}
@@ -644,12 +673,17 @@ _CLASS_RANK = {"a": 0, "t": 1, "w": 2}
 
 def shown(eta: Eta | None) -> list[int] | None:
     """The wait shown for an estimate: [low, high] seconds (high is the figure promised), or None
-    when no counter reaches it today."""
+    when no counter reaches it today. Quantiles of a log-normal wait of the estimate's mean and
+    spread: waits are never negative and have a long tail, so a short wait with a wide spread is
+    not inflated the way mean + z × spread would."""
     if eta is None:
         return None
-    hi = eta.mean_s + ESTIMATE_HIGH * eta.sd_s
-    lo = max(0.0, eta.mean_s - ESTIMATE_LOW * eta.sd_s)
-    return [int(lo), int(math.ceil(hi))]
+    if eta.mean_s <= 0:
+        return [0, 0]
+    s2 = math.log(1 + (eta.sd_s / eta.mean_s) ** 2)
+    mu, s = math.log(eta.mean_s) - s2 / 2, math.sqrt(s2)
+    return [int(math.exp(mu - ESTIMATE_LOW * s)), int(math.ceil(math.exp(mu + ESTIMATE_HIGH * s)))]
+
 
 _APPLY: dict[str, Callable[[QueueState, dict, int], None]] = {
     "ticket.issued": QueueState._on_issued,
@@ -831,7 +865,7 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
                 return t
             return Decision([("ticket.parked", {"ticket": t.id, "counter": counter, "service": t.service,
                                                 "number": t.number, "service_s": _service_s(t, now)})],
-                            {"ok": True, "ticket": t.id, "number": t.number})
+                            {"ok": True, "ticket": t.id, "number": t.number, "service": t.service, "counter": counter})
 
         case Requeue(counter=counter, number=number):
             if counter not in site.counters:

@@ -8,6 +8,10 @@ due appointments by their time, then transfers, then walk-ins by arrival, then a
 yet due. Each service takes its learnt mean time (core.servicetimes) and adds its variance to
 the counter's, so every ticket comes out with a mean wait and a spread, all from one pass.
 
+Transfers still to come count too: customers sent on from another service (general advice does
+that by its nature) go before the walk-ins, so a long wait sees some of them pass. They come at
+the rate each service has been receiving them lately (`inflow`, per hour), spread evenly ahead.
+
 "Probes" stand for a customer who would take a number now in a service: last in arrival order,
 taking no counter time (so they move nobody else), they give the wait the kiosk and the displays
 show for a newcomer.
@@ -32,8 +36,11 @@ ABSENT_S = 600
 #: A counter open outside its plan (working through a break): assumed to go on this long.
 GRACE_S = 600
 APPT, TRANSFER, WALK_IN = 0, 1, 2
+_SPAWNED = "\0spawned:"   # keys of the transfers to come (no ticket has such an id)
+_SPAWN_ORDER = 1 << 50     # after every real transfer, before any probe
 
 Interval = tuple[int, int]
+_Cand = tuple[tuple, "Waiting", list]  # (sort key, the waiting one, the heap it heads)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class Eta:
 
 
 Times = Callable[[str, str], Estimate]            # (counter, service) -> one service's time
+#: At most this many transfers to come are placed per service (a wait long enough to see more
+#: of them is rare, and they cost time to play).
+MAX_INFLOW = 40
 Remaining = Callable[[str, str, float], Estimate]  # (counter, service, elapsed_s) -> what is left
 
 
@@ -93,10 +103,15 @@ def _start(c: CounterPlan, now: int, remaining: Remaining) -> None:
 
 
 def _callable_at(c: CounterPlan, t: float) -> tuple[float, bool]:
-    """(the first moment from `t` the counter may call, whether that is after its last span)."""
+    """(the first moment from `t` the counter may call, whether that is after its last span).
+    A customer still at the counter when a break begins is served to the end, and the break is
+    then taken in full: it starts that much later."""
+    prev_end = None
     for a, b in c.spans:
         if t < b:
-            return max(t, float(a)), False
+            late = t - prev_end if prev_end is not None and prev_end <= t < a else 0.0
+            return max(t, a + late), False
+        prev_end = b
     return max(t, c.last_end), True
 
 
@@ -105,7 +120,8 @@ class _Queues:
 
     def __init__(self, waiting: Iterable[Waiting]) -> None:
         self.heaps: dict[tuple[str, int], list[tuple[tuple, Waiting]]] = {}
-        self.future: dict[str, list[tuple[int, int, Waiting]]] = {}  # booked, by due time
+        # Not here yet: booked appointments (by due time) and transfers to come (by when they come).
+        self.future: dict[str, list[tuple[int, int, Waiting]]] = {}
         for w in waiting:
             if w.rank == APPT and not w.present:
                 heapq.heappush(self.future.setdefault(w.service, []), (w.due_ms or 0, w.order, w))
@@ -113,52 +129,70 @@ class _Queues:
             key = (w.due_ms or 0, w.order) if w.rank == APPT else (w.order,)
             heapq.heappush(self.heaps.setdefault((w.service, w.rank), []), (key, w))
 
-    def _head(self, service: str, rank: int) -> tuple[tuple, Waiting] | None:
-        h = self.heaps.get((service, rank))
-        return h[0] if h else None
-
     def pick(self, services: tuple[str, ...], t: float, eligible: Callable[[Waiting], bool]) -> Waiting | None:
         """What the engine's pick_next would call at `t` among `services` (booked appointments
         count once due)."""
-        due = transfer = walk = early = None
+        due: _Cand | None = None
+        transfer: _Cand | None = None
+        walk: _Cand | None = None
+        early: _Cand | None = None
         for s in services:
             f = self.future.get(s)
-            if f and f[0][0] <= t and (due is None or (f[0][0], f[0][1]) < due[0]):
-                due = ((f[0][0], f[0][1]), f[0][2], ("f", s))
-            h = self._head(s, APPT)
-            if h is not None:
-                if (h[1].due_ms or 0) <= t:
-                    if due is None or h[0] < due[0]:
-                        due = (h[0], h[1], ("h", s, APPT))
-                elif early is None or h[0] < early[0]:
-                    early = (h[0], h[1], ("h", s, APPT))
-            h = self._head(s, TRANSFER)
-            if h is not None and (transfer is None or h[0] < transfer[0]):
-                transfer = (h[0], h[1], ("h", s, TRANSFER))
-            h = self._head(s, WALK_IN)
-            if h is not None and eligible(h[1]) and (walk is None or h[0] < walk[0]):
-                walk = (h[0], h[1], ("h", s, WALK_IN))
+            if f and f[0][0] <= t:
+                w = f[0][2]
+                if w.rank == APPT and (due is None or (f[0][0], f[0][1]) < due[0]):
+                    due = ((f[0][0], f[0][1]), w, f)
+                elif w.rank == TRANSFER and (transfer is None or (f[0][1],) < transfer[0]):
+                    transfer = ((f[0][1],), w, f)
+            for rank in (APPT, TRANSFER, WALK_IN):
+                heap = self.heaps.get((s, rank))
+                if not heap:
+                    continue
+                key, w = heap[0]
+                if rank == APPT:
+                    if (w.due_ms or 0) <= t:
+                        if due is None or key < due[0]:
+                            due = (key, w, heap)
+                    elif early is None or key < early[0]:
+                        early = (key, w, heap)
+                elif rank == TRANSFER:
+                    if transfer is None or key < transfer[0]:
+                        transfer = (key, w, heap)
+                elif eligible(w) and (walk is None or key < walk[0]):
+                    walk = (key, w, heap)
         best = due or transfer or walk or early
         if best is None:
             return None
-        where = best[2]
-        if where[0] == "f":
-            heapq.heappop(self.future[where[1]])
-        else:
-            heapq.heappop(self.heaps[(where[1], where[2])])
+        heapq.heappop(best[2])
         return best[1]
 
     def next_due(self, services: tuple[str, ...]) -> float:
-        """When the first booked appointment of `services` falls due (inf: none)."""
+        """When the first booked appointment or transfer to come of `services` is there (inf: none)."""
         return min((self.future[s][0][0] for s in services if self.future.get(s)), default=math.inf)
+
+    def coming(self, w: Waiting, at_ms: float) -> None:
+        heapq.heappush(self.future.setdefault(w.service, []), (int(at_ms), w.order, w))
 
 
 def play_forward(now: int, waiting: Iterable[Waiting], counters: Iterable[CounterPlan],
-                 times: Times, remaining: Remaining) -> dict[str, Eta | None]:
+                 times: Times, remaining: Remaining, inflow: dict[str, float] | None = None,
+                 until_ms: int | None = None) -> dict[str, Eta | None]:
     """Every waiting key's wait from `now` (mean and spread, seconds), or None when no counter
-    reaches it today. `counters` are consumed (their plan fields are filled in)."""
+    reaches it today. `inflow`: transfers to come per hour into each service, up to `until_ms`
+    (the day's end). `counters` are consumed (their plan fields are filled in)."""
     items = list(waiting)
     queues = _Queues(items)
+    horizon = until_ms if until_ms is not None else now + 8 * 3600_000
+    n = 0
+    for service, per_h in (inflow or {}).items():
+        if per_h <= 0:
+            continue
+        gap = 3600_000 / per_h
+        at = now + gap / 2
+        while at < horizon and n < MAX_INFLOW * len(inflow or {}):
+            n += 1
+            queues.coming(Waiting(f"{_SPAWNED}{n}", service, TRANSFER, _SPAWN_ORDER + n, now), at)
+            at += gap
     out: dict[str, Eta | None] = {w.key: None for w in items}
     heap: list[tuple[float, int, CounterPlan]] = []
     for i, c in enumerate(counters):
@@ -166,25 +200,27 @@ def play_forward(now: int, waiting: Iterable[Waiting], counters: Iterable[Counte
         if c.free_at < math.inf:
             heap.append((c.free_at, i, c))
     heapq.heapify(heap)
+    # A ticket's wait comes from several counters working side by side: its spread is that of the
+    # counter that calls it over the square root of how many serve its service (pooled servers).
+    serving: dict[str, int] = {}
+    for _, _, c in heap:
+        for s in c.services:
+            serving[s] = serving.get(s, 0) + 1
     while heap:
         t, i, c = heapq.heappop(heap)
         t, after = _callable_at(c, t)
-        if after:
-            # After its last span a counter serves only who came before that span ended.
-            def eligible(w: Waiting, end: float = c.last_end) -> bool:
-                return w.issued_ms < end
-        else:
-            def eligible(w: Waiting) -> bool:
-                return True
-        w = queues.pick(c.services, t, eligible)
+        # After its last span a counter serves only who came before that span ended.
+        end = c.last_end if after else math.inf
+        w = queues.pick(c.services, t, lambda x: x.issued_ms < end)
         if w is None:
             nxt = queues.next_due(c.services)
             if nxt < math.inf:
                 heapq.heappush(heap, (max(nxt, t), i, c))
             continue
-        if after and not eligible(w):
+        if w.issued_ms >= end:
             continue  # a due appointment booked after closing: not today
-        out[w.key] = Eta(max(0.0, (t - now) / 1000), math.sqrt(c.var))
+        if not w.key.startswith(_SPAWNED):
+            out[w.key] = Eta(max(0.0, (t - now) / 1000), math.sqrt(c.var / serving.get(w.service, 1)))
         if not w.probe:
             e = times(c.id, w.service)
             c.var += e.var_s2

@@ -1,9 +1,9 @@
 """How long a service takes, learnt from the site's own finished services. Pure and part of the
 queue's fold: replaying the same events gives the same figures.
 
-Per service, the recent samples (`WINDOW`) give a trimmed mean and spread (the longest and
-shortest `TRIM` of them left out: one customer with a two-hour case, or a clerk who forgot to press
-"finish", must not move everyone's estimate). Until a service has samples the configured
+Per service, the recent samples (`WINDOW`) give a mean and spread fitted robustly in log space
+(`_robust`: one customer with a two-hour case, or a clerk who forgot to press "finish", must not
+move everyone's estimate). Until a service has samples the configured
 `default_service_min` stands, and it fades out as samples come (`PRIOR` samples' weight). A counter
 whose own times for a service differ (a trainee, a specialist) gets its own figure, pulled towards
 the service's until it has enough samples of its own (`COUNTER_PRIOR`).
@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 #: Samples kept per service and per (counter, service): about a day's worth for a busy service.
 WINDOW = 60
-#: The share left out at each end before averaging.
-TRIM = 0.1
 #: The configured default counts as this many samples.
 PRIOR = 3
 #: The service's figure counts as this many samples of a counter's own.
@@ -25,10 +23,14 @@ COUNTER_PRIOR = 8
 #: Spread assumed while there are few samples: service times vary about this much around their
 #: mean (the coefficient of variation seen at service points is 0.5–1).
 DEFAULT_CV = 0.7
+#: The same in log space (log-normal with that coefficient of variation), and the most the learnt
+#: spread may be (a few wildly different samples must not make every estimate a range of hours).
+DEFAULT_SIGMA = math.sqrt(math.log(1 + DEFAULT_CV ** 2))
+MAX_SIGMA = 1.2
 #: Service times outside these bounds (seconds) are not learnt from: a clerk who forgot to press
 #: "finish" over lunch, or a clock that jumped.
 MIN_SAMPLE_S, MAX_SAMPLE_S = 15, 3 * 3600
-#: A service past its mean still has about this share of a mean to go (service times have long tails).
+#: What is left of a service in progress is never taken as less than this share of a mean.
 RESIDUAL_MIN = 0.25
 
 
@@ -38,15 +40,28 @@ class Estimate:
     var_s2: float  # variance of one service, seconds²
 
 
-def _trimmed(samples: deque[float]) -> tuple[float, float, int]:
-    """(mean, variance, n) of the samples with TRIM cut off at each end."""
-    v = sorted(samples)
-    cut = int(len(v) * TRIM)
-    kept = v[cut:len(v) - cut] if len(v) - 2 * cut >= 3 else v
-    n = len(kept)
-    mean = sum(kept) / n
-    var = sum((x - mean) ** 2 for x in kept) / (n - 1) if n > 1 else 0.0
-    return mean, var, n
+def _robust(samples: deque[float]) -> tuple[float, float, int]:
+    """(mean, variance, n) of service times that are roughly log-normal, from the median and the
+    median absolute deviation of their logarithms: one two-hour case, or a "finish" forgotten
+    over lunch, moves them little, and (unlike a trimmed mean, which cuts the long tail and so
+    comes out short) the long tail of ordinary services still counts."""
+    logs = sorted(math.log(x) for x in samples)
+    n = len(logs)
+    mu = _median(logs)
+    sigma = 1.4826 * _median(sorted(abs(v - mu) for v in logs)) if n >= 3 else DEFAULT_SIGMA
+    sigma = min(sigma, MAX_SIGMA)
+    mean = math.exp(mu + sigma ** 2 / 2)
+    return mean, (math.exp(sigma ** 2) - 1) * mean ** 2, n
+
+
+def _phi(x: float) -> float:
+    """The standard normal distribution function."""
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def _median(v: list[float]) -> float:
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
 class ServiceTimes:
@@ -87,7 +102,7 @@ class ServiceTimes:
         samples = self._by_service.get(service)
         if not samples:
             return Estimate(default, prior_var)
-        mean, var, n = _trimmed(samples)
+        mean, var, n = _robust(samples)
         w = n / (n + PRIOR)
         m = w * mean + (1 - w) * default
         # The spread is learnt more slowly than the mean: a few alike samples say little about it.
@@ -103,21 +118,34 @@ class ServiceTimes:
         base = self.service(service)
         own = self._by_counter.get((counter, service))
         if own:
-            mean, var, n = _trimmed(own)
+            mean, var, n = _robust(own)
             w = n / (n + COUNTER_PRIOR)
             base = Estimate(w * mean + (1 - w) * base.mean_s, w * var + (1 - w) * base.var_s2)
         self._cache[key] = base
         return base
 
     def remaining(self, counter: str, service: str, elapsed_s: float) -> Estimate:
-        """What is left of a service that has run `elapsed_s`: a service already long has more left
-        than the mean minus the time spent (service times have long tails)."""
+        """What is left of a service that has run `elapsed_s`: E[S - e | S > e] for a log-normal
+        time of the learnt mean and spread. A service already long has more left than the mean
+        minus the time spent (long tails), and a newcomer's wait for the customer in the chair is
+        longer than half a service on average (the one you find there is likely a long one)."""
         e = self.at(counter, service)
         if e.mean_s <= 0:
             return e
-        left = max(e.mean_s - elapsed_s, e.mean_s * RESIDUAL_MIN)
-        return Estimate(left, e.var_s2 * left / e.mean_s)
-
+        if elapsed_s <= 0:
+            return e
+        sigma2 = math.log(1 + e.var_s2 / e.mean_s ** 2)
+        sigma = math.sqrt(sigma2)
+        mu = math.log(e.mean_s) - sigma2 / 2
+        if sigma < 1e-6:
+            return Estimate(max(0.0, e.mean_s - elapsed_s), 0.0)
+        z = (math.log(elapsed_s) - mu) / sigma
+        tail = _phi(-z)
+        if tail < 1e-9:  # far past anything seen: about a third of a mean more
+            return Estimate(e.mean_s * RESIDUAL_MIN, e.var_s2 * RESIDUAL_MIN)
+        left = e.mean_s * _phi(sigma - z) / tail - elapsed_s
+        left = max(left, e.mean_s * RESIDUAL_MIN)
+        return Estimate(left, e.var_s2 * min(1.0, left / e.mean_s))
 
 def sd(e: Estimate) -> float:
     return math.sqrt(max(0.0, e.var_s2))

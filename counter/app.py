@@ -43,7 +43,7 @@ from .model import (
     translator,
 )
 from .settings import CounterSettings
-from .widgets import Badge, BigButton, Box, Text
+from .widgets import Badge, BigButton, Box, Text, WrapText
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class CounterApp(App):
         self.transfer_view: ModalView | None = None
         self.number_view: ModalView | None = None
         self.outcome_view: ModalView | None = None
+        self._outcome_for: str | None = None   # the number the outcome chooser was opened for
         self.entry: NumberEntry | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -135,6 +136,8 @@ class CounterApp(App):
             return
         if cmd == "call" and time.monotonic() < self._call_guard_until:
             return
+        if cmd != "call":
+            self._call_guard_until = 0.0  # the guard is against a second tap on "call next", not after other work
         self.busy = True
         self._set_buttons()
         payload = {"cmd": cmd, "counter": self.counter, **extra}
@@ -264,12 +267,14 @@ class CounterApp(App):
         self.call_number_btn.size_hint_x = 0.34
         left.add_widget(calls)
 
-        row = GridLayout(cols=5, spacing=dp(10), size_hint_y=None, height=max(dp(84), self._min_target()))
-        self.recall_btn = self._btn(row, t("Call again"), "recall", lambda: self.send("recall"))
-        self.finish_btn = self._btn(row, t("Finish"), "finish", self.finish)
-        self.noshow_btn = self._btn(row, t("Did not come"), "no_show", lambda: self.send("no_show"))
-        self.park_btn = self._btn(row, t("Park"), "park", lambda: self.send("park"))
-        self.transfer_btn = self._btn(row, t("Transfer…"), "transfer", self.open_transfer)
+        # the current customer's buttons: five in a row, in type that keeps "Kutsu uudelleen" whole
+        row = GridLayout(cols=5, spacing=dp(8), size_hint_y=None, height=max(dp(84), self._min_target()))
+        fs = {"font_size": dp(19)}
+        self.recall_btn = self._btn(row, t("Call again"), "recall", lambda: self.send("recall"), **fs)
+        self.finish_btn = self._btn(row, t("Finish"), "finish", self.finish, **fs)
+        self.noshow_btn = self._btn(row, t("Did not come"), "no_show", lambda: self.send("no_show"), **fs)
+        self.park_btn = self._btn(row, t("Park"), "park", lambda: self.send("park"), **fs)
+        self.transfer_btn = self._btn(row, t("Transfer…"), "transfer", self.open_transfer, **fs)
         left.add_widget(row)
         row2 = GridLayout(cols=2, spacing=dp(10), size_hint_y=None, height=max(dp(72), self._min_target()))
         self.open_btn = self._btn(row2, t("Open the counter"), "open", lambda: self.send("open"))
@@ -308,13 +313,18 @@ class CounterApp(App):
         pal = self.pal
         box = Box(orientation="vertical", padding=dp(12), spacing=dp(6), bg=list(pal.background),
                   frame=list(pal.muted_text), size_hint_y=None)
-        head = Text(bold=True, font_size=dp(22), color=pal.muted_text, size_hint_y=None, height=dp(34))
+        head = WrapText(bold=True, font_size=dp(22), color=pal.muted_text, min_height=dp(34))
         rows = BoxLayout(orientation="vertical", spacing=dp(6), size_hint_y=None)
         rows.bind(minimum_height=rows.setter("height"))
         box.add_widget(head)
         box.add_widget(rows)
-        rows.bind(height=lambda *_: setattr(box, "height", dp(34) + rows.height + dp(30)))
-        box.height = dp(64)
+
+        def fit(*_) -> None:
+            box.height = head.height + rows.height + dp(30)  # padding and spacing
+
+        head.bind(height=fit)
+        rows.bind(height=fit)
+        fit()
         self.right_col.add_widget(box)
         return box, head, rows
 
@@ -369,6 +379,8 @@ class CounterApp(App):
             self.needs_box.add_widget(b)
         self.needs_box.height = ((len(needs) + 1) // 2) * dp(64)
 
+        if self.outcome_view is not None and (c is None or c.number != self._outcome_for):
+            self.outcome_view.dismiss(animation=False)  # the customer it was for is no longer here
         waiting = v.waiting_total
         self.call_btn.text = t("Call next customer") + "\n" + \
             t.ngettext("{n} waiting", "{n} waiting", waiting).format(n=waiting)
@@ -468,12 +480,12 @@ class CounterApp(App):
         box.add_widget(bottom)
         mv.add_widget(box)
         mv.bind(on_dismiss=lambda *_: setattr(self, "outcome_view", None))
-        self.outcome_view = mv
+        self.outcome_view, self._outcome_for = mv, v.current.number
         mv.open()
 
     def _finish_with(self, outcome: str | None) -> None:
         if self.outcome_view is not None:
-            self.outcome_view.dismiss()
+            self.outcome_view.dismiss(animation=False)  # gone at once: the next tap reaches the panel
         if outcome is None:
             self.send("finish")
         else:
@@ -570,9 +582,9 @@ class CounterApp(App):
 
     def _call_entered(self) -> None:
         number = self.entry.number if self.entry is not None else None
-        if number is None or self.number_view is None:
-            return
-        self.number_view.dismiss()
+        if number is None or self.number_view is None or self.busy:
+            return  # incomplete, or a command still on its way: the keypad stays with what was typed
+        self.number_view.dismiss(animation=False)  # gone at once: the next tap reaches the panel
         self.send("call_number", number=number)
 
     # --- transfer chooser -------------------------------------------------------------------

@@ -45,6 +45,22 @@ class Text(Label):
         self.text_size = self.size
 
 
+class WrapText(Text):
+    """Text as tall as its lines at the width it is given (a heading that wraps in a narrow column
+    instead of being cut)."""
+
+    def __init__(self, min_height: float = 0, **kw):
+        self.min_height = min_height
+        super().__init__(size_hint_y=None, **kw)
+        self.bind(texture_size=self._fit)
+
+    def _sync(self, *_):
+        self.text_size = (self.width, None)
+
+    def _fit(self, *_):
+        self.height = max(self.min_height, self.texture_size[1])
+
+
 def min_target_px() -> float:
     """15 mm on this screen (Kivy's mm follows the screen's DPI)."""
     from kivy.metrics import mm

@@ -1,5 +1,6 @@
-"""`palvelupiste counter ...` against the real hub on a real Mosquitto: every clerk command, the
-hub's refusals in words, the exit codes, and `palvelupiste display --check`."""
+"""`palvelupiste counter ...` against the real hub on a real Mosquitto: every clerk command (call a
+number, park, put a no-show back, finish with an outcome too), the hub's refusals in words, the
+exit codes, and `palvelupiste display --check`."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import json
 import pytest
 
 from cli.main import main
+from tests.ui_scenarios.counter import hub_with_outcomes, write_site_with_outcomes
 from tests.ui_scenarios.display_support import EXAMPLE_SITE, Hub, command, device_toml
 
 pytestmark = pytest.mark.broker
@@ -90,3 +92,59 @@ def test_counter_and_display_take_their_settings_from_the_device_configuration(t
     code, _, err = run(capsys, "display", "--config", str(bad), "--check")
     assert code == 2 and "display.services" in err and "display.history" in err
     assert EXAMPLE_SITE.exists()
+
+
+def test_call_number_park_requeue_and_outcomes_from_the_cli(tmp_path, broker, capsys):
+    site = write_site_with_outcomes(tmp_path / "site.toml")
+    b = ["--broker", broker.url, "--device", "counter-1", "--site", str(site), "--lang", "en"]
+    with hub_with_outcomes(tmp_path / "hub", broker.url):
+        for svc in ("kela", "kela", "kela", "neuvonta"):
+            assert command(broker.url, "kiosk-1", {"cmd": "take", "service": svc})["ok"]
+        assert run(capsys, "counter", "call-number", "--counter", "1", "--number", "K3", *b) == \
+            (1, "", "This counter is closed. Open it first.")
+        assert run(capsys, "counter", "open", "--counter", "1", *b)[0] == 0
+        # the customer at the desk shows K003 ("k3" is K003)
+        assert run(capsys, "counter", "call-number", "--counter", "1", "--number", "k3", *b)[:2] == (0, "Called K003.")
+        code, out, _ = run(capsys, "counter", "state", "--counter", "1", *b)
+        assert code == 0 and "Current customer: K003 · Kela" in out
+        assert "Outcomes (finish --outcome): advice (Advice given), application (Application received)" in out
+        assert run(capsys, "counter", "park", "--counter", "1", *b)[:2] == \
+            (0, "K003 parked. Call them back from the list when they return.")
+        assert run(capsys, "counter", "park", "--counter", "1", *b) == (1, "", "You are not serving a customer right now.")
+        assert run(capsys, "counter", "call", "--counter", "1", *b)[:2] == (0, "Called K001.")
+        assert run(capsys, "counter", "no-show", "--counter", "1", *b)[0] == 0
+        code, out, _ = run(capsys, "counter", "state", "--counter", "1", *b)
+        kela = "Kela (Social Insurance Institution)"
+        assert f"Parked customers (1):\n  K003 · {kela} · here" in out
+        assert out.endswith(f"Did not come today:\n  K001 · {kela}")
+        # the refusals name the number and say why
+        assert run(capsys, "counter", "call-number", "--counter", "1", "--number", "K099", *b) == \
+            (1, "", "There is no ticket K099 today. Check the number on the customer's ticket.")
+        assert run(capsys, "counter", "call-number", "--counter", "1", "--number", "K001", *b)[2].startswith(
+            "K001 did not come when called. Put it back in the queue first")
+        assert run(capsys, "counter", "requeue", "--counter", "1", "--number", "K002", *b) == \
+            (1, "", "K002 is already waiting in the queue.")
+        assert run(capsys, "counter", "requeue", "--counter", "1", "--number", "K003", *b) == \
+            (1, "", "K003 is parked. Call it back from the list of parked customers.")
+        assert run(capsys, "counter", "requeue", "--counter", "1", "--number", "K001", *b)[:2] == \
+            (0, "K001 is back in the queue, first in line.")
+        # K003 called back (from another counter serving Kela too), finished with an outcome
+        assert run(capsys, "counter", "open", "--counter", "2", *b)[0] == 0
+        code, out, _ = run(capsys, "counter", "call-number", "--counter", "2", "--number", "K003", *b, "--json")
+        reply = json.loads(out)
+        assert code == 0 and reply["number"] == "K003" and reply["counter"] == "2" and reply["waited_s"] is None
+        assert run(capsys, "counter", "finish", "--counter", "2", "--outcome", "application", *b, "--lang", "fi")[:2] \
+            == (0, "K003 valmis: Hakemus vastaanotettu.")
+        # the re-queued K001 first; general advice does not offer "application": the hub says which it does
+        assert run(capsys, "counter", "call", "--counter", "1", *b)[:2] == (0, "Called K001.")
+        assert run(capsys, "counter", "call", "--counter", "1", *b)[:2] == (0, "Called K002.")
+        assert run(capsys, "counter", "call", "--counter", "1", *b)[:2] == (0, "Called N001.")
+        assert run(capsys, "counter", "finish", "--counter", "1", "--outcome", "application", *b) == \
+            (1, "", "That outcome is not offered for this customer's service. Choose another one or finish without "
+                    "an outcome. This service's outcomes: Advice given, Referred elsewhere.")
+        assert run(capsys, "counter", "finish", "--counter", "1", "--outcome", "referred", *b)[:2] == \
+            (0, "Finished N001: Referred elsewhere.")
+        # usage: not a number, an outcome the site does not have (nothing is sent)
+        assert run(capsys, "counter", "call-number", "--counter", "1", "--number", "12", *b)[0] == 2
+        code, _, err = run(capsys, "counter", "finish", "--counter", "1", "--outcome", "nope", *b)
+        assert code == 2 and "unknown outcome 'nope'" in err and "advice" in err

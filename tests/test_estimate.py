@@ -10,7 +10,6 @@ import pytest
 from core import hours
 from core.config import ConfigError, loads_site
 from core.engine import (
-    ESTIMATE_HIGH,
     Appointment,
     CallNext,
     CheckIn,
@@ -195,8 +194,19 @@ def test_a_lunch_break_pushes_the_waits_past_it():
     waiting = [Waiting(f"k{i}", "kela", WALK_IN, i, now) for i in range(3)]
     got = play_forward(now, waiting, [plan("2", ["kela"], spans=[(at(8), at(11)), (at(12), at(16))])],
                        times, remaining)
-    # k0 at 10:50; the counter is free again at 11:10, inside its break: k1 at 12:00, k2 at 12:20.
-    assert [got[f"k{i}"].mean_s / 60 for i in range(3)] == [0, 70, 90]
+    # k0 at 10:50, served until 11:10, ten minutes into the break; the break is then taken in
+    # full (an hour from 11:10): k1 at 12:10, k2 at 12:30.
+    assert [got[f"k{i}"].mean_s / 60 for i in range(3)] == [0, 80, 100]
+    # A counter free before its break starts goes at 11:00 and is back at 12:00.
+    got = play_forward(at(10, 30), [Waiting("k", "kela", WALK_IN, 1, at(10, 30))],
+                       [plan("2", ["kela"], busy=("kela", 1200), spans=[(at(8), at(11)), (at(12), at(16))])],
+                       times, remaining)
+    assert got["k"].mean_s == 0  # the one in the chair is done already: called at once
+    got = play_forward(at(10, 50), [Waiting("a", "kela", WALK_IN, 1, at(10, 50)),
+                                    Waiting("b", "kela", WALK_IN, 2, at(10, 50))],
+                       [plan("2", ["kela"], busy=("kela", 1200 - 300), spans=[(at(8), at(11)), (at(12), at(16))])],
+                       times, remaining)
+    assert got["a"].mean_s == 5 * 60 and got["b"].mean_s == (5 + 20 + 60) * 60  # a till 11:15, an hour off
 
 
 def test_a_counter_due_to_open_counts_from_its_opening_and_a_closed_one_in_its_hours_soon():
@@ -261,7 +271,9 @@ def test_the_spread_grows_with_the_services_ahead():
     got = play_forward(0, waiting, [plan("1", ["kela"])], times, lambda c, s, e: times(c, s))
     sds = [got[f"k{i}"].sd_s for i in range(5)]
     assert sds == sorted(sds) and sds[0] == 0 and sds[4] == pytest.approx(600.0)  # sqrt(4 × 300²)
-    assert shown(got["k4"]) == [int(2400 - 0.5 * 600), int(2400 + ESTIMATE_HIGH * 600)]
+    lo, hi = shown(got["k4"])
+    assert lo < 2400 < hi  # around the mean; the high end is the one promised
+    assert shown(got["k0"]) == [0, 0]  # the first in line, at an idle counter: now
 
 
 # --- learnt service times ------------------------------------------------------------------------
@@ -343,3 +355,32 @@ def test_learnt_times_come_from_finishes_and_the_first_authority_of_a_transfer(s
                                       "1/neuvonta": (180.0,)}
     assert q.replay().times.learnt() == q.state.times.learnt()
     assert HEL is not None
+
+
+def test_transfers_to_come_pass_a_long_wait_at_the_rate_they_came():
+    """Four transfers an hour came into Kela lately: a walk-in facing an hour's queue sees about
+    four of them go first (transfers go before walk-ins)."""
+    times, remaining = fixed({"kela": 600})
+    now = 0
+    waiting = [Waiting(f"w{i}", "kela", WALK_IN, i, now) for i in range(6)]
+    without = play_forward(now, waiting, [plan("1", ["kela"])], times, remaining)
+    with_ = play_forward(now, waiting, [plan("1", ["kela"])], times, remaining, inflow={"kela": 4.0},
+                         until_ms=now + 8 * 3600_000)
+    assert without["w5"].mean_s == 3000
+    # They come every 15 minutes from 7.5 on, and each one served makes the walk-ins wait longer,
+    # so that more come before them: nine pass w5 before it is called at 140 min.
+    assert with_["w5"].mean_s == 3000 + 9 * 600
+    assert set(with_) == set(without)  # the transfers to come are no tickets of their own
+
+
+def test_the_engine_learns_the_transfer_rate_from_its_own_transfers(site):
+    q = Mem(site)
+    now = at(9)
+    q(OpenCounter("1"), now)
+    for i in range(3):
+        q(TakeTicket("neuvonta"), now + i * 10 * MIN)
+        q(CallNext("1"), now + i * 10 * MIN)
+        assert q(Transfer("1", "poliisi"), now + i * 10 * MIN + 5 * MIN)["ok"]
+    # Three in the last INFLOW_WINDOW_MIN (an hour and a half): two an hour.
+    assert q.state._inflow(now + 30 * MIN) == {"poliisi": 2.0}
+    assert q.state._inflow(now + 5 * 3600_000) == {}  # long ago: no longer a rate

@@ -163,9 +163,10 @@ def test_a_state_too_large_is_shortened_in_the_defined_order_and_says_so():
     got = live.parse_state(fitted.body)
     assert got is not None, "the displays must still take it"
     assert got["shortened"] == list(fitted.shortened)
-    # Help goes first, then calls, then the counters' details; what is left is whole.
-    assert fitted.shortened[:3] == ("help", "calls", "counter_details")
-    assert got["help"] == [] and got["help_count"] == 100
+    # Help goes first, then the per-number estimates and the long parked list, then calls, then
+    # the counters' details; what is left is whole.
+    assert fitted.shortened[:5] == ("help", "eta", "parked", "calls", "counter_details")
+    assert got["help"] == [] and got["help_count"] == 100 and got["eta"] == {}
     assert got["services"] == msg["services"] and set(got["counters"]) == set(msg["counters"])
     for cid, c in got["counters"].items():
         assert c["open"] and (c["current"] is None or

@@ -3,7 +3,7 @@
 The example site has real opening hours, so a test that takes numbers "now" would find it closed
 at night and at weekends (the estimates then say "not today", the kiosk shows when the site
 opens). `always_open(path)` is the same site without [opening_hours]: open all day, every day
-(core.hours). Tests of the hours themselves use fixed times instead.
+(core.hours), with no counter's breaks either. Tests of the hours themselves use fixed times.
 """
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 _HOURS = re.compile(r"^\[opening_hours\]\n(?:(?!\[).*\n)*", re.M)
+_PLANS = re.compile(r"^(breaks|hours) = .*\n", re.M)  # counters' plans (and the exceptions' hours)
 
 
 def always_open_text(text: str) -> str:
-    return _HOURS.sub("", text)
+    """The site without opening hours and without counter plans: every counter may work at any hour."""
+    return _PLANS.sub("", _HOURS.sub("", text))
 
 
 def always_open(path: Path) -> Path:

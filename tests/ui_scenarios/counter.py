@@ -12,8 +12,8 @@ from typing import Any
 from cli.counter_cmd import panel_kivy_settings
 from counter.model import ERRORS, STATE_ERRORS, UNKNOWN_NUMBER_SENT, translator
 from counter.settings import parse_counter
+from tests.support.sites import EXAMPLE_SITE  # the example, open all day (as the hub of the tests runs it)
 from tests.ui_scenarios.display_support import (
-    EXAMPLE_SITE,
     kivy_as_started,
     load_example_site,
     shot,
@@ -36,7 +36,8 @@ SERVICE_OUTCOMES = {"kela": ["advice", "application", "digital_support", "referr
 
 
 def site_with_outcomes_doc() -> dict[str, Any]:
-    """The example site with exactly these outcomes (whatever the example itself declares)."""
+    """The example site as the tests run it (tests.support.sites: open all day) with exactly these
+    outcomes, whatever the example itself declares."""
     doc = tomllib.loads(EXAMPLE_SITE.read_text(encoding="utf-8"))
     doc["outcomes"] = [{"id": oid, "name": dict(names)} for oid, names in OUTCOMES.items()]
     for svc in doc["services"]:
@@ -170,6 +171,10 @@ def _answer(ctx, app, cmd: str, what: str):
     return ctx.until(lambda: sum(1 for c, _ in app.replies if c == cmd) > n, what)
 
 
+def _shot_name(name: str, lang: str) -> str:
+    return name if lang == "fi" else f"{name}-{lang}"
+
+
 def _keypad_open(ctx, app):
     ctx.tap(ctx.find(app.root, "call_number"))
     return ctx.until(lambda: app.number_view is not None and app.number_view.parent is not None, "keypad open")
@@ -204,20 +209,25 @@ def clerk_flow(ctx):
 
     # the customer at the desk shows ticket K003: K, 3 on the keypad calls K003
     yield _keypad_open(ctx, app)
-    assert [k for k in ("key_N", "key_G", "key_K") if ctx.find(app.number_view, k)]
+    letters = [w.pp_id for w in ctx.find_all(app.number_view, lambda w: str(getattr(w, "pp_id", "")).startswith(
+        "key_") and len(w.pp_id) == 5 and w.pp_id[4].isalpha())]
+    assert sorted(letters) == ["key_G", "key_K", "key_N"], letters   # the counter's prefixes, no others
     ctx.tap(ctx.find(app.number_view, "key_K"))
     ctx.tap(ctx.find(app.number_view, "key_3"))
     yield ctx.until(lambda: app.entry_label.text == "K3", "K3 typed")
     assert app.entry_call.text == t("Call {number}").format(number="K003") and not app.entry_call.disabled
     yield ctx.frames(3)
-    shot(ctx, app.number_view, "counter-number-keypad")
+    shot(ctx, app.number_view, _shot_name("counter-number-keypad", settings.lang))
     ctx.tap(ctx.find(app.number_view, "number_call"))
     yield ctx.until(lambda: app.view.current is not None and app.view.current.number == "K003", "K003 called")
     assert _reply(app, "call_number")["ok"] and app.status.text == t("Called {number}.").format(number="K003")
     assert app.finish_btn.text == t("Finish…")   # Kela has outcomes: Finish offers them
 
     # K003 goes to fetch a document: parked, the counter is free, the list shows K003 as ours
+    answered = _answer(ctx, app, "park", "answer to park")
     ctx.tap(ctx.find(app.root, "park"))
+    yield answered
+    assert _reply(app, "park")["ok"], app.replies
     yield ctx.until(lambda: app.view.current is None and [p.number for p in app.view.parked] == ["K003"],
                     "K003 parked")
     assert app.view.parked[0].own and app.cur_number.text == "—"
@@ -230,7 +240,7 @@ def clerk_flow(ctx):
     yield ctx.until(lambda: app.view.current is None and [n.number for n in app.view.no_shows] == ["K001"],
                     "K001 in the no-shows")
     yield ctx.frames(3)
-    shot(ctx, app.root, "counter-parked-no-show")
+    shot(ctx, app.root, _shot_name("counter-parked-no-show", settings.lang))
 
     # K003 is back with the document: "Call back"
     ctx.tap(ctx.find(app.root, "call_back_K003"))
@@ -248,9 +258,9 @@ def clerk_flow(ctx):
                     "outcome chooser open")
     names = {o: ctx.find(app.outcome_view, f"outcome_{o}").text for o in SERVICE_OUTCOMES["kela"]}
     assert names == {o: OUTCOMES[o][settings.lang] for o in SERVICE_OUTCOMES["kela"]}, names
-    ctx.find(app.outcome_view, "finish_no_outcome")
+    ctx.find(app.outcome_view, "finish_no_outcome")   # and a way to finish without one
     yield ctx.frames(3)
-    shot(ctx, app.outcome_view, "counter-outcome-chooser")
+    shot(ctx, app.outcome_view, _shot_name("counter-outcome-chooser", settings.lang))
     ctx.tap(ctx.find(app.outcome_view, "outcome_application"))
     yield ctx.until(lambda: app.view.current is None and _reply(app, "finish") is not None, "K003 finished")
     assert _reply(app, "finish")["ok"] and app.outcome_view is None
@@ -258,7 +268,10 @@ def clerk_flow(ctx):
         number="K003", outcome=OUTCOMES["application"][settings.lang])
 
     # the re-queued K001 comes before K002 and G001 (they arrived after it)
+    answered = _answer(ctx, app, "call", "answer to call next")
     ctx.tap(ctx.find(app.root, "call_next"))
+    yield answered
+    assert _reply(app, "call").get("number") == "K001", _reply(app, "call")
     yield ctx.until(lambda: app.view.current is not None and app.view.current.number == "K001",
                     "K001 called from the front of the queue")
     ctx.tap(ctx.find(app.root, "finish"))
@@ -293,4 +306,4 @@ def clerk_flow(ctx):
     assert r["error"] == "not_callable" and r["state"] == "finished", r
     assert app.status.text == t(STATE_ERRORS["finished"]).format(number="K003")
     yield ctx.frames(3)
-    shot(ctx, app.root, "counter-clerk-panel")
+    shot(ctx, app.root, _shot_name("counter-clerk-panel", settings.lang))
