@@ -12,7 +12,7 @@ actual; negative: optimistic), within5_share (|error| ≤ 5 min), broken10_share
 10 min longer than promised). reestimate_p99_ms: one re-estimate of a site with 200 waiting and
 10 open counters (`QueueState.estimates`, or `snapshot` where there is none), 99th percentile.
 
-Run from the repo root:  .venv/bin/python bench/eta_bench.py [--days N] [--seed S] [--hours H]
+Run from the repo root:  .venv/bin/python bench/eta_bench.py [--days N (30)] [--seed S] [--hours H]
 The last line of output is one JSON object.
 """
 from __future__ import annotations
@@ -162,7 +162,7 @@ def reestimate_p99_ms() -> float:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--days", type=int, default=3, help="days per scenario (seeds SEED .. SEED+DAYS-1)")
+    p.add_argument("--days", type=int, default=30, help="days per scenario (seeds SEED .. SEED+DAYS-1)")
     p.add_argument("--seed", type=int, default=1, help="the first day's seed")
     p.add_argument("--hours", type=float, default=None,
                    help="arrivals only in the first HOURS of the day (a quick run; figures are then not comparable)")

@@ -56,6 +56,9 @@ def register(sub) -> None:
     f.add_argument("--site", help="only this site")
     f.add_argument("--month", help="only this month, YYYY-MM (local time)")
     f.add_argument("--tz", default="Europe/Helsinki")
+    f.add_argument("--site-config", action="append", default=[], metavar="FILE",
+                   help="a site's configuration (repeatable): with it, tickets per opening hour count the "
+                        "configured hours and waits are judged against each service's target")
     f.add_argument("--json", action="store_true", help="print the figures as JSON")
     f.set_defaults(func=run_figures)
 
@@ -173,8 +176,18 @@ def run_figures(args) -> int:
     if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
         print(f"--month {args.month!r}: must be YYYY-MM", file=sys.stderr)
         return 2
+    from core.config import ConfigError, load_site
+
+    sites = {}
+    for path in args.site_config:
+        try:
+            site = load_site(path)
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        sites[site.id] = site
     with CentralDB(args.db) as db:
-        fig = figures(db.figure_rows(args.site), tz=args.tz, month=args.month)
+        fig = figures(db.figure_rows(args.site), tz=args.tz, month=args.month, sites=sites)
     if args.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
@@ -189,12 +202,12 @@ def run_figures(args) -> int:
         for month, m in sorted(months.items()):
             print(f"\n{site} {month}   printer faults {m['printer_faults']}")
             print(f"{'service':14} {'tickets':>7} {'/hour':>6} {'wait med/p90 min':>17} {'service med/p90':>16} "
-                  f"{'no-show':>7} {'rated':>5} {'mean':>5} {'pos':>5} {'neg':>5} {'done':>5} {'self':>5}")
+                  f"{'no-show':>7} {'target':>6} {'rated':>5} {'mean':>5} {'pos':>5} {'neg':>5} {'done':>5} {'self':>5}")
             for service, r in sorted(m["services"].items(), key=lambda kv: (kv[0] != SITE_LEVEL, kv[0])):
                 sat, mat, yes = r["satisfaction"], r["matter"], r["could_do_it_yourself"]
                 print(f"{'(whole site)' if service == SITE_LEVEL else service:14} {r['tickets']:>7} "
                       f"{r['tickets_per_open_hour'] or '-':>6} {dist(r['waiting']):>17} {dist(r['service']):>16} "
-                      f"{r['no_show']:>7} {sat['n']:>5} {sat['mean_of_5'] or '-':>5} {pct(sat['positive_share'])} "
+                      f"{r['no_show']:>7} {pct(r['within_target_share']):>6} {sat['n']:>5} {sat['mean_of_5'] or '-':>5} {pct(sat['positive_share'])} "
                       f"{pct(sat['negative_share'])} {pct(mat['done_share'])} {pct(yes['yes_share'])}")
     if not fig:
         print("no events" + (f" in {args.month}" if args.month else ""))

@@ -399,7 +399,8 @@ class ServicePoint:
             dead = db.dead_letter_count()
             from core.figures import SITE_LEVEL, figures
 
-            fig = figures(db.figure_rows(self.site.id), tz=self.site.timezone).get(self.site.id, {})
+            fig = figures(db.figure_rows(self.site.id), tz=self.site.timezone,
+                          sites={self.site.id: self.site}).get(self.site.id, {})
         return {
             "site": self.site.id,
             "tickets": len(st.tickets),

@@ -106,6 +106,19 @@ def test_figures_cli_on_a_central_database(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--month", "11/2026"],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
+    # With the site's configuration: over its opening hours (Monday 08:00-16:15), against its targets.
+    cfg = tmp_path / "s1.toml"
+    cfg.write_text((REPO / "assets" / "sites" / "example.toml").read_text().replace('id = "example-pp"', 'id = "s1"', 1))
+    out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--site", "s1",
+                          "--month", "2026-11", "--site-config", str(cfg), "--json"], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    whole = json.loads(out.stdout)["s1"]["2026-11"]["services"][SITE_LEVEL]
+    assert whole["tickets_per_open_hour"] == round(4 / 8.25, 1) and whole["within_target_share"] == 1.0
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[site]\nid = 3\n")
+    bad = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--site-config",
+                          str(broken)], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "site.id" in bad.stderr
 
 
 #: Every kind of malformed data a stored event could carry (an older writer, a forged event from

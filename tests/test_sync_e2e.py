@@ -96,6 +96,27 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
             assert c.request({"cmd": "call", "counter": desk}).get("ok")
             assert c.request({"cmd": "finish", "counter": desk}).get("ok")
 
+        # The clerk's side (issue 12): a number called out of turn and parked, a no-show; then the
+        # hub restarts, and the re-queue, the call-back and the outcome go on from its store.
+        first = k.request({"cmd": "take", "service": svc, "lang": "fi", "needs": {}})["number"]
+        second = k.request({"cmd": "take", "service": svc, "lang": "fi", "needs": {}})["number"]
+        assert c.request({"cmd": "call_number", "counter": desk, "number": second})["number"] == second
+        assert c.request({"cmd": "park", "counter": desk})["ok"]
+        assert c.request({"cmd": "call", "counter": desk})["number"] == first
+        assert c.request({"cmd": "no_show", "counter": desk})["ok"]
+        service.stop()
+        service = HubService(load_device(hub), appointments_poll_s=0.1,
+                             link_kw={"min_backoff_s": 0.05, "max_backoff_s": 0.5}).start_in_thread()
+        st = wait_until(lambda: (x := c.request({"cmd": "state"}, timeout=0.5)).get("ok") and x, 10,
+                        what="the restarted hub answering")
+        assert [p["number"] for p in st["parked"]] == [second] and [n["number"] for n in st["no_shows"]] == [first]
+        assert c.request({"cmd": "requeue", "counter": desk, "number": first})["ok"]
+        assert c.request({"cmd": "call_number", "counter": desk, "number": second})["waited_s"] is None
+        outcome = site_broker.site.services[svc].outcomes[0]
+        assert c.request({"cmd": "finish", "counter": desk, "outcome": outcome})["ok"]
+        assert c.request({"cmd": "call", "counter": desk})["number"] == first
+        assert c.request({"cmd": "finish", "counter": desk})["ok"]
+
         # Down the wire to the hub: an appointment published centrally can be checked in on site.
         at = _dt.datetime.now(site_broker.site.tz) + _dt.timedelta(minutes=5)
         appts = tmp_path / "appts.csv"
@@ -109,7 +130,15 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
 
         wait_synced(central, tomls)
         assert_synced(central, tomls)
-        assert store_seqs(hub)[0] >= 92  # open + 30 issued + 30 called + 30 finished + check-in
+        assert store_seqs(hub)[0] >= 103  # open + 30 issued, called, finished + the clerk's 11 + check-in
+        # The clerk's events reached the centre as the hub stored them.
+        got = {t: json.loads(d) for t, d in central.query(
+            "SELECT type, data FROM events WHERE type IN ('ticket.parked', 'ticket.requeued')")}
+        assert got["ticket.parked"]["number"] == second and got["ticket.requeued"]["number"] == first
+        by_number = [json.loads(d) for (d,) in central.query("SELECT data FROM events WHERE type = 'ticket.called'")]
+        assert [d.get("by_number") for d in by_number if d["number"] == second] == [True, True]
+        assert [json.loads(d).get("outcome") for (d,) in central.query(
+            "SELECT data FROM events WHERE type = 'ticket.finished'")].count(outcome) == 1
 
         # Retained status and availability, as the publisher (technician tools) sees them.
         watch = central.link("publisher", subscriptions=[(topics.status(SITE, "kiosk-1"), 1),
@@ -152,7 +181,8 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
     by_dev = {d["device"]: d for d in rep["devices"]}
     assert by_dev["kiosk-1"]["events"] == 1800 and by_dev["kiosk-1"]["acked_seq"] == 1800
     assert by_dev["kiosk-1"]["types"] == {"feedback.given": 1800}
-    assert by_dev["hub-1"]["types"]["ticket.issued"] == 31 and by_dev["hub-1"]["types"]["ticket.finished"] == 30
+    assert by_dev["hub-1"]["types"]["ticket.issued"] == 33 and by_dev["hub-1"]["types"]["ticket.finished"] == 32
+    assert by_dev["hub-1"]["types"]["ticket.parked"] == 1 and by_dev["hub-1"]["types"]["ticket.requeued"] == 1
     assert rep["dead_letters"]["rows"] == 0
     text = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", str(central.db_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=30)
