@@ -291,6 +291,10 @@ class QueueState:
         self._transferred: dict[str, list] = {}
         self._walkin: dict[str, list] = {}
         self.waiting_count: dict[str, int] = {}
+        # The open tickets by state, so that estimates and the snapshot never walk the tickets of
+        # every day the hub has run (`tickets` keeps them all, for late events and replies).
+        self._waiting_ids: set[str] = set()
+        self._parked_ids: set[str] = set()
         self.open_by_day: dict[str, set[str]] = {}
         self.order = 0
         self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
@@ -353,15 +357,18 @@ class QueueState:
         t.queue_key = key
         heapq.heappush(heap, (key[2:], t.id, key))
         self.waiting_count[s] = self.waiting_count.get(s, 0) + 1
+        self._waiting_ids.add(t.id)
 
     def _dequeue(self, t: Ticket) -> None:
         if t.queue_key is not None:
             self.waiting_count[t.service] -= 1
             t.queue_key = None
+        self._waiting_ids.discard(t.id)
 
     def _close(self, t: Ticket, state: str) -> None:
         if t.state == WAITING:
             self._dequeue(t)
+        self._parked_ids.discard(t.id)
         if t.counter is not None:
             c = self._counter(t.counter)
             if c.current == t.id:
@@ -398,6 +405,7 @@ class QueueState:
             return
         if t.state == WAITING:
             self._dequeue(t)
+        self._parked_ids.discard(t.id)
         c = self._counter(d["counter"])
         c.current, c.open = t.id, True
         t.state, t.counter, t.called_ms = CALLED, c.id, ts
@@ -438,6 +446,7 @@ class QueueState:
         if c is not None and c.current == t.id:
             c.current = None
         t.state, t.was_parked = PARKED, True  # t.counter stays: the clerk who parked it calls it back
+        self._parked_ids.add(t.id)
         if isinstance(d.get("service_s"), int):
             t.served_s = d["service_s"]
 
@@ -547,8 +556,8 @@ class QueueState:
         """Everyone the counters will call: the waiting tickets in the engine's classes and order,
         and today's booked appointments not checked in yet (they come, and go first when due)."""
         out = []
-        for t in self.tickets.values():
-            if t.state != WAITING or t.queue_key is None:
+        for t in self.waiting():
+            if t.queue_key is None:
                 continue
             k = t.queue_key
             rank = APPT if k[0] == "a" else TRANSFER if k[0] == "t" else WALK_IN
@@ -611,10 +620,12 @@ class QueueState:
         return [cid for cid, c in self.site.counters.items()
                 if service in c.services and self._counter(cid).open]
 
+    def waiting(self) -> list[Ticket]:
+        """Every waiting ticket, in arrival order."""
+        return sorted((self.tickets[i] for i in self._waiting_ids), key=lambda t: t.order)
+
     def waiting_tickets(self, service: str | None = None) -> list[Ticket]:
-        ts = [t for t in self.tickets.values() if t.state == WAITING and (service is None or t.service == service)]
-        ts.sort(key=lambda t: t.order)
-        return ts
+        return [t for t in self.waiting() if service is None or t.service == service]
 
     def position(self, ticket_id: str) -> int | None:
         """People ahead of a waiting ticket within its service (appointments, then transfers,
@@ -624,8 +635,8 @@ class QueueState:
             return None
         rank, key = _CLASS_RANK[t.queue_key[0]], t.queue_key[2:]
         n = 0
-        for o in self.tickets.values():
-            if o.state != WAITING or o.service != t.service or o is t or o.queue_key is None:
+        for o in (self.tickets[i] for i in self._waiting_ids):
+            if o.service != t.service or o is t or o.queue_key is None:
                 continue
             r = _CLASS_RANK[o.queue_key[0]]
             if r < rank or (r == rank and o.queue_key[2:] < key):
@@ -654,13 +665,11 @@ class QueueState:
         helps = self.open_help(now)
         today = local_day(now, self.tz)
         parked = [{"ticket": t.id, "number": t.number, "service": t.service, "counter": t.counter}
-                  for t in self.tickets.values() if t.state == PARKED and t.day == today]
+                  for t in sorted((self.tickets[i] for i in self._parked_ids), key=lambda t: t.order)
+                  if t.day == today]
         no_shows = [{"ticket": t.id, "number": t.number, "service": t.service}
                     for t in (self.tickets[i] for i in self.no_shows) if t.state == NO_SHOW and t.day == today]
-        eta = {}
-        for t in self.tickets.values():
-            if t.state == WAITING:
-                eta[t.number] = shown(etas.get(t.id))
+        eta = {t.number: shown(etas.get(t.id)) for t in self.waiting()}
         is_open = hours.is_open(self.site, now)
         return {"ts": now, "open": is_open, "opens_ms": None if is_open else hours.next_opening(self.site, now),
                 "services": services, "counters": counters, "calls": list(self.recent_calls),

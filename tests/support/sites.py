@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from pathlib import Path
 
+from sim.sites import always_open_text
+
 REPO = Path(__file__).resolve().parents[2]
-_HOURS = re.compile(r"^\[opening_hours\]\n(?:(?!\[).*\n)*", re.M)
-_PLANS = re.compile(r"^(breaks|hours) = .*\n", re.M)  # counters' plans (and the exceptions' hours)
-
-
-def always_open_text(text: str) -> str:
-    """The site without opening hours and without counter plans: every counter may work at any hour."""
-    return _PLANS.sub("", _HOURS.sub("", text))
 
 
 def always_open(path: Path) -> Path:
