@@ -29,11 +29,13 @@ from .events import Event
 from .servicetimes import ServiceTimes
 
 #: The wait shown: quantiles of a log-normal wait with the play-forward mean and spread (`shown`).
-#: The figure promised is the high one, at this many spreads in log space (about the 67th
-#: percentile: rarely exceeded by much, not an optimistic mean); the range starts ESTIMATE_LOW
-#: spreads below the median (about the 25th). Tuned on bench/eta_bench.py (bench/RESULTS.md): higher
-#: breaks fewer promises on busy days and makes quiet-day figures worse than the plain predictor.
-ESTIMATE_HIGH = 0.45
+#: The figure promised is the high one: the median for a wait up to MARGIN_FROM_S, rising to
+#: ESTIMATE_HIGH spreads above it in log space (about the 69th percentile) from twice that on:
+#: rarely exceeded by much, not an optimistic mean. The range starts ESTIMATE_LOW spreads below
+#: the median (about the 25th). Tuned on bench/eta_bench.py (bench/RESULTS.md): higher breaks
+#: fewer promises on busy days and makes quiet-day figures worse than the plain predictor's.
+ESTIMATE_HIGH = 0.5
+MARGIN_FROM_S = 600
 ESTIMATE_LOW = 0.67
 #: Transfers into a service over this long tell how many more to expect; over at least
 #: INFLOW_MIN_SPAN_MIN (two early transfers are not a rate of twenty an hour).
@@ -691,7 +693,10 @@ def shown(eta: Eta | None) -> list[int] | None:
         return [0, 0]
     s2 = math.log(1 + (eta.sd_s / eta.mean_s) ** 2)
     mu, s = math.log(eta.mean_s) - s2 / 2, math.sqrt(s2)
-    return [int(math.exp(mu - ESTIMATE_LOW * s)), int(math.ceil(math.exp(mu + ESTIMATE_HIGH * s)))]
+    # A short wait needs no margin: a promise counts as broken by ten minutes and more, which a wait
+    # of a few minutes hardly reaches, and a margin there only makes the figure worse.
+    z = ESTIMATE_HIGH * min(1.0, max(0.0, (eta.mean_s - MARGIN_FROM_S) / MARGIN_FROM_S))
+    return [int(math.exp(mu - ESTIMATE_LOW * s)), int(math.ceil(math.exp(mu + z * s)))]
 
 
 _APPLY: dict[str, Callable[[QueueState, dict, int], None]] = {
