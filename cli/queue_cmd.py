@@ -125,6 +125,11 @@ def _local(args, site) -> dict:
         return auth.handle_payload(json.dumps(to_payload(args)), role="hub")
 
 
+def _wait(est_wait_s) -> str:
+    """An estimate in words; null: no counter of the service works any more today."""
+    return "no more service today" if est_wait_s is None else f"about {round(est_wait_s / 60)} min"
+
+
 def _human(reply: dict, site, action: str) -> str:
     if not reply.get("ok", True):
         return f"error {reply.get('error')}: {reply.get('message')}"
@@ -133,14 +138,14 @@ def _human(reply: dict, site, action: str) -> str:
         for sid, s in reply["services"].items():
             if s["waiting"]:
                 lines.append(f"{site.services[sid].label('en'):45} waiting {s['waiting']:3}  "
-                             f"about {round(s['est_wait_s'] / 60)} min")
+                             f"{_wait(s.get('est_wait_s'))}")
         for cid, c in reply["counters"].items():
             cur = c["current"]["number"] if c["current"] else "-"
             lines.append(f"counter {cid:4} {'open  ' if c['open'] else 'closed'} serving {cur}")
         return "\n".join(lines) or "nobody waiting, all counters closed"
     if "number" in reply and action in ("take", "checkin"):
         return (f"{reply['number']}  {site.services[reply['service']].label('en')}  "
-                f"{reply['ahead']} ahead, about {round(reply['est_wait_s'] / 60)} min  [{reply['ticket']}]")
+                f"{reply['ahead']} ahead, {_wait(reply.get('est_wait_s'))}  [{reply['ticket']}]")
     if "number" in reply:
         return f"{action}: {reply['number']}" + (f" → counter {reply['counter']}" if "counter" in reply else "")
     return f"{action}: ok"

@@ -31,7 +31,7 @@ from core.i18n import Translator
 from uikit.appsupport import close_all
 from uikit.techoverlay import InfoSource
 
-from .model import DisplayModel, ServiceRow, counter_label, counter_names, wait_minutes
+from .model import DisplayModel, ServiceRow, counter_label, counter_names, opening_text, service_wait_text
 from .settings import DisplaySettings
 
 log = logging.getLogger(__name__)
@@ -409,6 +409,16 @@ class DisplayScreen(Widget):
                       if n != counter_label(site, big.counter, primary)]
             self.call_others.text = " / ".join(others)
             self.highlighted = True
+        elif not m.open:
+            # Closed by the opening hours: said in the big area, with when it opens, in full
+            # contrast (a call made before opening still takes the area, above).
+            p.bg, p.frame, p.frame_width, p.frame_inset = [0, 0, 0, 0], list(pal.text), 3 * self.u, 0
+            fg = pal.text
+            self.call_head.text = t("The service point is closed")
+            self.call_number.text = ""
+            self.call_counter.text = opening_text(site, t, m.opens_ms, m.hub_ms)
+            self.call_others.text = ""
+            self.highlighted = False
         else:
             p.bg, p.frame, p.frame_width, p.frame_inset = [0, 0, 0, 0], list(pal.muted_text), 2 * self.u, 0
             fg = pal.muted_text
@@ -419,7 +429,7 @@ class DisplayScreen(Widget):
             self.highlighted = False
         for wdg in (self.call_head, self.call_number, self.call_counter, self.call_others):
             wdg.color = fg
-        self.call_counter.max_font = (130 if big is not None else 60) * self.u
+        self.call_counter.max_font = (130 if big is not None else 80 if not m.open else 60) * self.u
 
         self.hist_head.text = t("Last calls")
         recent = m.recent(now)
@@ -450,7 +460,8 @@ class DisplayScreen(Widget):
             self.svc_panel.add_widget(self.svc_filler)
         for tile, r in zip(self.tiles, rows):
             self._fill_tile(tile, r, t)
-        self.svc_empty.text = t("Nobody is waiting right now.")
+        # Closed: no "nobody is waiting" over empty queues, but the closed service point.
+        self.svc_empty.text = t("Nobody is waiting right now.") if m.open else t("The service point is closed")
 
         stale = m.stale(now)
         self.notice_text.text = t("Queue information is not updating right now. The latest calls are still shown.")
@@ -463,8 +474,4 @@ class DisplayScreen(Widget):
         svc = self.app.site.services[r.id]
         tile.name.text = svc.label(t.lang)
         tile.count.text = str(r.waiting)
-        if r.waiting:
-            tile.wait.text = t.ngettext("waiting", "waiting", r.waiting) + \
-                " · " + t("about {n} min").format(n=wait_minutes(r.est_wait_s))
-        else:
-            tile.wait.text = t("no queue")
+        tile.wait.text = service_wait_text(r, t)

@@ -15,15 +15,25 @@ Rules:
   down) is treated as new when it is recent, else it only joins the list.
 - Stale: the link is down, the hub said "offline", or no state arrived for `stale_after` seconds
   (from the settings, else 2.5 heartbeats + 2 s). The last calls stay on screen.
+- Opening hours come with the state: while it says `"open": false` the display says the service
+  point is closed and when it opens (`opening_text`), instead of empty queues; a service whose
+  estimate is null (no counter of it works any more today) shows "closed for today" instead of a
+  wait. Before any state, and for a state without these fields, the site counts as open.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from babel import Locale
+from babel import dates as babel_dates
+
 from core.config import Site
+from core.i18n import Translator
 
 from .settings import DisplaySettings
 
@@ -65,8 +75,12 @@ class Call:
 class ServiceRow:
     id: str
     waiting: int
-    est_wait_s: int
+    est_wait_s: int | None   # None: no counter of the service works any more today
     open_counters: int
+
+    @property
+    def closed_today(self) -> bool:
+        return self.est_wait_s is None
 
 
 class DisplayModel:
@@ -83,6 +97,10 @@ class DisplayModel:
         self.connected = False
         self.hub_online: bool | None = None
         self.had_state = False
+        self.open = True                        # by the opening hours, as the hub's state says
+        self.opens_ms: int | None = None        # the next opening while closed (None: not known)
+        self.hub_ms: int | None = None          # the hub's clock in the last state: "today" counts from it
+        self._hub_day: _dt.date | None = None
         self._seen: deque[tuple[str, int]] = deque(maxlen=256)
         self._seen_set: set[tuple[str, int]] = set()
         self.revision = 0                       # grows with every change the screen must show
@@ -114,10 +132,21 @@ class DisplayModel:
             s = svc.get(sid)
             if not isinstance(s, dict) or not self.settings.shows(sid, None):
                 continue
-            rows.append(ServiceRow(sid, _int(s.get("waiting")), _int(s.get("est_wait_s")),
-                                   _int(s.get("open_counters"))))
+            est = None if "est_wait_s" in s and s["est_wait_s"] is None else _int(s.get("est_wait_s"))
+            rows.append(ServiceRow(sid, _int(s.get("waiting")), est, _int(s.get("open_counters"))))
         changed = rows != self.services
         self.services = rows
+        is_open = state.get("open", True)
+        is_open = is_open if isinstance(is_open, bool) else True
+        opens = state.get("opens_ms")
+        opens = opens if isinstance(opens, int) and not isinstance(opens, bool) else None
+        ts = state.get("ts")
+        if isinstance(ts, int) and not isinstance(ts, bool):
+            self.hub_ms = ts
+        day = _local_date(self.site, self.hub_ms) if self.hub_ms is not None else None
+        if (is_open, opens, day) != (self.open, self.opens_ms, self._hub_day):
+            self.open, self.opens_ms, self._hub_day = is_open, opens, day
+            changed = True
 
         fresh: list[Call] = []
         state_ts = state.get("ts") if isinstance(state.get("ts"), int) else 0
@@ -192,7 +221,10 @@ class DisplayModel:
 
     def visible_services(self) -> list[ServiceRow]:
         """Service rows to show: a zone shows all of its services; the whole site shows the ones
-        with people waiting or a counter open."""
+        with people waiting or a counter open. While the service point is closed, only queues
+        with people in them (booked customers checked in before opening): no empty queues."""
+        if not self.open:
+            return [r for r in self.services if r.waiting]
         if self.settings.services:
             return list(self.services)
         return [r for r in self.services if r.waiting or r.open_counters]
@@ -248,6 +280,64 @@ class DisplayModel:
         items.append(call)
         items.sort(key=lambda c: c.ts, reverse=True)
         self.history = items[: max(self.settings.history, 6) + 1]
+
+
+#: Babel locale for the times and dates the display writes: Finland reads the 24-hour clock.
+_TIME_LOCALE = {"en": "en_GB"}
+#: The day of an opening as it fits "Opens {date} at {time}" (Finnish: the weekday in the essive,
+#: as CLDR gives it in a date; Swedish: "måndagen den 7 december").
+_OPENING_DATE = {"fi": "EEEE d. MMMM", "sv": "EEEE'en den' d MMMM", "en": "EEEE d MMMM"}
+
+
+@functools.lru_cache(maxsize=None)
+def _locale(lang: str) -> Locale:
+    try:
+        return Locale.parse(_TIME_LOCALE.get(lang, lang))
+    except Exception:
+        return Locale.parse("en_GB")
+
+
+def _local_date(site: Site, ms: int) -> _dt.date:
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).astimezone(site.tz).date()
+
+
+def opening_day(site: Site, opens_ms: int, hub_ms: int | None) -> str:
+    """"today", "tomorrow" or "date": how to say when the site opens, counted from the hub's clock."""
+    if hub_ms is None:
+        return "date"
+    days = (_local_date(site, opens_ms) - _local_date(site, hub_ms)).days
+    return {0: "today", 1: "tomorrow"}.get(days, "date")
+
+
+def opening_text(site: Site, t: Translator, opens_ms: int | None, hub_ms: int | None) -> str:
+    """When the closed service point opens, in `t`'s language and the site's time zone ("" when
+    it is not known: the hub found no opening within its look-ahead)."""
+    if opens_ms is None:
+        return ""
+    when = t.local(int(opens_ms))
+    loc = _locale(t.lang)
+    time = babel_dates.format_time(when, format="short", locale=loc)
+    day = opening_day(site, opens_ms, hub_ms)
+    if day == "today":
+        return t("Opens today at {time}").format(time=time)
+    if day == "tomorrow":
+        return t("Opens tomorrow at {time}").format(time=time)
+    date = babel_dates.format_date(when, format=_OPENING_DATE.get(t.lang, "EEEE d MMMM"), locale=loc)
+    return t("Opens {date} at {time}").format(date=date, time=time)
+
+
+def service_wait_text(row: ServiceRow, t: Translator) -> str:
+    """The second line of a service's tile: how many wait and about how long, "no queue", or that
+    no counter works for it any more today."""
+    if row.closed_today:
+        # People already waiting are still served: for them it is the newcomers that are turned away.
+        if row.waiting:
+            return t.ngettext("waiting", "waiting", row.waiting) + " · " + t("no new numbers today")
+        return t("closed for today")
+    if row.waiting:
+        return t.ngettext("waiting", "waiting", row.waiting) + " · " + \
+            t("about {n} min").format(n=wait_minutes(row.est_wait_s or 0))
+    return t("no queue")
 
 
 def _int(v: Any) -> int:

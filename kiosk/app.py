@@ -1,6 +1,7 @@
 """The kiosk app: Kivy window, touches, the barcode reader, idle reset, speech.
 
-The app only draws `kiosk.flow.Flow` and forwards input to it. Nothing here waits: the hub is
+The app only draws `kiosk.flow.Flow` and forwards input to it, and hands it the hub's retained
+live state (opening hours, services closed for the day). Nothing here waits: the hub is
 asked on the hub link's thread, tickets are printed on the printer worker's thread, speech is
 rendered and played on the speaker's thread; their answers come back through Kivy's clock.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +90,9 @@ class KioskApp(_kivy_app_base()):
         self._rendered_key: tuple | None = None
         self._rendered_screen: str | None = None
         self._fast_printed: set[str] = set()
+        self._pending_state: dict[str, Any] | None = None
+        self._state_scheduled = False
+        self._state_lock = threading.Lock()
 
     # --- time -------------------------------------------------------------------------------
 
@@ -135,6 +140,9 @@ class KioskApp(_kivy_app_base()):
             self.printer.on_printed = self._printed_from_thread
             self.printer.on_status = self._status_from_thread
             self.printer.start()
+        on_state = getattr(self.hub, "on_state", None)
+        if on_state is not None:
+            on_state(self._state_from_thread)  # the hub's retained live state: opening hours
         self.hub.start()
 
     def on_stop(self) -> None:
@@ -228,6 +236,25 @@ class KioskApp(_kivy_app_base()):
     def _on_reply(self, req: int, reply: dict[str, Any]) -> None:
         self.flow.on_reply(req, reply, self.now())
         self._after_input()
+
+    def _state_from_thread(self, state: dict[str, Any]) -> None:
+        """On the hub link's thread: the hub's live state (bus.live shape). Only the newest one
+        waiting is applied (a backlog of heartbeats is not drawn one by one)."""
+        from kivy.clock import Clock
+
+        with self._state_lock:
+            self._pending_state = state
+            if self._state_scheduled:
+                return
+            self._state_scheduled = True
+        Clock.schedule_once(self._apply_state, 0)
+
+    def _apply_state(self, _dt: float = 0) -> None:
+        with self._state_lock:
+            state, self._pending_state, self._state_scheduled = self._pending_state, None, False
+        if state is not None:
+            self.flow.on_live_state(state, self.now())
+            self._after_input()
 
     def _printed_from_thread(self, ticket: str, ok: bool, reason: str | None) -> None:
         from kivy.clock import Clock

@@ -15,6 +15,13 @@ Screens::
       └──I need help──> (hub) ──> help                        problem (hub trouble)   │
     any screen, no touch for idle_s ──> start, default language, nothing kept <───────┘
 
+Opening hours come from the hub's retained live state (`on_live_state`; before any state has
+come the kiosk behaves as open). While the service point is closed the start screen says so and
+when it opens, and offers no walk-in number, only the check-in (the hub decides whether the
+booking's check-in window is open) and help. A service no counter works for any more today
+(its estimate is null) is shown as closed and cannot be chosen, nor reached by "I don't know
+which" when general advice itself is closed.
+
 Guards:
   * one request in flight at a time: while `busy`, every action that would send is ignored
     (a double tap never issues two tickets), and the UI disables those buttons;
@@ -23,6 +30,7 @@ Guards:
 """
 from __future__ import annotations
 
+import datetime as _dt
 import re
 import urllib.parse
 import uuid
@@ -116,7 +124,7 @@ class TicketView:
     service: str
     kind: str
     ahead: int
-    est_wait_s: int
+    est_wait_s: int | None   # None: the hub gave no estimate (the service is closed for the day)
     token: str
     issued_ms: int
     lang: str
@@ -125,8 +133,8 @@ class TicketView:
     needs: NeedsChoice = NeedsChoice()
 
     @property
-    def est_wait_min(self) -> int:
-        return wait_minutes(self.est_wait_s)
+    def est_wait_min(self) -> int | None:
+        return None if self.est_wait_s is None else wait_minutes(self.est_wait_s)
 
 
 def wait_minutes(est_wait_s: int) -> int:
@@ -134,6 +142,44 @@ def wait_minutes(est_wait_s: int) -> int:
     (an estimate shown as "17 minutes" promises more precision than it has)."""
     m = max(0, -(-int(est_wait_s) // 60))
     return m if m < 10 else -(-m // 5) * 5
+
+
+@dataclass(frozen=True)
+class Hours:
+    """What the hub's live state says about opening hours (bus/live.py). The default, before any
+    state has come: open, every service open."""
+    open: bool = True
+    opens_ms: int | None = None        # UTC ms of the next opening while closed (None: not within 31 days)
+    day: _dt.date | None = None        # the hub's local date: "today" and "tomorrow" count from it
+    closed: frozenset[str] = frozenset()   # services no counter works for any more today
+
+
+def hours_from_state(state: dict[str, Any], site: Site) -> Hours:
+    """The opening-hours part of a live state. Anything missing or malformed counts as open: only
+    an explicit `"open": false` closes the kiosk, only an explicit null estimate closes a service."""
+    is_open = state.get("open", True)
+    opens = state.get("opens_ms")
+    ts = state.get("ts")
+    day = None
+    if isinstance(ts, int) and not isinstance(ts, bool):
+        day = _dt.datetime.fromtimestamp(ts / 1000, tz=_dt.timezone.utc).astimezone(site.tz).date()
+    services = state.get("services")
+    closed = frozenset(sid for sid, s in services.items()
+                       if sid in site.services and isinstance(s, dict) and "est_wait_s" in s
+                       and s["est_wait_s"] is None) if isinstance(services, dict) else frozenset()
+    return Hours(open=is_open if isinstance(is_open, bool) else True,
+                 opens_ms=opens if isinstance(opens, int) and not isinstance(opens, bool) else None,
+                 day=day, closed=closed)
+
+
+def opening_day(site: Site, opens_ms: int, day: _dt.date | None) -> str:
+    """"today", "tomorrow" or "date": how to say when the site opens, counted from the hub's `day`."""
+    when = _dt.datetime.fromtimestamp(opens_ms / 1000, tz=_dt.timezone.utc).astimezone(site.tz).date()
+    if day is not None and when == day:
+        return "today"
+    if day is not None and when == day + _dt.timedelta(days=1):
+        return "tomorrow"
+    return "date"
 
 
 @dataclass
@@ -163,10 +209,14 @@ def ticket_view(reply: dict[str, Any], lang: str, needs: NeedsChoice, settings: 
         return None
     try:
         token = str(reply.get("token", ""))
+        est = reply.get("est_wait_s", 0)
         return TicketView(
             ticket=str(reply["ticket"]), number=str(reply["number"]), service=str(reply["service"]),
             kind=str(reply.get("kind", "walk_in")), ahead=int(reply.get("ahead", 0)),
-            est_wait_s=int(reply.get("est_wait_s", 0)), token=token, issued_ms=int(reply.get("issued_ms", 0)),
+            # null: no counter of the service works any more today. No wait is shown then, rather
+            # than a wrong one.
+            est_wait_s=None if est is None else int(est), token=token,
+            issued_ms=int(reply.get("issued_ms", 0)),
             lang=lang, qr_url=settings.qr_url(site_id, token, str(reply["number"])),
             appointment_ms=reply.get("appointment_ms"), needs=needs)
     except (KeyError, TypeError, ValueError):
@@ -216,6 +266,7 @@ class Flow:
         self.printer_ok: bool | None = None
         self.printer_reason: str | None = None
         self.hub_ok: bool | None = None
+        self.hours = Hours()     # from the hub's live state (on_live_state)
         self.effects: list[Send | Print] = []
         self.version = 0         # grows on every change the screen must show
         self.entered = 0         # grows on every screen entry (speech reads each new screen)
@@ -275,6 +326,21 @@ class Flow:
         its own "I don't know which" button above the grid."""
         return [sid for sid, s in self.site.services.items() if not s.general_advice]
 
+    # --- opening hours ----------------------------------------------------------------------
+
+    @property
+    def site_open(self) -> bool:
+        return self.hours.open
+
+    def service_open(self, service: str) -> bool:
+        """False when no counter of the service works any more today (by the hub's estimate)."""
+        return service not in self.hours.closed
+
+    @property
+    def walk_in_open(self) -> bool:
+        """A walk-in number is offered: the site is open and some service still works today."""
+        return self.hours.open and any(self.service_open(sid) for sid in self.site.services)
+
     # --- outside events -------------------------------------------------------------------
 
     def touch(self, now: float) -> None:
@@ -315,6 +381,14 @@ class Flow:
             self.hub_ok = connected
             self._changed()
 
+    def on_live_state(self, state: dict[str, Any], now: float) -> None:
+        """The hub's retained live state (bus.live.parse_state shape): opening hours and which
+        services are closed for the rest of the day."""
+        h = hours_from_state(state, self.site)
+        if h != self.hours:
+            self.hours = h
+            self._changed()
+
     def on_printed(self, ticket: str, ok: bool, reason: str | None = None) -> None:
         t = self.c.ticket
         if t is None or t.ticket != ticket:
@@ -342,7 +416,7 @@ class Flow:
         self._changed()
 
     def take_number(self, now: float) -> None:
-        if not self._accept(now) or self.busy is not None:
+        if not self._accept(now) or self.busy is not None or not self.walk_in_open:
             return
         self.c = Customer(came_from=START)
         self._go(SERVICES, now)
@@ -363,7 +437,8 @@ class Flow:
     # --- services, needs ------------------------------------------------------------------
 
     def choose_service(self, service: str, now: float) -> None:
-        if not self._accept(now) or self.busy is not None or service not in self.site.services:
+        if (not self._accept(now) or self.busy is not None or service not in self.site.services
+                or not self.service_open(service)):
             return
         self.c.service = service
         self.c.needs = NeedsChoice()
@@ -403,6 +478,16 @@ class Flow:
     def get_number(self, now: float) -> None:
         """The last step of a walk-in: ask the hub for a number."""
         if not self._accept(now) or self.busy is not None or self.screen != NEEDS or self.c.service is None:
+            return
+        if not self.hours.open:
+            # The service point closed while the customer was choosing: the start screen says so.
+            self.c = Customer()
+            self._go(START, now)
+            return
+        if not self.service_open(self.c.service):
+            # Its last counter stopped meanwhile: the services screen shows it closed.
+            self.c.service, self.c.needs = None, NeedsChoice()
+            self._go(SERVICES, now)
             return
         payload = {"cmd": "take", "service": self.c.service, "lang": self.lang, "needs": self.c.needs.to_dict(),
                    "request_id": new_request_id()}
@@ -458,12 +543,13 @@ class Flow:
         self._send("checkin", payload)
 
     def walk_in_instead(self, now: float) -> None:
-        """From a check-in answer: take a walk-in number (for the booked service when known)."""
-        if not self._accept(now) or self.busy is not None:
+        """From a check-in answer: take a walk-in number (for the booked service when known and
+        still served today). Not while the service point is closed."""
+        if not self._accept(now) or self.busy is not None or not self.walk_in_open:
             return
         service = self.c.outcome.get("service")
         self.c = Customer(came_from=self.screen)
-        if service in self.site.services:
+        if service in self.site.services and self.service_open(service):
             self.c.service = service
             self._go(NEEDS, now)
         else:
@@ -593,4 +679,4 @@ class Flow:
         """Everything a screen is drawn from except `busy`: when only `busy` changed, the app
         updates the pressed button in place instead of building the screen again."""
         return (self.screen, self.entered, self.lang, self.prefs, repr(self.c), self.warning,
-                self.printer_ok, self.printer_reason, self.hub_ok)
+                self.printer_ok, self.printer_reason, self.hub_ok, self.hours)

@@ -8,6 +8,9 @@ A payload's "request_id" is not sent as a field: it becomes the MQTT correlation
 "Try again" re-sends with the same one and the hub answers with its first answer (a number the
 hub issued while its answer was lost is not issued twice).
 
+`on_state(callback)` (before `start()`): `callback(state)` with the hub's retained live state
+(bus/live.py shape: opening hours, estimates) at once and on every change, from the link's thread.
+
 Two implementations of the same small interface:
   * `MqttHubLink`  — the real one: MQTT 5 request/response through bus.hubclient.HubClient;
   * `LocalHubLink` — an in-process queue authority on a local store, for running the kiosk
@@ -24,6 +27,8 @@ from bus.worker import CommandWorker
 
 Reply = dict[str, Any]
 OnReply = Callable[[int, Reply], None]
+#: The local link's own request for the state at start (never sent to a hub).
+_STATE = "\0state"
 
 
 class HubLink:
@@ -42,6 +47,9 @@ class HubLink:
         key = payload.pop("request_id", None)
         self.worker.submit(payload, lambda reply: on_reply(req, reply),
                            correlation=key.encode() if isinstance(key, str) else None)
+
+    def on_state(self, callback: Callable[[Reply], None]) -> None:
+        """`callback(state)` for the hub's live state (none by default)."""
 
     def _request(self, payload: dict[str, Any], correlation: bytes | None) -> Reply:
         """On the worker's thread."""
@@ -73,6 +81,9 @@ class MqttHubLink(HubLink):
     def wait_connected(self, timeout: float) -> bool:
         return self.client.wait_connected(timeout)
 
+    def on_state(self, callback: Callable[[Reply], None]) -> None:
+        self.client.on_state(callback)  # the retained state topic, parsed by bus.live
+
     def _request(self, payload: dict[str, Any], correlation: bytes | None) -> Reply:
         return self.client.request(payload, timeout=self.timeout_s, correlation=correlation)
 
@@ -98,6 +109,16 @@ class LocalHubLink(HubLink):
         self.device = device
         self.appointments = list(appointments)
         self._authority = None
+        self._state_cbs: list[Callable[[Reply], None]] = []
+
+    def on_state(self, callback: Callable[[Reply], None]) -> None:
+        self._state_cbs.append(callback)
+
+    def start(self) -> "LocalHubLink":
+        super().start()
+        if self._state_cbs:
+            self.worker.submit({"cmd": _STATE}, lambda _reply: None)  # the state as the kiosk starts
+        return self
 
     def _request(self, payload: dict[str, Any], correlation: bytes | None) -> Reply:
         if self._authority is None:
@@ -106,7 +127,14 @@ class LocalHubLink(HubLink):
 
             store = EventStore(self.store_path, self.site.id, self.device)
             self._authority = QueueAuthority(self.site, store, self.appointments)
-        return self._authority.handle_payload(json.dumps(payload), role="kiosk")
+        reply = {"ok": True} if payload.get("cmd") == _STATE else \
+            self._authority.handle_payload(json.dumps(payload), role="kiosk")
+        if self._state_cbs:
+            # After every command, the state as a hub would publish it (the kiosk's own only).
+            state = self._authority.snapshot()
+            for cb in self._state_cbs:
+                cb(state)
+        return reply
 
     def _shutdown(self) -> None:
         if self._authority is not None:

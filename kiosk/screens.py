@@ -60,7 +60,8 @@ def frame(look: Look, info: list[Widget], controls: list[tuple[Widget, float]], 
     return root
 
 
-def _heading(look: Look, st: T.ScreenText, icon: str | None = None, lead_kind: str = "normal") -> list[Widget]:
+def _heading(look: Look, st: T.ScreenText, icon: str | None = None, lead_kind: str = "normal",
+             lead_bold: bool = False) -> list[Widget]:
     out: list[Widget] = []
     title = Txt(look, st.title, "title", bold=True, pp_id="title")
     if icon:
@@ -75,7 +76,7 @@ def _heading(look: Look, st: T.ScreenText, icon: str | None = None, lead_kind: s
     else:
         out.append(title)
     if st.lead:
-        out.append(Txt(look, st.lead, lead_kind, pp_id="lead"))
+        out.append(Txt(look, st.lead, lead_kind, bold=lead_bold, pp_id="lead"))
     return out
 
 
@@ -136,17 +137,26 @@ class Screens:
     def _s_start(self, flow: F.Flow, look: Look, tr: Translator) -> Widget:
         _ = tr.gettext
         st = T.screen_text(flow, tr)
+        walk_in = flow.walk_in_open
         info = [Txt(look, flow.site.label(flow.lang), "small", color=look.p.muted_text, pp_id="site"),
-                *_heading(look, st)]
+                *(_heading(look, st) if walk_in else _heading(look, st, "clock", "large", lead_bold=True))]
+        # Closed: when it opens (the lead, above) and what can still be done here, in words.
+        info += [Txt(look, line, "large", pp_id=f"line{i}") for i, line in enumerate(st.lines)]
         busy = flow.busy is not None
         main = [
-            Btn(look, _("Take a number"), self.act("take_number"), sub=_("Choose the service and get a queue number"),
-                style="primary", pp_id="take_number", kind="title" if look.portrait else "large"),
+            # While no number is offered, checking in is the usual next step.
             Btn(look, _("I have an appointment"), self.act("have_appointment"),
-                sub=_("Check in with your booking code"), pp_id="appointment"),
+                sub=_("Check in with your booking code"), pp_id="appointment",
+                style="normal" if walk_in else "primary", kind="large" if walk_in or not look.portrait else "title"),
             Btn(look, _("I need help"), self.act("need_help"), sub=_("A member of staff will come to you"),
                 icon="help", pp_id="help", sends=True, disabled=busy),
         ]
+        if walk_in:
+            # No walk-in number while the service point is closed (or nothing is served any more
+            # today): the button is left out, not greyed out.
+            main.insert(0, Btn(look, _("Take a number"), self.act("take_number"),
+                               sub=_("Choose the service and get a queue number"), style="primary",
+                               pp_id="take_number", kind="title" if look.portrait else "large"))
         langs = []
         for lang in flow.languages:
             sel = lang == flow.lang
@@ -166,7 +176,8 @@ class Screens:
         tog_rows = math.ceil(len(toggles) / tog_cols)
         controls: list[tuple[Widget, float]] = []
         if look.portrait:
-            controls += [(main[0], 1.35), (main[1], 1.1), (main[2], 1.1)]
+            weights = (1.35, 1.1, 1.1) if walk_in else (1.35, 1.1)
+            controls += list(zip(main, weights))
         else:
             controls.append((_row(look, *main), 1.5))
         controls += [
@@ -176,7 +187,9 @@ class Screens:
             (_grid(look, toggles, tog_cols), 0.72 * tog_rows),
         ]
         controls += self._notices(flow, look, tr)
-        return frame(look, info, controls, 0.2 if look.portrait else 0.24)
+        if walk_in:
+            return frame(look, info, controls, 0.2 if look.portrait else 0.24)
+        return frame(look, info, controls, 0.3 if look.portrait else 0.34)
 
     # --- services ---------------------------------------------------------------------------
 
@@ -204,13 +217,26 @@ class Screens:
         page = min(flow.c.page, pages - 1)
         ids = flow.services()[page * rows * cols:(page + 1) * rows * cols]
         adv = flow.site.services[flow.general_advice]
-        dont_know = Btn(look, _("I don't know which service"), self.act("dont_know"), sub=adv.describe(flow.lang) or
-                        adv.label(flow.lang), icon="help", style="primary", pp_id="dont_know")
+        closed = T.closed_service_text(tr)
+        if flow.service_open(adv.id):
+            dont_know = Btn(look, _("I don't know which service"), self.act("dont_know"),
+                            sub=adv.describe(flow.lang) or adv.label(flow.lang), icon="help", style="primary",
+                            pp_id="dont_know")
+        else:
+            # General advice itself is closed for today: said so, and nothing to tap.
+            dont_know = Btn(look, _("I don't know which service"), None,
+                            sub=f"{adv.label(flow.lang)}: {closed}", icon="clock", style="closed",
+                            pp_id="dont_know", disabled=True)
         buttons = []
         for sid in ids:
             s = flow.site.services[sid]
-            buttons.append(Btn(look, s.label(flow.lang), self.act("choose_service", sid), sub=s.describe(flow.lang),
-                               kind="normal", halign="left", pp_id=f"service_{sid}"))
+            if flow.service_open(sid):
+                buttons.append(Btn(look, s.label(flow.lang), self.act("choose_service", sid),
+                                   sub=s.describe(flow.lang), kind="normal", halign="left", pp_id=f"service_{sid}"))
+            else:
+                # No counter works for it any more today: a closed box with a clock, not a button.
+                buttons.append(Btn(look, s.label(flow.lang), None, sub=closed, icon="clock", style="closed",
+                                   kind="normal", halign="left", pp_id=f"service_{sid}", disabled=True))
         controls: list[tuple[Widget, float]] = [(dont_know, 1.0), (_grid(look, buttons, cols, rows), rows * 1.0)]
         if pages > 1:
             # A page button that cannot be used is left out, not greyed out (grey text is hard
@@ -312,15 +338,17 @@ class Screens:
         info = _heading(look, st, icon, "large") + [Txt(look, line, "large", bold=i == 0, pp_id=f"line{i}")
                                                     for i, line in enumerate(st.lines)]
         buttons: list[Btn] = []
+        walk_in = flow.walk_in_open  # no walk-in number offered while the service point is closed
         if s == F.NOT_FOUND:
-            buttons = [Btn(look, _("Try again"), self.act("try_again"), style="primary", pp_id="try_again"),
-                       Btn(look, _("Take a number"), self.act("walk_in_instead"), pp_id="walk_in")]
-        elif s == F.OTHER_DAY:
+            buttons = [Btn(look, _("Try again"), self.act("try_again"), style="primary", pp_id="try_again")]
+            if walk_in:
+                buttons.append(Btn(look, _("Take a number"), self.act("walk_in_instead"), pp_id="walk_in"))
+        elif s == F.OTHER_DAY and walk_in:
             buttons = [Btn(look, _("Take a number now"), self.act("walk_in_instead"), pp_id="walk_in")]
-        elif s == F.TOO_LATE:
+        elif s == F.TOO_LATE and walk_in:
             buttons = [Btn(look, _("Get a number"), self.act("walk_in_instead"), style="primary", pp_id="walk_in")]
         buttons.append(Btn(look, _("Back to start"), self.act("start_over"), icon="back",
-                           style="primary" if s in (F.TOO_EARLY, F.ALREADY) else "normal", pp_id="start_over"))
+                           style="normal" if buttons else "primary", pp_id="start_over"))
         controls: list[tuple[Widget, float]] = [(spacer(), max(0.1, 3.0 - len(buttons)))]
         controls += [(b, 1.0) for b in buttons]
         controls.append((self._footer(look, tr, back=False), 0.75))

@@ -57,6 +57,38 @@ def fmt_date(tr: Translator, ms: int) -> str:
     return babel_dates.format_date(tr.local(int(ms)), format="full", locale=_time_locale(tr.lang))
 
 
+#: The day of an opening, as it fits the language's sentence ("Opens {date} at {time}."): Finnish
+#: says "maanantaina 7. joulukuuta" (CLDR's Finnish weekday in a date is the essive already),
+#: Swedish "måndagen den 7 december"; Russian and Ukrainian put the date first in the genitive
+#: with the weekday in brackets (a preposition before the weekday would need its case).
+_OPENING_DATE = {"fi": "EEEE d. MMMM", "sv": "EEEE'en den' d MMMM", "en": "EEEE d MMMM",
+                 "ru": "d MMMM (EEEE)", "uk": "d MMMM (EEEE)", "et": "EEEE, d. MMMM", "so": "EEEE d MMMM"}
+
+
+def fmt_opening_date(tr: Translator, ms: int) -> str:
+    pattern = _OPENING_DATE.get(tr.lang, "EEEE d MMMM")
+    return babel_dates.format_date(tr.local(int(ms)), format=pattern, locale=_time_locale(tr.lang))
+
+
+def opens_text(flow: "F.Flow", tr: Translator) -> str:
+    """When the closed service point opens, counted from the hub's date ("" when not known)."""
+    ms = flow.hours.opens_ms
+    if ms is None:
+        return ""
+    _ = tr.gettext
+    day = F.opening_day(flow.site, ms, flow.hours.day)
+    if day == "today":
+        return _("Opens today at {time}.").format(time=fmt_time(tr, ms))
+    if day == "tomorrow":
+        return _("Opens tomorrow at {time}.").format(time=fmt_time(tr, ms))
+    # TRANSLATORS: {date} is the weekday and date, e.g. "Monday 7 December"
+    return _("Opens {date} at {time}.").format(date=fmt_opening_date(tr, ms), time=fmt_time(tr, ms))
+
+
+def closed_service_text(tr: Translator) -> str:
+    return tr.gettext("No more service today")
+
+
 def spoken_number(number: str) -> str:
     """'K012' -> 'K 12': speech says the letter and then the number, not 'zero one two'."""
     head = number.rstrip("0123456789")
@@ -91,7 +123,10 @@ def language_label(code: str, ui_lang: str, tr: Translator) -> tuple[str, str | 
     return name, own
 
 
-def wait_text(tr: Translator, est_wait_s: int) -> str:
+def wait_text(tr: Translator, est_wait_s: int | None) -> str:
+    """The wait to show ("" when the hub gave none: no wait rather than a wrong one)."""
+    if est_wait_s is None:
+        return ""
     m = F.wait_minutes(est_wait_s)
     if m < 1:
         return tr.gettext("Estimated wait: less than a minute")
@@ -198,6 +233,12 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
     site = flow.site
     s = flow.screen
     if s == F.START:
+        if not flow.hours.open:
+            return ScreenText(_("The service point is closed"), opens_text(flow, tr),
+                              [_("If you have an appointment, you can check in here.")])
+        if not flow.walk_in_open:
+            return ScreenText(_("No more service today"), _("You can no longer get a number today."),
+                              [_("If you have an appointment, you can check in here.")])
         return ScreenText(_("Welcome"), _("What would you like to do?"))
     if s == F.SERVICES:
         return ScreenText(_("Choose the service"), _("Which office is your matter about?"))
@@ -225,7 +266,8 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
         asked = needs_text(tr, t.needs)
         if asked:
             lines.append(asked)
-        lines += [ahead_text(tr, t.ahead), wait_text(tr, t.est_wait_s), where_text(tr, flow.settings)]
+        lines += [x for x in (ahead_text(tr, t.ahead), wait_text(tr, t.est_wait_s), where_text(tr, flow.settings))
+                  if x]
         return ScreenText(_("Your number"), t.number, lines)
     if s == F.HELP:
         if c.help_state == "failed":
@@ -237,7 +279,12 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
     if s == F.PROBLEM:
         return ScreenText(_("Something went wrong"), _(PROBLEM_WORDS.get(c.problem, _TRY_AGAIN)))
     o = c.outcome
+    walk_in = flow.walk_in_open
     if s == F.NOT_FOUND:
+        if not walk_in:
+            return ScreenText(_("We could not find your booking"),
+                              _("Check the code and try again. If you cannot find your code, please ask "
+                                "for help."))
         return ScreenText(_("We could not find your booking"),
                           _("Check the code and try again. If you cannot find your code, take a number "
                             "or ask for help."))
@@ -246,7 +293,10 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
         if o.get("appointment_ms"):
             lines.append(_("Your appointment is on {date} at {time}.").format(
                 date=fmt_date(tr, o["appointment_ms"]), time=fmt_time(tr, o["appointment_ms"])))
-        lines.append(_("Please come back on that day. If your matter cannot wait, you can take a number now."))
+        if walk_in:
+            lines.append(_("Please come back on that day. If your matter cannot wait, you can take a number now."))
+        else:
+            lines.append(_("Please come back on that day."))
         return ScreenText(_("Your appointment is on another day"), "", lines)
     if s == F.TOO_EARLY:
         lines = []
@@ -260,7 +310,12 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
         lines = []
         if o.get("appointment_ms"):
             lines.append(_("Your appointment was at {time}.").format(time=fmt_time(tr, o["appointment_ms"])))
-        lines.append(_("You can still get a number and wait for your turn."))
+        if walk_in:
+            lines.append(_("You can still get a number and wait for your turn."))
+        elif not flow.hours.open:
+            lines += [x for x in (_("The service point is closed now."), opens_text(flow, tr)) if x]
+        else:
+            lines.append(_("You can no longer get a number today."))
         return ScreenText(_("Your appointment time has passed"), "", lines)
     if s == F.ALREADY:
         lines = []
@@ -281,9 +336,16 @@ def speech_text(flow: "F.Flow", tr: Translator) -> str:
                  print_text(tr, flow.c.print_status)]
         return " ".join(p for p in parts if p)
     if flow.screen == F.START:
+        if not flow.walk_in_open:
+            return " ".join([st.speech(), _("I have an appointment"), "—", _("I need help")])
         return " ".join([st.speech(), _("Take a number"), "—", _("I have an appointment"), "—",
                          _("I need help")])
     if flow.screen == F.SERVICES:
-        names = [_("I don't know which service")] + [flow.site.services[s].label(tr.lang) for s in flow.services()]
+        closed = closed_service_text(tr)
+
+        def name(sid: str, label: str) -> str:
+            return label if flow.service_open(sid) else f"{label}: {closed}"
+        names = [name(flow.general_advice, _("I don't know which service"))] + [
+            name(s, flow.site.services[s].label(tr.lang)) for s in flow.services()]
         return st.speech() + " " + ", ".join(names) + "."
     return st.speech()

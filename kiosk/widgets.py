@@ -168,7 +168,9 @@ class Btn(ButtonBehavior, Fill):
     """A big button: an optional icon, a main text and an optional second line.
 
     style: "normal" (button colours), "primary" (the accent: the usual next step),
-    "selected" (accent + a check mark icon: a chosen option).
+    "selected" (accent + a check mark icon: a chosen option), "closed" (what cannot be chosen now,
+    e.g. a service closed for the rest of the day: no button colour, a thin muted outline, full
+    contrast text that says why; made with `disabled=True` and no action).
     """
     pp_id = StringProperty("")
 
@@ -178,9 +180,14 @@ class Btn(ButtonBehavior, Fill):
         p = look.p
         if style in ("primary", "selected"):
             bg, fg = p.accent, p.accent_text
+        elif style == "closed":
+            bg, fg = p.background, p.text
         else:
             bg, fg = p.button, p.button_text
-        outline = p.text if look.hc or style == "normal" else p.accent_text
+        if style == "closed":
+            outline = p.muted_text
+        else:
+            outline = p.text if look.hc or style == "normal" else p.accent_text
         super().__init__(color=bg, outline=outline, radius=max(8.0, look.W * 0.012), outline_w=2.5 if look.hc else 1.6,
                          orientation="horizontal", padding=(look.pad * 0.9, look.pad * 0.4),
                          spacing=look.gap, **kw)

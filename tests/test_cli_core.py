@@ -54,7 +54,7 @@ def test_queue_commands_against_a_temp_store(tmp_path):
     store = tmp_path / "hub.sqlite"
 
     def q(*args):
-        r = cli("queue", "--store", str(store), "--json", *args)
+        r = cli("queue", "--store", str(store), "--site", str(EXAMPLE), "--json", *args)
         return r.returncode, json.loads(r.stdout)
 
     rc, r = q("take", "kela", "--lang", "sv", "--interpreter", "ru")
@@ -104,3 +104,17 @@ def test_demo_summary(tmp_path):
         assert s.integrity_check() == "ok" and len(events) == summary["events"]
         numbers = [(e.data["service"], e.data["number"]) for e in events if e.type == "ticket.issued"]
         assert len(set(numbers)) == 50
+
+
+def test_queue_words_for_a_service_closed_for_the_day():
+    """A null estimate (no counter of the service works any more today) is said in words, not
+    divided by 60 (which raised a TypeError)."""
+    from cli.queue_cmd import _human
+    from core.config import load_site
+
+    site = load_site(EXAMPLE)
+    state = {"ok": True, "services": {"kela": {"waiting": 2, "est_wait_s": None}}, "counters": {}}
+    assert "no more service today" in _human(state, site, "state")
+    take = {"ok": True, "number": "K003", "service": "kela", "ahead": 2, "est_wait_s": None, "ticket": "d/K003"}
+    assert "no more service today" in _human(take, site, "take")
+    assert "about 5 min" in _human({**take, "est_wait_s": 300}, site, "take")

@@ -141,3 +141,88 @@ def test_settings_are_checked_field_by_field(example_site):
     fields = {i.field for i in e.value.issues}
     assert fields == {"display.orientation", "display.services", "display.history", "display.languages",
                       "display.walk_ins_only", "display.colour"}
+
+
+# --- opening hours, services closed for the day ------------------------------------------------
+
+def _hel_ms(y, mo, d, h, mi=0):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return int(dt.datetime(y, mo, d, h, mi, tzinfo=ZoneInfo("Europe/Helsinki")).timestamp() * 1000)
+
+
+def test_closed_state_says_when_it_opens(model, example_site):
+    from core.i18n import Translator
+    from display.model import opening_text
+
+    assert model.open  # before any state
+    rev = model.revision
+    tue_0750, opens = _hel_ms(2026, 11, 24, 7, 50), _hel_ms(2026, 11, 24, 8, 0)
+    model.on_state({**state(ts=tue_0750), "open": False, "opens_ms": opens}, 1.0)
+    assert not model.open and model.opens_ms == opens and model.revision > rev
+    rev = model.revision
+    model.on_state({**state(ts=tue_0750 + 10_000), "open": False, "opens_ms": opens}, 2.0)  # a heartbeat
+    assert model.revision == rev
+
+    def text(lang, opens_ms, hub_ms):
+        return opening_text(example_site, Translator(lang, "display", example_site.timezone), opens_ms, hub_ms)
+
+    assert [text(lg, opens, tue_0750) for lg in ("fi", "sv", "en")] == [
+        "Avautuu tänään klo 8.00", "Öppnar i dag kl. 08:00", "Opens today at 08:00"]
+    tue_1700 = _hel_ms(2026, 11, 24, 17, 0)
+    assert text("fi", _hel_ms(2026, 11, 25, 8, 0), tue_1700) == "Avautuu huomenna klo 8.00"
+    fri_1700, mon = _hel_ms(2026, 11, 27, 17, 0), _hel_ms(2026, 11, 30, 8, 0)
+    assert [text(lg, mon, fri_1700) for lg in ("fi", "sv", "en")] == [
+        "Avautuu maanantaina 30. marraskuuta klo 8.00", "Öppnar måndagen den 30 november kl. 08:00",
+        "Opens Monday 30 November at 08:00"]
+    assert text("en", None, fri_1700) == ""  # nothing within the hub's look-ahead: only "closed"
+    # no empty queues while closed; a queue with people in it (checked in early) is shown
+    model.on_state({**state(ts=tue_0750, waiting={"kela": 1}), "open": False, "opens_ms": opens}, 2.5)
+    assert [r.id for r in model.visible_services()] == ["kela"]
+    model.on_state(state(ts=tue_0750 + 20_000), 3.0)  # a state without the fields: open
+    assert model.open and model.opens_ms is None
+
+
+def test_real_engine_state_before_opening(tmp_path):
+    """The state a real queue authority builds from the real example site (open 08:00) at 07:50."""
+    from pathlib import Path
+
+    from core.config import load_site
+    from core.store import EventStore
+    from hub.authority import QueueAuthority
+
+    site = load_site(Path(__file__).resolve().parent.parent / "assets" / "sites" / "example.toml")
+    store = EventStore(tmp_path / "hub.sqlite", site.id, "hub-1")
+    try:
+        snap = QueueAuthority(site, store).snapshot(_hel_ms(2026, 11, 24, 7, 50))
+    finally:
+        store.close()
+    m = DisplayModel(site, DisplaySettings(), started=0.0)
+    m.on_state({**snap, "heartbeat_s": 10}, 1.0)
+    assert not m.open and m.opens_ms == _hel_ms(2026, 11, 24, 8, 0) and m.hub_ms == snap["ts"]
+
+
+def test_a_service_closed_for_today_shows_so_instead_of_a_wait(example_site):
+    from core.i18n import Translator
+    from display.model import service_wait_text
+
+    m = DisplayModel(example_site, parse_display({"services": ["kela", "poliisi", "vero"]},
+                                                 set(example_site.services)))
+    s = state(waiting={"kela": 2, "poliisi": 3})
+    s["services"]["poliisi"]["est_wait_s"] = None   # still three waiting: they are served
+    s["services"]["vero"] = {"waiting": 0, "est_wait_s": None, "open_counters": 0}
+    m.on_state(s, 1.0)
+    rows = {r.id: r for r in m.services}
+    assert not rows["kela"].closed_today and rows["poliisi"].closed_today and rows["vero"].closed_today
+    assert [r.id for r in m.visible_services()] == ["kela", "poliisi", "vero"]  # a zone shows them all
+    fi, sv, en = (Translator(lg, "display") for lg in ("fi", "sv", "en"))
+    assert service_wait_text(rows["vero"], fi) == "suljettu tältä päivältä"
+    assert service_wait_text(rows["vero"], sv) == "stängt för i dag"
+    assert service_wait_text(rows["vero"], en) == "closed for today"
+    assert service_wait_text(rows["poliisi"], en) == "waiting · no new numbers today"
+    assert service_wait_text(rows["kela"], en) == "waiting · about 10 min"
+    # an estimate missing altogether (an older hub) is not "closed"
+    del s["services"]["vero"]["est_wait_s"]
+    m.on_state(s, 2.0)
+    assert not {r.id: r for r in m.services}["vero"].closed_today

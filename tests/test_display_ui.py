@@ -103,3 +103,18 @@ def test_stale_state_shows_notice_and_recovers(tmp_path):
         hub.stop()
         br.stop()
     assert (SCREENSHOTS / "display-stale.png").exists()
+
+
+def test_closed_display_and_a_service_closed_for_today(tmp_path, broker):
+    """The real opening hours: a service whose only counter stopped says "closed for today"; after
+    closing time the display says the service point is closed and when it opens (its own hub,
+    with a clock it moves, runs inside the scenario)."""
+    from tests.support.kivy_driver import run_scenario
+
+    run_scenario("tests.ui_scenarios.display:closed_display", tmp_path, output_dir=SCREENSHOTS,
+                 params={"broker": broker.url, "display": _display({"services": ["kela", "vero", "poliisi"],
+                                                                     "label_cycle_s": 2})},
+                 env=DISPLAY_ENV, timeout=90)
+    for name in ("display-service-closed-today", "display-closed-fi", "display-closed-sv", "display-closed-en"):
+        p = SCREENSHOTS / f"{name}.png"
+        assert p.exists() and p.stat().st_size > 10_000, p

@@ -92,3 +92,16 @@ def test_low_layout_large_text_contrast_speech_and_landscape(tmp_path, broker):
     _shots_exist(result, ["low-start-fi", "low-services-fi", "low-services-2-fi", "low-needs-fi",
                           "low-interpreter-fi", "low-ticket-fi", "low-appointment-fi", "low-help-fi",
                           "landscape-start-fi"])
+
+
+def test_closed_before_opening_check_in_only(tmp_path, broker):
+    result = _run("closed_before_opening", tmp_path, broker)
+    issued = _events(tmp_path / "hub" / "data" / "events.sqlite", "ticket.issued")
+    assert [(e["kind"], e["service"]) for e in issued] == [("appointment", "kela")]
+    assert len(list((tmp_path / "printed").glob("job-*.bin"))) == 1
+    _shots_exist(result, ["closed-fi", "closed-sv", "closed-en", "closed-checked-in-fi", "closed-low-fi"])
+
+
+def test_a_service_closed_for_the_rest_of_the_day(tmp_path, broker):
+    result = _run("service_closed_for_today", tmp_path, broker)
+    _shots_exist(result, ["services-closed-today-fi", "services-closed-today-en"])

@@ -1,6 +1,7 @@
 """Display scenarios: the real DisplayApp connected to the real hub over Mosquitto (the test owns
 both). Parameters: broker (URL), sync (marker directory), display (the [display] section), speech
-(a directory: render the spoken calls there instead of playing them)."""
+(a directory: render the spoken calls there instead of playing them). `closed_display` runs
+its own hub, with the real example site's opening hours and a clock it moves."""
 from __future__ import annotations
 
 import time
@@ -12,8 +13,8 @@ from display.settings import parse_display
 from tests.ui_scenarios.display_support import kivy_as_started, load_example_site, shot, signal, wait_file
 
 
-def _start(ctx):
-    site = load_example_site()
+def _start(ctx, site=None):
+    site = site or load_example_site()
     settings = parse_display(ctx.params.get("display", {}), set(site.services))
     speech = ctx.params.get("speech")
     done = []
@@ -122,3 +123,58 @@ def stale_display(ctx):
         assert app.model.connected and app.model.hub_online is not False
         signal(sync, f"recovered-{round_}")
     yield wait_file(ctx, sync, "done", 30)
+
+
+def closed_display(ctx):
+    """The real example site with the Tax Administration's only counter (5) working 08:00-12:00,
+    a zone display for Kela, the Tax Administration and the police, and the hub (run here) at
+    13:00 on a working day: the Tax Administration's tile says "closed for today". The hub's
+    clock moves to 21:00: the display says the service point is closed and when it opens, in
+    each label language, instead of empty queues."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from core.config import load_site
+    from core.events import now_ms
+    from display.model import opening_text
+    from tests.ui_scenarios.display_support import REPO, Hub
+    from tests.ui_scenarios.kiosk_support import site_copy, working_day
+
+    real_site = REPO / "assets" / "sites" / "example.toml"  # with its opening hours
+    site_file = site_copy(real_site, ctx.workdir, {"5": "08:00-12:00"})
+    site = load_site(site_file)
+    day = working_day(site)
+    tz = ZoneInfo(site.timezone)
+    shift = [int(dt.datetime.combine(day, dt.time(13, 0), tzinfo=tz).timestamp() * 1000) - now_ms()]
+    hub = Hub(ctx.workdir / "hub", ctx.params["broker"], heartbeat_s=0.5, site_config=site_file,
+              clock=lambda: now_ms() + shift[0]).start()
+    try:
+        app = _start(ctx, site)
+        yield ctx.until(lambda: _ready(app), "display connected with a state")
+        scr = app.screen
+        yield ctx.until(lambda: any(r.id == "vero" and r.closed_today for r in app.model.services), "vero closed")
+        assert app.model.open
+        # what the model holds is on the screen, in Finnish
+        yield ctx.until(lambda: app._shown_lang == "fi" and app._shown_rev == app.model.revision,
+                        "the model shown with Finnish labels", 10)
+        yield ctx.frames(2)
+        tiles = {t.name.text: t for t in scr.tiles[:len(app.model.visible_services())]}
+        assert tiles["Verohallinto"].wait.text == "suljettu tältä päivältä", tiles["Verohallinto"].wait.text
+        assert tiles["Kela"].wait.text != tiles["Verohallinto"].wait.text
+        shot(ctx, app.root, "display-service-closed-today")
+
+        shift[0] += 8 * 3600_000  # 21:00: closed every day (the next heartbeat says so)
+        yield ctx.until(lambda: not app.model.open and app.model.opens_ms is not None, "the state says closed", 10)
+        for lang in ("fi", "sv", "en"):
+            t = Translator(lang, "display", site.timezone)
+            head, when = t("The service point is closed"), opening_text(site, t, app.model.opens_ms, app.model.hub_ms)
+            yield ctx.until(lambda lang=lang, head=head: app._shown_lang == lang and scr.call_head.text == head
+                            and app._shown_rev == app.model.revision, f"the closed display in {lang}", 10)
+            yield ctx.frames(2)
+            assert scr.call_counter.text == when and "8" in when, (lang, scr.call_counter.text)
+            assert not scr.highlighted and scr._tiles_shown == 0, "empty queues shown while closed"
+            assert scr.svc_empty.text == head
+            shot(ctx, app.root, f"display-closed-{lang}")
+            assert app._shown_lang == lang, "the labels changed language while the screenshot was taken"
+    finally:
+        hub.stop()

@@ -130,20 +130,24 @@ url = "{broker_url}"
 
 
 class Hub:
-    """The real hub service (its own thread, its own SQLite store) for one test."""
+    """The real hub service (its own thread, its own SQLite store) for one test. `site_config`:
+    another site file than the always-open example; `clock`: the hub's clock (UTC ms)."""
 
-    def __init__(self, workdir: Path, broker_url: str, heartbeat_s: float = 1.0) -> None:
+    def __init__(self, workdir: Path, broker_url: str, heartbeat_s: float = 1.0, *,
+                 site_config: Path = EXAMPLE_SITE, clock=None) -> None:
         self.conf = device_toml(Path(workdir) / "hub.toml", device="hub-1", role="hub", broker_url=broker_url,
-                                data_dir=Path(workdir) / "hub-data")
+                                data_dir=Path(workdir) / "hub-data", site_config=site_config)
         self.heartbeat_s = heartbeat_s
+        self.clock = clock
         self.service = None
 
     def start(self) -> "Hub":
         from core.config import load_device
         from hub.service import HubService
 
+        kw = {} if self.clock is None else {"clock": self.clock}
         self.service = HubService(load_device(self.conf), heartbeat_s=self.heartbeat_s,
-                                  link_kw={"min_backoff_s": 0.1, "max_backoff_s": 0.5})
+                                  link_kw={"min_backoff_s": 0.1, "max_backoff_s": 0.5}, **kw)
         self.service.start_in_thread()
         assert self.service.wait_connected(10), "the hub did not connect to the broker"
         return self

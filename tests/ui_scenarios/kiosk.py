@@ -4,12 +4,16 @@ tests/support/kivy_driver.py) and leaves screenshots in test-output/screenshots/
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from hub.settings import hub_settings
 from kiosk import flow as F
 from sim.escpos_decode import decode
-from tests.ui_scenarios.kiosk_support import CODES, UNKNOWN_CODE, KioskEnv
+from tests.ui_scenarios.kiosk_support import CODES, UNKNOWN_CODE, KioskEnv, site_copy
 
 LANGS = ("fi", "sv", "en")
+#: The example site with its real opening hours (08:00-16:15 on weekdays), not the always-open copy.
+REAL_SITE = Path(__file__).resolve().parents[2] / "assets" / "sites" / "example.toml"
 
 
 def _wait_ready(ctx, env):
@@ -284,29 +288,37 @@ def printer_faults(ctx):
     env.save_jobs()
 
 
-def accessibility(ctx):
-    """Low layout, large text and high contrast on every screen: every control in the lower
-    part and at least 15 mm; speech reads each screen; landscape shows the whole UI."""
+def _check_targets(app, low: bool, where: str):
+    """Every button at least 15 mm both ways and inside the window; with the low layout, in the
+    lower part of the screen."""
     from kivy.core.window import Window
     from kivy.metrics import mm
 
     from kiosk.widgets import LOW_FRACTION, Btn
+
+    W, H = Window.size
+    buttons = [w for w in app.root.walk(restrict=True) if isinstance(w, Btn)]
+    assert buttons, where
+    for b in buttons:
+        x, y = b.to_window(b.x, b.y)
+        assert b.width >= mm(15) - 0.5 and b.height >= mm(15) - 0.5, (where, b.pp_id, b.size)
+        assert x >= -0.5 and y >= -0.5 and x + b.width <= W + 0.5 and y + b.height <= H + 0.5, \
+            (where, b.pp_id, "outside the window")
+        if low:
+            assert y + b.height <= LOW_FRACTION * H + 0.5, (where, b.pp_id, y + b.height, LOW_FRACTION * H)
+
+
+def accessibility(ctx):
+    """Low layout, large text and high contrast on every screen: every control in the lower
+    part and at least 15 mm; speech reads each screen; landscape shows the whole UI."""
+    from kivy.core.window import Window
 
     env = KioskEnv(ctx, kiosk={"idle_s": 120, "ticket_idle_s": 120})
     app = ctx.start(env.app)
     yield from _wait_ready(ctx, env)
 
     def check_targets(low: bool, where: str):
-        W, H = Window.size
-        buttons = [w for w in app.root.walk(restrict=True) if isinstance(w, Btn)]
-        assert buttons, where
-        for b in buttons:
-            x, y = b.to_window(b.x, b.y)
-            assert b.width >= mm(15) - 0.5 and b.height >= mm(15) - 0.5, (where, b.pp_id, b.size)
-            assert x >= -0.5 and y >= -0.5 and x + b.width <= W + 0.5 and y + b.height <= H + 0.5, \
-                (where, b.pp_id, "outside the window")
-            if low:
-                assert y + b.height <= LOW_FRACTION * H + 0.5, (where, b.pp_id, y + b.height, LOW_FRACTION * H)
+        _check_targets(app, low, where)
 
     yield ctx.frames(3)
     check_targets(False, "start")
@@ -365,3 +377,99 @@ def accessibility(ctx):
     check_targets(False, "landscape start")
     yield from env.shot("landscape-start-fi")
     env.save_jobs()
+
+
+def closed_before_opening(ctx):
+    """The real example site (opens 08:00) and the hub's clock at 07:50 on a working day: the start
+    screen says the service point is closed and opens today at 8.00, in fi, sv and en, and offers
+    no walk-in number; a customer booked at 08:00 checks in (its window opened at 07:30); an
+    unknown code offers no number either; larger text, stronger contrast, the low layout and
+    speech work on the closed screen; at 08:00 "Take a number" is back."""
+    env = KioskEnv(ctx, site_file=REAL_SITE, hub_at=(7, 50), appointments=(("808080", "kela", 10),))
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    yield ctx.until(lambda: not app.flow.site_open and env.rendered(), "the hub's state says closed")
+    opens = {"fi": ("Palvelupiste on suljettu", "Avautuu tänään klo 8.00."),
+             "sv": ("Servicepunkten är stängd", "Öppnar i dag kl. 08:00."),
+             "en": ("The service point is closed", "Opens today at 08:00.")}
+    for lang in LANGS:
+        yield from _choose_language(env, lang)
+        yield ctx.frames(2)
+        texts = app.all_texts()
+        assert all(w in texts for w in opens[lang]), (lang, texts[:8])
+        assert not env.has("take_number"), "no walk-in number while closed"
+        assert env.has("appointment") and env.has("help")
+        yield from env.shot(f"closed-{lang}")
+
+    # the booked customer, typed on the keypad in Finnish
+    yield from _choose_language(env, "fi")
+    yield from env.tap("appointment")
+    yield from env.screen(F.APPOINTMENT)
+    yield from env.type_code("808080")
+    yield from env.tap("check_in")
+    yield from env.screen(F.TICKET)
+    t = app.flow.c.ticket
+    assert t.kind == "appointment" and t.service == "kela" and t.number.startswith("K"), t
+    yield ctx.until(lambda: app.flow.c.print_status == "printed", "ticket printed")
+    yield from env.shot("closed-checked-in-fi")
+    issued = env.hub_events("ticket.issued")
+    assert [d["kind"] for _, d in issued] == ["appointment"], issued
+    yield from env.tap("done")
+    yield from env.screen(F.START)
+
+    # an unknown code: try again or ask for help, no number
+    yield from env.scan(UNKNOWN_CODE)
+    yield from env.screen(F.NOT_FOUND)
+    assert env.has("try_again") and not env.has("walk_in")
+    yield from env.tap("start_over")
+    yield from env.screen(F.START)
+
+    # the customer's own settings on the closed screen: read aloud, larger, stronger, lower
+    for pref in ("speak", "large_text", "high_contrast", "low_layout"):
+        yield from env.tap(f"toggle_{pref}")
+        yield ctx.until(lambda p=pref: getattr(app.flow.prefs, p) and env.rendered(), pref)
+    yield ctx.frames(3)
+    _check_targets(app, True, "closed start")
+    assert any(lang == "fi" and "Palvelupiste on suljettu" in text and "Avautuu tänään klo 8.00." in text
+               and "Ota vuoronumero" not in text for lang, text in app.spoken), app.spoken
+    yield from env.shot("closed-low-fi")
+    assert len(env.hub_events("ticket.issued")) == 1
+
+    # 08:00 at the site: the hub's next state says open, and a number can be taken again
+    env.advance_hub(10 * 60 + 1)
+    yield ctx.until(lambda: app.flow.site_open and env.rendered() and env.has("take_number"),
+                    "open at 08:00", timeout=15)
+    env.save_jobs()
+
+
+def service_closed_for_today(ctx):
+    """The Tax Administration's only counter (5) works 08:00-12:00 and the hub's clock is at 13:00
+    on a working day: the services screen shows the service closed for today, and tapping it
+    does nothing; other services can still be chosen."""
+    site = site_copy(REAL_SITE, ctx.workdir, {"5": "08:00-12:00"})
+    env = KioskEnv(ctx, site_file=site, hub_at=(13, 0))
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    yield ctx.until(lambda: "vero" in app.flow.hours.closed and env.rendered(), "the hub's state: vero closed")
+    assert app.flow.site_open and app.flow.hours.closed == frozenset({"vero"}), app.flow.hours
+    closed_words = {"fi": "Ei enää palvelua tänään", "en": "No more service today"}
+    for lang in ("fi", "en"):
+        yield from _choose_language(env, lang)
+        yield from env.tap("take_number")
+        yield from env.screen(F.SERVICES)
+        yield ctx.frames(2)
+        vero = env.widget("service_vero")
+        assert vero.disabled and closed_words[lang] in vero.label.text, vero.label.text
+        assert not env.widget("service_dvv").disabled
+        yield from env.shot(f"services-closed-today-{lang}")
+        ctx.tap(vero)
+        yield ctx.frames(3)
+        assert app.flow.screen == F.SERVICES and app.flow.c.service is None, "a closed service was chosen"
+        yield from env.tap("service_dvv")
+        yield from env.screen(F.NEEDS)
+        assert app.flow.c.service == "dvv"
+        yield from env.tap("back")
+        yield from env.screen(F.SERVICES)
+        yield from env.tap("back")
+        yield from env.screen(F.START)
+    assert env.hub_events("ticket.issued") == []

@@ -6,6 +6,12 @@
     env.clock.advance(10)                        # the kiosk's idle time passes (SteppedClock)
 The hub runs here, in a thread, with its own store and a clock set to 12:00 local time today (so
 "too early" and "too late" work whatever time the tests run); Mosquitto is the parent's.
+
+The site file is the example site open all day (tests/support/sites.py) unless `site_file` names
+another; with real opening hours, `hub_at=(7, 50)` sets the hub's clock to that time of the next
+regular working day (`working_day`), so the scenario sees the same hours whatever day it runs:
+
+    env = KioskEnv(ctx, site_file=REAL_SITE, hub_at=(7, 50), appointments=[("808080", "kela", 10)])
 """
 from __future__ import annotations
 
@@ -54,23 +60,59 @@ class _Say:
     __format__ = lambda self, spec: str(self)  # noqa: E731
 
 
+def working_day(site) -> dt.date:
+    """The first day from today (the site's date) on which the site keeps regular hours: open
+    from 08:00 until 16:00 or later (no weekend, holiday or short day)."""
+    from core.hours import site_span
+
+    day = dt.datetime.now(ZoneInfo(site.timezone)).date()
+    for _ in range(366):
+        span = site_span(site, day)
+        if span is not None and span[0] == dt.time(8, 0) and span[1] >= dt.time(16, 0):
+            return day
+        day += dt.timedelta(days=1)
+    raise AssertionError("the site has no regular working day within a year")
+
+
+def site_copy(path: Path, work: Path, counter_hours: dict[str, str]) -> Path:
+    """A copy of the site file at `path` with planned hours for some counters (in `work`)."""
+    import re
+
+    text = Path(path).read_text(encoding="utf-8")
+    for cid, hours in counter_hours.items():
+        text, n = re.subn(rf'(\[\[counters\]\]\nid = "{cid}"\n(?:(?!\[).*\n)*?services = .*\n)',
+                          rf'\1hours = "{hours}"\n', text)
+        assert n == 1, f"counter {cid} not found in {path}"
+    out = Path(work) / f"site-{Path(path).stem}-hours.toml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
 class KioskEnv:
     def __init__(self, ctx, kiosk: dict | None = None, printer: bool = True, settle_s: float = 0.05,
-                 tech_info=None) -> None:
+                 tech_info=None, site_file: Path = EXAMPLE_SITE, hub_at: tuple[int, int] | None = None,
+                 appointments: tuple[tuple[str, str, int], ...] = ()) -> None:
+        """`hub_at`: the hub's clock at this local time of `working_day` (default: 12:00 today);
+        `appointments`: more bookings (code, service, minutes after the hub's start time)."""
         self.ctx = ctx
         self.clock = SteppedClock()
         self.work = Path(ctx.workdir)
         self.port = int(ctx.params["broker_port"])
-        self.site = load_site(EXAMPLE_SITE)
+        self.site_file = Path(site_file)
+        self.site = load_site(self.site_file)
         tz = ZoneInfo(self.site.timezone)
-        noon = dt.datetime.now(tz).replace(hour=12, minute=0, second=0, microsecond=0)
-        self.shift = int(noon.timestamp() * 1000) - now_ms()  # advance_hub() adds to it
-        self.noon = int(noon.timestamp() * 1000)
+        if hub_at is None:
+            start = dt.datetime.now(tz).replace(hour=12, minute=0, second=0, microsecond=0)
+        else:
+            start = dt.datetime.combine(working_day(self.site), dt.time(*hub_at), tzinfo=tz)
+        self.shift = int(start.timestamp() * 1000) - now_ms()  # advance_hub() adds to it
+        self.noon = int(start.timestamp() * 1000)  # the hub's start time (12:00 unless hub_at)
         # --- the hub ---------------------------------------------------------------------
         self.hub_dir = self.work / "hub"
-        self.hub_config = write_device_config(self.hub_dir, self.port, heartbeat_s=2.0)
+        self.hub_config = write_device_config(self.hub_dir, self.port, heartbeat_s=2.0, site_config=self.site_file)
         self.hub_device = load_device(self.hub_config)
-        appts = []
+        appts = [{"code": code, "service": svc, "at_ms": self.noon + m * MIN} for code, svc, m in appointments]
         for lang, c in CODES.items():
             appts += [{"code": c["ok"], "service": "poliisi", "at_ms": self.noon + 5 * MIN},
                       {"code": c["early"], "service": "kela", "at_ms": self.noon + 180 * MIN},
@@ -86,7 +128,7 @@ class KioskEnv:
         k.update(kiosk or {})
         self.kiosk_dir = self.work / "kiosk"
         lines = ["[device]", 'id = "kiosk-1"', 'role = "kiosk"', 'site = "example-pp"',
-                 f"site_config = {_toml(str(EXAMPLE_SITE))}", f"data_dir = {_toml(str(self.kiosk_dir))}", "",
+                 f"site_config = {_toml(str(self.site_file))}", f"data_dir = {_toml(str(self.kiosk_dir))}", "",
                  "[site_broker]", f'url = "mqtt://127.0.0.1:{self.port}"', "", "[kiosk]"]
         lines += [f"{key} = {_toml(v)}" for key, v in k.items()]
         if self.pty is not None:
