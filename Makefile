@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py scripts/system-deps.sh
 	PYTHON=$(PYTHON) sh scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,central]'
 	$(MAKE) locale
 	touch $(STAMP)
 
