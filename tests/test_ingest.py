@@ -28,9 +28,24 @@ def batch(events, site=SITE, device=DEV):
     return json.dumps({"site": site, "device": device, "events": events}).encode()
 
 
-@pytest.fixture
-def ingest(tmp_path):
-    db = CentralDB(tmp_path / "central.sqlite")
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.support.postgres import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ingest(request, tmp_path):
+    """The ingest on each central store: the same contract on SQLite and on PostgreSQL (issue 13)."""
+    if request.param == "sqlite":
+        db = CentralDB(tmp_path / "central.sqlite")
+    else:
+        from central.pgdb import CentralPG
+
+        pg = request.getfixturevalue("postgres")
+        db = CentralPG(pg.create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}"))
     yield Ingest(db)
     db.close()
 

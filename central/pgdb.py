@@ -1,0 +1,298 @@
+"""The central event database on PostgreSQL (issue 13): the same contract as central/db.py's
+CentralDB (the ingest and the reports use either), the same tables, created and upgraded by
+versioned migrations (`MIGRATIONS`; applied under an advisory lock, so workers starting together
+do not race).
+
+Exactly once as on SQLite: the primary key (site, device, seq) refuses a second copy of an event
+(`ON CONFLICT DO NOTHING`), each batch is one transaction, and the acknowledgement is read back
+from the database (the per-device contiguous watermark). Several ingest workers may write at once:
+the watermark of a device is advanced under a row lock on it (`SELECT … FOR UPDATE` of the device's
+watermark row, made first when missing), so two workers never move it past a gap between them.
+
+Text is kept as text (JSON too): PostgreSQL refuses NUL in text, so a NUL in a dead letter's
+payload is written as the four characters "\\x00" (an event's data is JSON, where it is "\\u0000").
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from core.events import Event, now_ms
+from core.privacy import mask_personal
+
+from .db import DEAD_PAYLOAD_BYTES, DeadLetter
+
+if TYPE_CHECKING:
+    from core.figures import Row
+
+#: Schema versions, applied in order, each once (schema_migrations records them). Never edit a
+#: released one: add the next.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        site text NOT NULL, device text NOT NULL, seq bigint NOT NULL, id text NOT NULL,
+        type text NOT NULL, ts bigint NOT NULL, data text NOT NULL, v integer NOT NULL,
+        received_ms bigint NOT NULL, PRIMARY KEY (site, device, seq));
+    CREATE INDEX events_site_type_ts ON events (site, type, ts);
+    CREATE INDEX events_id ON events (id);
+    CREATE TABLE watermarks (site text NOT NULL, device text NOT NULL, seq bigint NOT NULL,
+        updated_ms bigint NOT NULL, PRIMARY KEY (site, device));
+    CREATE TABLE dead_letter (id bigserial PRIMARY KEY, digest text NOT NULL UNIQUE, first_ms bigint NOT NULL,
+        last_ms bigint NOT NULL, count bigint NOT NULL, topic text NOT NULL, site text, device text, seq bigint,
+        reason text NOT NULL, payload text NOT NULL, payload_bytes integer NOT NULL);
+    CREATE TABLE refused (site text NOT NULL, device text NOT NULL, seq bigint NOT NULL, id text,
+        received_ms bigint NOT NULL, PRIMARY KEY (site, device, seq));
+    CREATE TABLE devices (site text NOT NULL, device text NOT NULL, role text NOT NULL,
+        updated_ms bigint NOT NULL, PRIMARY KEY (site, device));
+    CREATE TABLE device_status (site text NOT NULL, device text NOT NULL, status text, status_ms bigint,
+        availability text, availability_ms bigint, PRIMARY KEY (site, device));
+    """,
+)
+#: The advisory lock the migrations run under (any constant the project does not use elsewhere).
+_MIGRATION_LOCK = 0x70616C76  # "palv"
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\\x00")
+
+
+def _text(payload: bytes | str, limit: int = DEAD_PAYLOAD_BYTES) -> str:
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    return _no_nul(payload[:limit].decode("utf-8", "backslashreplace"))
+
+
+def migrate(conn: psycopg.Connection) -> int:
+    """Bring the schema to the newest version; returns it. Safe to run from several workers."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                     "applied_ms bigint NOT NULL)")
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        have = row[0] if row else 0
+        for version, sql in enumerate(MIGRATIONS, start=1):
+            if version > have:
+                conn.execute(sql)
+                conn.execute("INSERT INTO schema_migrations(version, applied_ms) VALUES (%s, %s)",
+                             (version, now_ms()))
+    return len(MIGRATIONS)
+
+
+class CentralPG:
+    """One connection to the central PostgreSQL database. One instance per thread."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        migrate(self.conn)
+
+    # --- transactions -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.execute("ROLLBACK")
+
+    # --- writes (inside a transaction the caller opened) ------------------------------------
+
+    def existing_ids(self, site: str, device: str, seqs: Sequence[int]) -> dict[int, str]:
+        rows = self.conn.execute("SELECT seq, id FROM events WHERE site=%s AND device=%s AND seq = ANY(%s)",
+                                 (site, device, sorted(set(seqs)))).fetchall()
+        return {seq: eid for seq, eid in rows}
+
+    def insert_events(self, events: Iterable[Event], received_ms: int | None = None) -> int:
+        """One statement for the batch; an event already stored under its (site, device, seq)
+        stays as it was. Returns how many were new."""
+        when = now_ms() if received_ms is None else received_ms
+        cols: list[list[Any]] = [[] for _ in range(9)]
+        for e in events:
+            for col, value in zip(cols, (e.site, e.device, e.seq, e.id, e.type, e.ts,
+                                         json.dumps(e.data, ensure_ascii=False, separators=(",", ":"),
+                                                    sort_keys=True), e.v, when)):
+                col.append(value)
+        if not cols[0]:
+            return 0
+        cur = self.conn.execute(
+            "INSERT INTO events(site, device, seq, id, type, ts, data, v, received_ms) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], "
+            "%s::text[], %s::integer[], %s::bigint[]) ON CONFLICT DO NOTHING", cols)
+        return cur.rowcount
+
+    def refuse(self, site: str, device: str, seq: int, event_id: str | None, when: int | None = None) -> None:
+        self.conn.execute("INSERT INTO refused(site, device, seq, id, received_ms) VALUES (%s,%s,%s,%s,%s) "
+                          "ON CONFLICT DO NOTHING",
+                          (site, device, seq, _no_nul(event_id) if isinstance(event_id, str) else None,
+                           now_ms() if when is None else when))
+
+    def register_site(self, site: str, devices: dict[str, str], when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        self.conn.execute("DELETE FROM devices WHERE site=%s", (site,))
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO devices(site, device, role, updated_ms) VALUES (%s,%s,%s,%s)",
+                            [(site, dev, role, when) for dev, role in sorted(devices.items())])
+
+    def dead_letter(self, d: DeadLetter, when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        raw = d.payload.encode("utf-8", "surrogatepass") if isinstance(d.payload, str) else bytes(d.payload)
+        h = hashlib.sha256()
+        for part in (d.topic.encode("utf-8", "surrogatepass"), d.reason.encode("utf-8", "surrogatepass"), raw):
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+        self.conn.execute(
+            "INSERT INTO dead_letter(digest, first_ms, last_ms, count, topic, site, device, seq, reason, "
+            "payload, payload_bytes) VALUES (%s,%s,%s,1,%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT(digest) DO UPDATE SET count = dead_letter.count + 1, last_ms = excluded.last_ms",
+            (h.hexdigest(), when, when, _text(d.topic, 1024),
+             _no_nul(d.site) if isinstance(d.site, str) else None,
+             _no_nul(d.device) if isinstance(d.device, str) else None,
+             d.seq if isinstance(d.seq, int) and not isinstance(d.seq, bool) and abs(d.seq) < 2**63 else None,
+             mask_personal(_text(d.reason, 1000)), mask_personal(_text(raw)), len(raw)))
+
+    def watermark(self, site: str, device: str) -> int:
+        row = self.conn.execute("SELECT seq FROM watermarks WHERE site=%s AND device=%s", (site, device)).fetchone()
+        return row[0] if row else 0
+
+    def _run_end(self, table: str, site: str, device: str, wm: int) -> int:
+        """The end of the contiguous run of `table`'s rows right after `wm` (wm itself if none)."""
+        row = self.conn.execute(
+            f"SELECT e.seq FROM {table} e WHERE e.site=%s AND e.device=%s AND e.seq > %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {table} n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
+            f"AND EXISTS (SELECT 1 FROM {table} f WHERE f.site=%s AND f.device=%s AND f.seq=%s) "
+            "ORDER BY e.seq LIMIT 1", (site, device, wm, site, device, wm + 1)).fetchone()
+        return row[0] if row else wm
+
+    def advance_watermark(self, site: str, device: str, when: int | None = None) -> int:
+        when = now_ms() if when is None else when
+        # The device's watermark row, locked for this transaction: workers advance it one at a time.
+        self.conn.execute("INSERT INTO watermarks(site, device, seq, updated_ms) VALUES (%s,%s,0,%s) "
+                          "ON CONFLICT DO NOTHING", (site, device, when))
+        row = self.conn.execute("SELECT seq FROM watermarks WHERE site=%s AND device=%s FOR UPDATE",
+                                (site, device)).fetchone()
+        start = end = row[0] if row else 0
+        while True:
+            nxt = self._run_end("refused", site, device, self._run_end("events", site, device, end))
+            if nxt == end:
+                break
+            end = nxt
+        if end != start:
+            self.conn.execute("UPDATE watermarks SET seq=%s, updated_ms=%s WHERE site=%s AND device=%s",
+                              (end, when, site, device))
+        return end
+
+    def roles(self, site: str) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT device, role FROM devices WHERE site=%s", (site,)).fetchall())
+
+    def refused_seqs(self, site: str, device: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM refused WHERE site=%s AND device=%s ORDER BY seq", (site, device))]
+
+    def set_status(self, site: str, device: str, leaf: str, payload: str, when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        col = "status" if leaf == "status" else "availability"
+        self.conn.execute(
+            f"INSERT INTO device_status(site, device, {col}, {col}_ms) VALUES (%s,%s,%s,%s) "
+            f"ON CONFLICT(site, device) DO UPDATE SET {col}=excluded.{col}, {col}_ms=excluded.{col}_ms",
+            (site, device, _no_nul(payload), when))
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def count_events(self, site: str | None = None, device: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM events", []
+        if site is not None:
+            sql += " WHERE site=%s" + (" AND device=%s" if device is not None else "")
+            args = [site] + ([device] if device is not None else [])
+        row = self.conn.execute(sql, args).fetchone()
+        return int(row[0]) if row else 0
+
+    def seqs(self, site: str, device: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM events WHERE site=%s AND device=%s ORDER BY seq", (site, device))]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM dead_letter ORDER BY id")
+        names = [c.name for c in cur.description or ()]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def dead_letter_count(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM dead_letter").fetchone()
+        return int(row[0]) if row else 0
+
+    def report(self) -> dict[str, Any]:
+        """Counts per site and device and per event type, watermarks, dead letters, device status
+        (the same queries as on SQLite)."""
+        devices: dict[str, dict[str, Any]] = {}
+        for site, device, n, lo, hi, last_ms in self.conn.execute(
+                "SELECT site, device, count(*), min(seq), max(seq), max(received_ms) FROM events "
+                "GROUP BY site, device ORDER BY site, device"):
+            devices[f"{site}/{device}"] = {"site": site, "device": device, "events": n, "min_seq": lo,
+                                           "max_seq": hi, "last_received_ms": last_ms, "types": {}}
+        for site, device, etype, n in self.conn.execute(
+                "SELECT site, device, type, count(*) FROM events GROUP BY site, device, type"):
+            devices[f"{site}/{device}"]["types"][etype] = n
+        for site, device, seq in self.conn.execute("SELECT site, device, seq FROM watermarks"):
+            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
+            d["acked_seq"] = seq
+        for site, device, status, status_ms, avail, avail_ms in self.conn.execute(
+                "SELECT site, device, status, status_ms, availability, availability_ms FROM device_status"):
+            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
+            try:
+                d["status"] = json.loads(status) if status else None
+            except ValueError:
+                d["status"] = None
+            d["availability"] = avail
+            d["availability_ms"] = avail_ms
+        for d in devices.values():
+            d.setdefault("acked_seq", 0)
+            d["beyond_watermark"] = max(0, (d.get("max_seq") or 0) - d["acked_seq"])
+        sites: dict[str, dict[str, Any]] = {}
+        for d in devices.values():
+            s = sites.setdefault(d["site"], {"events": 0, "devices": 0, "types": {}})
+            s["events"] += d["events"]
+            s["devices"] += 1
+            for t, n in d["types"].items():
+                s["types"][t] = s["types"].get(t, 0) + n
+        dead = [{"reason": r, "rows": n, "times": int(c)} for r, n, c in self.conn.execute(
+            "SELECT reason, count(*), sum(count) FROM dead_letter GROUP BY reason ORDER BY count(*) DESC LIMIT 50")]
+        total_dead = self.conn.execute("SELECT count(*), coalesce(sum(count), 0) FROM dead_letter").fetchone() \
+            or (0, 0)
+        return {"sites": sites, "devices": list(devices.values()),
+                "dead_letters": {"rows": total_dead[0], "times": int(total_dead[1]), "by_reason": dead}}
+
+    def figure_rows(self, site: str | None = None) -> Iterator[Row]:
+        from core.figures import Row
+
+        sql = "SELECT site, type, ts, data FROM events"
+        args: tuple = ()
+        if site is not None:
+            sql += " WHERE site = %s"
+            args = (site,)
+        with self.conn.cursor() as cur:
+            for s, etype, ts, data in cur.execute(sql + " ORDER BY site, device, seq", args):
+                try:
+                    yield Row(s, etype, ts, json.loads(data))
+                except ValueError:
+                    continue
+
+    def checkpoint(self) -> None:
+        """Nothing to do: PostgreSQL checkpoints on its own (the SQLite store truncates its WAL here)."""
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
+
+    def __enter__(self) -> "CentralPG":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
