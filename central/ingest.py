@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -43,7 +42,8 @@ from typing import Any
 
 from bus import topics
 from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
-from central.db import CentralDB, DeadLetter
+from central.db import DeadLetter
+from central.store import CentralStore, db_errors, open_central
 from core.downwire import DownwireError, validate_site_config
 from core.events import MAX_EVENT_BYTES, Event, EventError, check_event, now_ms, parse_event, valid_id
 
@@ -112,7 +112,7 @@ def _redacted(obj: Any) -> str:
 class Ingest:
     """The message-handling core, without MQTT: topic + payload in, rows and acks out."""
 
-    def __init__(self, db: CentralDB) -> None:
+    def __init__(self, db: CentralStore) -> None:
         self.db = db
         self._roles: dict[str, dict[str, str]] = {}  # site → device → role, read once per handle_many
 
@@ -122,7 +122,7 @@ class Ingest:
     def handle_many(self, messages: Iterable[tuple[str, bytes | str]]) -> IngestResult:
         """Store a group of messages in one transaction; returns the acks to publish (read from
         the database after the writes). A database failure rolls everything back and raises
-        sqlite3.Error: nothing was acknowledged, the devices will send again."""
+        one of central.store.db_errors(): nothing was acknowledged, the devices will send again."""
         res = IngestResult()
         touched: set[tuple[str, str]] = set()
         when = now_ms()
@@ -174,8 +174,8 @@ class Ingest:
         touched.add((site, device))  # even a bad message gets the current ack: it helps the device resync
         try:
             self._batch(site, device, topic, payload, when, res)
-        except sqlite3.Error:
-            raise
+        except db_errors():
+            raise  # the database failed: the whole group is rolled back and sent again
         except Exception as exc:  # a bug must cost one message, not the worker
             log.exception("ingest: unexpected error on %s", topic)
             self._dead(res, DeadLetter(f"internal error: {type(exc).__name__}: {exc}", topic, payload,
@@ -352,7 +352,7 @@ class IngestWorker:
         self.ack_failures = 0
 
     def run(self, stop: threading.Event) -> None:
-        db = CentralDB(self.db_path)
+        db = open_central(self.db_path)
         ingest = Ingest(db)
         self.link.start()
         last_cp = last_log = time.monotonic()
@@ -392,7 +392,7 @@ class IngestWorker:
             try:
                 res = ingest.handle_many(msgs)
                 break
-            except sqlite3.Error as exc:
+            except db_errors() as exc:
                 # Nothing was acknowledged, so nothing is lost: the devices send again on timeout.
                 log.error("ingest: database error (attempt %d): %s", attempt + 1, exc)
                 if stop.wait(0.5 * (attempt + 1)):
@@ -406,7 +406,7 @@ class IngestWorker:
             # would resume from it after a reconnect).
             try:
                 seq = max(seq, ingest.db.watermark(site, device))
-            except sqlite3.Error:
+            except db_errors():
                 pass
             self.link.publish(topics.ack(site, device), ack_payload(seq), qos=1, retain=True)
 

@@ -24,7 +24,8 @@ def register(sub) -> None:
     a = p.add_subparsers(dest="central_action", metavar="ACTION", required=True)
 
     i = a.add_parser("ingest", help="run an ingest worker (several may share one database and broker)")
-    i.add_argument("--db", required=True, help="the central SQLite database (created if missing)")
+    i.add_argument("--db", required=True, help="the central database: a PostgreSQL connection string "
+                   "(postgresql://…), or a SQLite file (created if missing)")
     _broker_opts(i, "ingest")
     process.add_log_option(i)
     i.set_defaults(func=run_ingest)
@@ -139,12 +140,12 @@ def run_publish_appointments(args) -> int:
 def run_report(args) -> int:
     from pathlib import Path
 
-    from central.db import CentralDB
+    from central.store import is_postgres, open_central
 
-    if not Path(args.db).exists():
+    if not is_postgres(args.db) and not Path(args.db).exists():
         print(f"{args.db}: no such database", file=sys.stderr)
         return 2
-    with CentralDB(args.db) as db:
+    with open_central(args.db) as db:
         rep = db.report()
     if args.json:
         print(json.dumps(rep, ensure_ascii=False, indent=2))
@@ -167,10 +168,10 @@ def run_figures(args) -> int:
     import re
     from pathlib import Path
 
-    from central.db import CentralDB
+    from central.store import is_postgres, open_central
     from core.figures import SITE_LEVEL, figures
 
-    if not Path(args.db).exists():
+    if not is_postgres(args.db) and not Path(args.db).exists():
         print(f"{args.db}: no such database", file=sys.stderr)
         return 2
     if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
@@ -186,7 +187,7 @@ def run_figures(args) -> int:
             print(str(exc), file=sys.stderr)
             return 2
         sites[site.id] = site
-    with CentralDB(args.db) as db:
+    with open_central(args.db) as db:
         fig = figures(db.figure_rows(args.site), tz=args.tz, month=args.month, sites=sites)
     if args.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
