@@ -36,9 +36,21 @@ SITE = "test-site"
 SITE_TOML = always_open_text((REPO / "assets" / "sites" / "example.toml").read_text()).replace('id = "example-pp"', f'id = "{SITE}"', 1)
 
 
-@pytest.fixture
-def central(tmp_path):
-    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"]).start()
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.support.postgres import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def central(request, tmp_path):
+    """Every test here on each central store: exactly once on SQLite and on PostgreSQL (issue 13)."""
+    dsn = None
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("postgres").create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}")
+    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"], pg_dsn=dsn).start()
     yield c
     c.stop_all()
 
@@ -174,7 +186,7 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
         service.stop()
 
     # The report names both devices with their counts.
-    out = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", str(central.db_path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", central.db, "--json"],
                          cwd=REPO, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     rep = json.loads(out.stdout)
@@ -184,7 +196,7 @@ def test_end_to_end_hub_and_kiosk_through_both_brokers(central, site_broker, tmp
     assert by_dev["hub-1"]["types"]["ticket.issued"] == 33 and by_dev["hub-1"]["types"]["ticket.finished"] == 32
     assert by_dev["hub-1"]["types"]["ticket.parked"] == 1 and by_dev["hub-1"]["types"]["ticket.requeued"] == 1
     assert rep["dead_letters"]["rows"] == 0
-    text = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", str(central.db_path)],
+    text = subprocess.run([sys.executable, "-m", "cli", "central", "report", "--db", central.db],
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert text.returncode == 0 and "test-site/kiosk-1" in text.stdout and "dead letters: 0" in text.stdout
 

@@ -26,9 +26,21 @@ pytestmark = pytest.mark.broker
 SITE = "test-site"
 
 
-@pytest.fixture
-def central(tmp_path):
-    c = Central(tmp_path / "central", ["kiosk-1", "counter-1"]).start()
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.support.postgres import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def central(request, tmp_path):
+    """Every test here on each central store: exactly once on SQLite and on PostgreSQL (issue 13)."""
+    dsn = None
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("postgres").create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}")
+    c = Central(tmp_path / "central", ["kiosk-1", "counter-1"], pg_dsn=dsn).start()
     yield c
     c.stop_all()
 

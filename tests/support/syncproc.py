@@ -44,12 +44,15 @@ class Central:
     """The central broker (secured, from the project's templates) plus paths for the central DB."""
 
     def __init__(self, workdir: Path, devices: Iterable[str], site: str = SITE, tls: brokerconf.TlsFiles | None = None,
-                 tls_port: int | None = None) -> None:
+                 tls_port: int | None = None, pg_dsn: str | None = None) -> None:
+        """`pg_dsn`: the central store is that PostgreSQL database (else a SQLite file in `workdir`)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.site = site
         self.devices = list(devices)
         self.db_path = self.workdir / "central.sqlite"
+        self.pg_dsn = pg_dsn
+        self.db = pg_dsn or str(self.db_path)  # what `--db` of the central commands takes
         self.passwd = self.workdir / "passwd"
         self.service_passwd = self.workdir / "service-passwd"
         self.acl = self.workdir / "acl"
@@ -104,7 +107,7 @@ class Central:
 
     def start_ingest(self, name: str = "ingest-a") -> subprocess.Popen:
         """An ingest worker; `name` names its log and is its client-id instance ("ingest/<name>")."""
-        return self.spawn(["central", "ingest", "--db", str(self.db_path), "--broker", self.url,
+        return self.spawn(["central", "ingest", "--db", self.db, "--broker", self.url,
                            "--username", "ingest", "--password-file", self.pwfile("ingest"),
                            "--client-id", name, "--log-level", "INFO"], f"{name}.log")
 
@@ -150,6 +153,15 @@ class Central:
     # --- the central database --------------------------------------------------------------------
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """`sql` with ? placeholders, on whichever store this central uses ([] before its schema exists)."""
+        if self.pg_dsn is not None:
+            import psycopg
+
+            try:
+                with psycopg.connect(self.pg_dsn) as pconn:
+                    return pconn.execute(sql.replace("?", "%s"), args).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []
         if not self.db_path.exists():
             return []
         conn = sqlite3.connect(str(self.db_path), timeout=10)
