@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ DEAD_PAYLOAD_BYTES = 4096
 _IN_CHUNK = 500
 
 
-def _text(payload: bytes | str, limit: int = DEAD_PAYLOAD_BYTES) -> str:
+def dead_text(payload: bytes | str, limit: int = DEAD_PAYLOAD_BYTES) -> str:
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogatepass")
     return payload[:limit].decode("utf-8", "backslashreplace")
@@ -57,6 +57,78 @@ class DeadLetter:
     site: str | None = None
     device: str | None = None
     seq: int | None = None
+
+
+def raw_payload(d: DeadLetter) -> bytes:
+    return d.payload.encode("utf-8", "surrogatepass") if isinstance(d.payload, str) else bytes(d.payload)
+
+
+def dead_letter_digest(d: DeadLetter, raw: bytes) -> str:
+    """What makes two dead letters one row (with a count): topic, reason and payload."""
+    h = hashlib.sha256()
+    for part in (d.topic.encode("utf-8", "surrogatepass"), d.reason.encode("utf-8", "surrogatepass"), raw):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def dead_seq(d: DeadLetter) -> int | None:
+    """The dead letter's sequence number as stored: an int that fits a 64-bit column, or nothing."""
+    return d.seq if isinstance(d.seq, int) and not isinstance(d.seq, bool) and abs(d.seq) < 2**63 else None
+
+
+def rows_of(records: Iterable[Sequence[Any]]) -> Iterator[Row]:
+    """(site, type, ts, data JSON) records as core.figures.Rows; a record whose data is no JSON is left out."""
+    from core.figures import Row
+
+    for s, etype, ts, data in records:
+        try:
+            yield Row(s, etype, ts, json.loads(data))
+        except ValueError:
+            continue
+
+
+def build_report(execute: Callable[[str], Iterable[Sequence[Any]]]) -> dict[str, Any]:
+    """Counts per site and device and per event type, watermarks, dead letters, device status.
+`execute`: a connection's execute (sqlite3 or psycopg: the queries take no parameters)."""
+    devices: dict[str, dict[str, Any]] = {}
+    for site, device, n, lo, hi, last_ms in execute(
+            "SELECT site, device, count(*), min(seq), max(seq), max(received_ms) FROM events "
+            "GROUP BY site, device ORDER BY site, device"):
+        devices[f"{site}/{device}"] = {"site": site, "device": device, "events": n, "min_seq": lo,
+                                       "max_seq": hi, "last_received_ms": last_ms, "types": {}}
+    for site, device, etype, n in execute(
+            "SELECT site, device, type, count(*) FROM events GROUP BY site, device, type"):
+        devices[f"{site}/{device}"]["types"][etype] = n
+    for site, device, seq in execute("SELECT site, device, seq FROM watermarks"):
+        d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
+        d["acked_seq"] = seq
+    for site, device, status, status_ms, avail, avail_ms in execute(
+            "SELECT site, device, status, status_ms, availability, availability_ms FROM device_status"):
+        d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
+        try:
+            d["status"] = json.loads(status) if status else None
+        except ValueError:
+            d["status"] = None
+        d["availability"] = avail
+        d["availability_ms"] = avail_ms
+    for d in devices.values():
+        d.setdefault("acked_seq", 0)
+        d["beyond_watermark"] = max(0, (d.get("max_seq") or 0) - d["acked_seq"])
+    sites: dict[str, dict[str, Any]] = {}
+    for d in devices.values():
+        s = sites.setdefault(d["site"], {"events": 0, "devices": 0, "types": {}})
+        s["events"] += d["events"]
+        s["devices"] += 1
+        for t, n in d["types"].items():
+            s["types"][t] = s["types"].get(t, 0) + n
+    # int(): PostgreSQL sums to a Decimal.
+    dead = [{"reason": r, "rows": n, "times": int(c)} for r, n, c in execute(
+        "SELECT reason, count(*), sum(count) FROM dead_letter GROUP BY reason ORDER BY count(*) DESC LIMIT 50")]
+    total_dead = list(execute("SELECT count(*), coalesce(sum(count), 0) FROM dead_letter"))[0]
+    return {"sites": sites, "devices": list(devices.values()),
+            "dead_letters": {"rows": total_dead[0], "times": int(total_dead[1]), "by_reason": dead}}
+
 
 
 class CentralDB:
@@ -156,19 +228,15 @@ class CentralDB:
 
     def dead_letter(self, d: DeadLetter, when: int | None = None) -> None:
         when = now_ms() if when is None else when
-        raw = d.payload.encode("utf-8", "surrogatepass") if isinstance(d.payload, str) else bytes(d.payload)
-        h = hashlib.sha256()
-        for part in (d.topic.encode("utf-8", "surrogatepass"), d.reason.encode("utf-8", "surrogatepass"), raw):
-            h.update(len(part).to_bytes(8, "big"))
-            h.update(part)
+        raw = raw_payload(d)
         self.conn.execute(
             "INSERT INTO dead_letter(digest, first_ms, last_ms, count, topic, site, device, seq, reason, "
             "payload, payload_bytes) VALUES (?,?,?,1,?,?,?,?,?,?,?) "
             "ON CONFLICT(digest) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms",
-            (h.hexdigest(), when, when, _text(d.topic, 1024), d.site, d.device,
-             d.seq if isinstance(d.seq, int) and not isinstance(d.seq, bool) and abs(d.seq) < 2**63 else None,
+            (dead_letter_digest(d, raw), when, when, dead_text(d.topic, 1024), d.site, d.device,
+             dead_seq(d),
              # A refused payload may be exactly the personal data that must not be kept.
-             mask_personal(_text(d.reason, 1000)), mask_personal(_text(raw)), len(raw)))
+             mask_personal(dead_text(d.reason, 1000)), mask_personal(dead_text(raw)), len(raw)))
 
     def watermark(self, site: str, device: str) -> int:
         row = self.conn.execute("SELECT seq FROM watermarks WHERE site=? AND device=?", (site, device)).fetchone()
@@ -245,58 +313,17 @@ class CentralDB:
         return n
 
     def report(self) -> dict[str, Any]:
-        """Counts per site and device and per event type, watermarks, dead letters, device status."""
-        devices: dict[str, dict[str, Any]] = {}
-        for site, device, n, lo, hi, last_ms in self.conn.execute(
-                "SELECT site, device, count(*), min(seq), max(seq), max(received_ms) FROM events "
-                "GROUP BY site, device ORDER BY site, device"):
-            devices[f"{site}/{device}"] = {"site": site, "device": device, "events": n, "min_seq": lo,
-                                           "max_seq": hi, "last_received_ms": last_ms, "types": {}}
-        for site, device, etype, n in self.conn.execute(
-                "SELECT site, device, type, count(*) FROM events GROUP BY site, device, type"):
-            devices[f"{site}/{device}"]["types"][etype] = n
-        for site, device, seq in self.conn.execute("SELECT site, device, seq FROM watermarks"):
-            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
-            d["acked_seq"] = seq
-        for site, device, status, status_ms, avail, avail_ms in self.conn.execute(
-                "SELECT site, device, status, status_ms, availability, availability_ms FROM device_status"):
-            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
-            try:
-                d["status"] = json.loads(status) if status else None
-            except ValueError:
-                d["status"] = None
-            d["availability"] = avail
-            d["availability_ms"] = avail_ms
-        for d in devices.values():
-            d.setdefault("acked_seq", 0)
-            d["beyond_watermark"] = max(0, (d.get("max_seq") or 0) - d["acked_seq"])
-        sites: dict[str, dict[str, Any]] = {}
-        for d in devices.values():
-            s = sites.setdefault(d["site"], {"events": 0, "devices": 0, "types": {}})
-            s["events"] += d["events"]
-            s["devices"] += 1
-            for t, n in d["types"].items():
-                s["types"][t] = s["types"].get(t, 0) + n
-        dead = [{"reason": r, "rows": n, "times": c} for r, n, c in self.conn.execute(
-            "SELECT reason, count(*), sum(count) FROM dead_letter GROUP BY reason ORDER BY count(*) DESC LIMIT 50")]
-        total_dead = self.conn.execute("SELECT count(*), coalesce(sum(count), 0) FROM dead_letter").fetchone()
-        return {"sites": sites, "devices": list(devices.values()),
-                "dead_letters": {"rows": total_dead[0], "times": total_dead[1], "by_reason": dead}}
+        return build_report(self.conn.execute)
 
     def figure_rows(self, site: str | None = None) -> Iterator[Row]:
         """Every event as a core.figures.Row, in (site, device, seq) order, for the figures."""
-        from core.figures import Row
 
         sql = "SELECT site, type, ts, data FROM events"
         args: tuple = ()
         if site is not None:
             sql += " WHERE site = ?"
             args = (site,)
-        for s, etype, ts, data in self.conn.execute(sql + " ORDER BY site, device, seq", args):
-            try:
-                yield Row(s, etype, ts, json.loads(data))
-            except ValueError:
-                continue
+        yield from rows_of(self.conn.execute(sql + " ORDER BY site, device, seq", args))
 
     def checkpoint(self) -> None:
         try:

@@ -14,7 +14,6 @@ payload is written as the four characters "\\x00" (an event's data is JSON, wher
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,16 @@ import psycopg
 from core.events import Event, now_ms
 from core.privacy import mask_personal
 
-from .db import DEAD_PAYLOAD_BYTES, DeadLetter
+from .db import (
+    DEAD_PAYLOAD_BYTES,
+    DeadLetter,
+    build_report,
+    dead_letter_digest,
+    dead_seq,
+    dead_text,
+    raw_payload,
+    rows_of,
+)
 
 if TYPE_CHECKING:
     from core.figures import Row
@@ -61,9 +69,7 @@ def _no_nul(text: str) -> str:
 
 
 def _text(payload: bytes | str, limit: int = DEAD_PAYLOAD_BYTES) -> str:
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8", "surrogatepass")
-    return _no_nul(payload[:limit].decode("utf-8", "backslashreplace"))
+    return _no_nul(dead_text(payload, limit))
 
 
 def migrate(conn: psycopg.Connection) -> int:
@@ -142,19 +148,15 @@ class CentralPG:
 
     def dead_letter(self, d: DeadLetter, when: int | None = None) -> None:
         when = now_ms() if when is None else when
-        raw = d.payload.encode("utf-8", "surrogatepass") if isinstance(d.payload, str) else bytes(d.payload)
-        h = hashlib.sha256()
-        for part in (d.topic.encode("utf-8", "surrogatepass"), d.reason.encode("utf-8", "surrogatepass"), raw):
-            h.update(len(part).to_bytes(8, "big"))
-            h.update(part)
+        raw = raw_payload(d)
         self.conn.execute(
             "INSERT INTO dead_letter(digest, first_ms, last_ms, count, topic, site, device, seq, reason, "
             "payload, payload_bytes) VALUES (%s,%s,%s,1,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT(digest) DO UPDATE SET count = dead_letter.count + 1, last_ms = excluded.last_ms",
-            (h.hexdigest(), when, when, _text(d.topic, 1024),
+            (dead_letter_digest(d, raw), when, when, _text(d.topic, 1024),
              _no_nul(d.site) if isinstance(d.site, str) else None,
              _no_nul(d.device) if isinstance(d.device, str) else None,
-             d.seq if isinstance(d.seq, int) and not isinstance(d.seq, bool) and abs(d.seq) < 2**63 else None,
+             dead_seq(d),
              mask_personal(_text(d.reason, 1000)), mask_personal(_text(raw)), len(raw)))
 
     def watermark(self, site: str, device: str) -> int:
@@ -227,60 +229,16 @@ class CentralPG:
         return int(row[0]) if row else 0
 
     def report(self) -> dict[str, Any]:
-        """Counts per site and device and per event type, watermarks, dead letters, device status
-        (the same queries as on SQLite)."""
-        devices: dict[str, dict[str, Any]] = {}
-        for site, device, n, lo, hi, last_ms in self.conn.execute(
-                "SELECT site, device, count(*), min(seq), max(seq), max(received_ms) FROM events "
-                "GROUP BY site, device ORDER BY site, device"):
-            devices[f"{site}/{device}"] = {"site": site, "device": device, "events": n, "min_seq": lo,
-                                           "max_seq": hi, "last_received_ms": last_ms, "types": {}}
-        for site, device, etype, n in self.conn.execute(
-                "SELECT site, device, type, count(*) FROM events GROUP BY site, device, type"):
-            devices[f"{site}/{device}"]["types"][etype] = n
-        for site, device, seq in self.conn.execute("SELECT site, device, seq FROM watermarks"):
-            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
-            d["acked_seq"] = seq
-        for site, device, status, status_ms, avail, avail_ms in self.conn.execute(
-                "SELECT site, device, status, status_ms, availability, availability_ms FROM device_status"):
-            d = devices.setdefault(f"{site}/{device}", {"site": site, "device": device, "events": 0, "types": {}})
-            try:
-                d["status"] = json.loads(status) if status else None
-            except ValueError:
-                d["status"] = None
-            d["availability"] = avail
-            d["availability_ms"] = avail_ms
-        for d in devices.values():
-            d.setdefault("acked_seq", 0)
-            d["beyond_watermark"] = max(0, (d.get("max_seq") or 0) - d["acked_seq"])
-        sites: dict[str, dict[str, Any]] = {}
-        for d in devices.values():
-            s = sites.setdefault(d["site"], {"events": 0, "devices": 0, "types": {}})
-            s["events"] += d["events"]
-            s["devices"] += 1
-            for t, n in d["types"].items():
-                s["types"][t] = s["types"].get(t, 0) + n
-        dead = [{"reason": r, "rows": n, "times": int(c)} for r, n, c in self.conn.execute(
-            "SELECT reason, count(*), sum(count) FROM dead_letter GROUP BY reason ORDER BY count(*) DESC LIMIT 50")]
-        total_dead = self.conn.execute("SELECT count(*), coalesce(sum(count), 0) FROM dead_letter").fetchone() \
-            or (0, 0)
-        return {"sites": sites, "devices": list(devices.values()),
-                "dead_letters": {"rows": total_dead[0], "times": int(total_dead[1]), "by_reason": dead}}
+        return build_report(self.conn.execute)
 
     def figure_rows(self, site: str | None = None) -> Iterator[Row]:
-        from core.figures import Row
-
         sql = "SELECT site, type, ts, data FROM events"
         args: tuple = ()
         if site is not None:
             sql += " WHERE site = %s"
             args = (site,)
         with self.conn.cursor() as cur:
-            for s, etype, ts, data in cur.execute(sql + " ORDER BY site, device, seq", args):
-                try:
-                    yield Row(s, etype, ts, json.loads(data))
-                except ValueError:
-                    continue
+            yield from rows_of(cur.execute(sql + " ORDER BY site, device, seq", args))
 
     def checkpoint(self) -> None:
         """Nothing to do: PostgreSQL checkpoints on its own (the SQLite store truncates its WAL here)."""

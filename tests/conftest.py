@@ -42,3 +42,13 @@ def example_site():
     from tests.support.sites import EXAMPLE_SITE  # open all day: the tests run at any hour
 
     return load_site(EXAMPLE_SITE)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL cluster for the run (tests/support/postgres.py); each test takes
+    `postgres.fresh_database()`."""
+    from tests.support.postgres import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster

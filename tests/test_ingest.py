@@ -9,8 +9,9 @@ from bus import topics
 from bus.link import Connected, Message
 from central.db import CentralDB
 from central.ingest import MAX_BATCH_BYTES, Ingest
+from central.store import open_central
 from core.events import Event, new_event_id, now_ms
-from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
+from tests.support.syncproc import Central, publish_wait, store_dsn, wait_ingest_subscribed, wait_item, wait_until
 
 SITE, DEV = "s1", "kiosk-1"
 T0 = now_ms() - 3_600_000  # within the ingest's window around the receive time
@@ -28,24 +29,10 @@ def batch(events, site=SITE, device=DEV):
     return json.dumps({"site": site, "device": device, "events": events}).encode()
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.support.postgres import PostgresCluster
-
-    with PostgresCluster() as cluster:
-        yield cluster
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def ingest(request, tmp_path):
     """The ingest on each central store: the same contract on SQLite and on PostgreSQL (issue 13)."""
-    if request.param == "sqlite":
-        db = CentralDB(tmp_path / "central.sqlite")
-    else:
-        from central.pgdb import CentralPG
-
-        pg = request.getfixturevalue("postgres")
-        db = CentralPG(pg.create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}"))
+    db = open_central(store_dsn(request) or str(tmp_path / "central.sqlite"))
     yield Ingest(db)
     db.close()
 

@@ -24,6 +24,7 @@ from tests.support.syncproc import (
     Central,
     assert_synced,
     fill_store,
+    store_dsn,
     store_seqs,
     wait_item,
     wait_synced,
@@ -36,21 +37,10 @@ SITE = "test-site"
 SITE_TOML = always_open_text((REPO / "assets" / "sites" / "example.toml").read_text()).replace('id = "example-pp"', f'id = "{SITE}"', 1)
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.support.postgres import PostgresCluster
-
-    with PostgresCluster() as cluster:
-        yield cluster
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def central(request, tmp_path):
     """Every test here on each central store: exactly once on SQLite and on PostgreSQL (issue 13)."""
-    dsn = None
-    if request.param == "postgres":
-        dsn = request.getfixturevalue("postgres").create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}")
-    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"], pg_dsn=dsn).start()
+    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"], pg_dsn=store_dsn(request)).start()
     yield c
     c.stop_all()
 

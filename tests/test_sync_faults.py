@@ -15,6 +15,7 @@ from tests.support.syncproc import (
     device_store_path,
     fill_store,
     publish_wait,
+    store_dsn,
     store_seqs,
     wait_item,
     wait_synced,
@@ -26,21 +27,10 @@ pytestmark = pytest.mark.broker
 SITE = "test-site"
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.support.postgres import PostgresCluster
-
-    with PostgresCluster() as cluster:
-        yield cluster
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def central(request, tmp_path):
     """Every test here on each central store: exactly once on SQLite and on PostgreSQL (issue 13)."""
-    dsn = None
-    if request.param == "postgres":
-        dsn = request.getfixturevalue("postgres").create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}")
-    c = Central(tmp_path / "central", ["kiosk-1", "counter-1"], pg_dsn=dsn).start()
+    c = Central(tmp_path / "central", ["kiosk-1", "counter-1"], pg_dsn=store_dsn(request)).start()
     yield c
     c.stop_all()
 

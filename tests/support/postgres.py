@@ -46,6 +46,7 @@ class PostgresCluster:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.proc: subprocess.Popen | None = None
+        self._made = 0
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:
             self._as = {"user": RUN_AS}
@@ -84,6 +85,11 @@ class PostgresCluster:
     def create_database(self, name: str) -> str:
         self.psql(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def fresh_database(self) -> str:
+        """A new empty database of this cluster (one per test): its connection string."""
+        self._made += 1
+        return self.create_database(f"t{self._made}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

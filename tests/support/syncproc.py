@@ -187,6 +187,12 @@ class Central:
         return self.query("SELECT reason, count, payload_bytes, device FROM dead_letter ORDER BY id")
 
 
+def store_dsn(request: Any) -> str | None:
+    """For a test parametrized over the central stores ("sqlite", "postgres"): a fresh PostgreSQL
+    database of the run's cluster (the `postgres` fixture), or None for the SQLite file."""
+    return request.getfixturevalue("postgres").fresh_database() if request.param == "postgres" else None
+
+
 def write_device(workdir: Path, central: Central, device: str, role: str = "kiosk", sync: dict | None = None,
                  extra: str = "", device_keys: dict | None = None) -> Path:
     """A device configuration whose central broker is `central`, with the FAST_SYNC settings.
