@@ -546,10 +546,7 @@ class HubService:
         key = (device, corr) if corr else None
         if key is not None and key in self._answered:
             self._answered.move_to_end(key)
-            if self._staff_answers() and msg.topic in self._staff_topics:
-                self._publish_staff(target, self._answered[key], corr)
-            else:
-                self._publish(target, self._answered[key], corr)
+            self._send_answer(msg.topic, target, self._answered[key], corr)
             return
         query = False
         if msg.retain:
@@ -564,10 +561,7 @@ class HubService:
             self._answered[key] = body
             if len(self._answered) > DEDUP_SIZE:
                 self._answered.popitem(last=False)
-        if self._staff_answers() and msg.topic in self._staff_topics:
-            self._publish_staff(target, body, corr)
-        else:
-            self._publish(target, body, corr)
+        self._send_answer(msg.topic, target, body, corr)
         self.commands += 1
         if not reply.get("ok", False):
             self.errors += 1
@@ -620,9 +614,17 @@ class HubService:
         elif rc != 4:  # 4 = MQTT_ERR_NO_CONN: paho keeps QoS 1 and sends on reconnect
             log.warning("hub: publish to %s failed (rc %d)", topic, rc)
 
-    def _publish_staff(self, topic: str, body: bytes, corr: bytes | None) -> None:
-        assert self._staff_link is not None
-        rc, _ = self._staff_link.publish(topic, body, qos=1, correlation_data=corr)
+    def _send_answer(self, command_topic: str, target: str, body: bytes, corr: bytes | None) -> None:
+        """A staff device's answer goes out on the staff link while it stands (it must not wait
+        behind the main link's window of unacknowledged publishes); every other on the main link."""
+        if self._staff_link is not None and self._staff_link.connected and command_topic in self._staff_topics:
+            self._publish_staff(self._staff_link, target, body, corr)
+        else:
+            self._publish(target, body, corr)
+
+    @staticmethod
+    def _publish_staff(link: MqttLink, topic: str, body: bytes, corr: bytes | None) -> None:
+        rc, _ = link.publish(topic, body, qos=1, correlation_data=corr)
         if rc not in (0, 4):
             log.warning("hub: publish to %s on the staff link failed (rc %d)", topic, rc)
 
