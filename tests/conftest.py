@@ -30,6 +30,23 @@ def broker(tmp_path):
     b.stop()
 
 
+@pytest.fixture
+def clients(broker):
+    """`clients(device)`: a started HubClient of the example site on `broker`, closed after the test."""
+    from bus.hubclient import HubClient
+
+    made = []
+
+    def make(device: str) -> HubClient:
+        c = HubClient(broker.url, "example-pp", device, min_backoff_s=0.05, max_backoff_s=0.5).start()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)

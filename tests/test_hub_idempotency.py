@@ -38,20 +38,6 @@ def of_type(path, etype: str) -> list[dict]:
 
 
 @pytest.fixture
-def clients(broker):
-    made = []
-
-    def make(device: str) -> HubClient:
-        c = HubClient(broker.url, SITE, device, min_backoff_s=0.05, max_backoff_s=0.5).start()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
-@pytest.fixture
 def hub(tmp_path, broker):
     h = HubProcess(tmp_path / "hub", broker.port)
     yield h

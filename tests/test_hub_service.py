@@ -59,20 +59,6 @@ def make_hub(tmp_path, broker):
 
 
 @pytest.fixture
-def clients(broker):
-    made = []
-
-    def make(device: str) -> HubClient:
-        c = HubClient(broker.url, SITE, device, min_backoff_s=0.05, max_backoff_s=0.5).start()
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
-@pytest.fixture
 def raw(broker):
     """A bare MqttLink listening to every reply, state and calls topic of the site."""
     link = MqttLink(LinkOptions("127.0.0.1", broker.port, "raw-test", min_backoff_s=0.05,
