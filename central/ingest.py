@@ -42,7 +42,7 @@ from typing import Any
 
 from bus import topics
 from bus.link import Connected, ConnectFailed, Disconnected, LinkOptions, Message, MqttLink, PubAck, drain
-from central.db import DeadLetter
+from central.deadletters import DeadLetter
 from central.store import CentralStore, db_errors, open_central
 from core.downwire import DownwireError, validate_site_config
 from core.events import MAX_EVENT_BYTES, Event, EventError, check_event, now_ms, parse_event, valid_id
@@ -263,10 +263,15 @@ class Ingest:
         if not good:
             return
         existing = self.db.existing_ids(site, device, list(good))
+        # At or below the watermark and not in the store: acknowledged long ago, and its raw event
+        # since pruned (retention); storing it again would count it twice in the roll-ups.
+        acked = self.db.watermark(site, device)
         fresh = []
         for seq, ev in good.items():
             old = existing.get(seq)
-            if old is None:
+            if old is None and seq <= acked:
+                res.duplicates += 1
+            elif old is None:
                 fresh.append(ev)
             elif old == ev.id:
                 res.duplicates += 1
@@ -288,7 +293,7 @@ class Ingest:
             self._dead(res, DeadLetter(f"site configuration refused: {str(exc)[:300]}", topic, payload, site),
                        when)
             return
-        self.db.register_site(site, cfg.devices, when)
+        self.db.register_site(cfg, payload.decode("utf-8"), when)
         self._roles.pop(site, None)
 
     def _status(self, site: str, device: str, leaf: str, topic: str, payload: bytes, when: int,

@@ -1,36 +1,325 @@
-"""Which central store a `--db` names, declared once: a PostgreSQL connection string
-("postgresql://user@host:5432/central" or "host=… dbname=…") opens central/pgdb.py's CentralPG,
-anything else is the path of a SQLite file (central/db.py's CentralDB: the demo and small set-ups).
-Both keep the same contract (tests/test_ingest.py runs on both)."""
+"""The central event database, on PostgreSQL: every event of every device, stored exactly once,
+and the roll-ups the figures are read from (central/rollups.py), added in the same transaction.
+
+Tables (central/migrations.py creates and upgrades them; central/views.py makes the views)
+    events         (site, device, seq) primary key; id, type, ts, data (JSON text), v, received_ms
+    watermarks     (site, device) → seq: highest sequence such that 1..seq are all stored
+    dead_letter    what could not be stored, with the reason and the (truncated) raw payload
+                   (identity codes and phone numbers masked); one row per distinct (topic, reason,
+                   payload), `count` says how often it came
+    refused        (site, device, seq) of events the ingest refused (wrong role, type or shape):
+                   only the envelope's id, never the data; the watermark steps over them, so the
+                   device's ack moves on instead of the device sending them again forever
+    devices        (site, device) → role, from the site configurations the centre publishes
+    device_status  the last retained status / availability each device published
+    sites, site_services, rollup_*, first_calls, feedback_responses, settings: core/rollup.py
+
+Exactly once: the primary key (site, device, seq) refuses a second copy of an event
+(`ON CONFLICT DO NOTHING`), each batch is one transaction, and the acknowledgement is read back
+from the database (the per-device contiguous watermark). Several ingest workers may write at once:
+the watermark of a device is advanced under a row lock on it (`SELECT … FOR UPDATE` of the device's
+watermark row, made first when missing), so two workers never move it past a gap between them.
+Migrations run under an advisory lock, so workers starting together do not race.
+
+Text is kept as text (JSON too): PostgreSQL refuses NUL in text, so a NUL in a dead letter's
+payload is written as the four characters "\\x00" (an event's data is JSON, where it is "\\u0000").
+"""
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING, Union
+import datetime as _dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .db import CentralDB
+import psycopg
+import psycopg.sql
+
+from core.events import Event, now_ms
+from core.privacy import mask_personal
+
+from . import rollups, views
+from .deadletters import DEAD_PAYLOAD_BYTES, DeadLetter, dead_letter_digest, dead_seq, dead_text, raw_payload
+from .migrations import MIGRATIONS
+from .report import build_report, rows_of
 
 if TYPE_CHECKING:
-    from .pgdb import CentralPG
+    from core.config import Site
+    from core.figures import Row
 
-CentralStore = Union[CentralDB, "CentralPG"]
+#: The advisory lock the migrations run under (any constant the project does not use elsewhere).
+_MIGRATION_LOCK = 0x70616C76  # "palv"
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\\x00")
+
+
+def _text(payload: bytes | str, limit: int = DEAD_PAYLOAD_BYTES) -> str:
+    return _no_nul(dead_text(payload, limit))
+
+
+def migrate(conn: psycopg.Connection) -> int:
+    """Bring the schema to the newest version; returns it. Safe to run from several workers."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                     "applied_ms bigint NOT NULL)")
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        have = row[0] if row else 0
+        for version, sql in enumerate(MIGRATIONS, start=1):
+            if version > have:
+                conn.execute(sql)
+                conn.execute("INSERT INTO schema_migrations(version, applied_ms) VALUES (%s, %s)",
+                             (version, now_ms()))
+        # The views hold no data: made again from this code, and granted again to the readers.
+        for statement in views.statements():
+            conn.execute(statement)
+        for (role,) in conn.execute("SELECT value FROM settings WHERE key LIKE 'reader:%%'").fetchall():
+            _grant(conn, role)
+    return len(MIGRATIONS)
+
+
+def _grant(conn: psycopg.Connection, role: str) -> None:
+    ident = psycopg.sql.Identifier(role)
+    conn.execute(psycopg.sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
+    for view in views.VIEWS:
+        conn.execute(psycopg.sql.SQL("GRANT SELECT ON {} TO {}").format(psycopg.sql.Identifier(view), ident))
+
+
+def grant_readonly(conn: psycopg.Connection, role: str) -> None:
+    """Let an existing role read the analysts' views (central/views.py) and nothing else: no
+    event, no table, no write. Remembered, so the grants survive the views being made again."""
+    with conn.transaction():
+        conn.execute("INSERT INTO settings(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                     (f"reader:{role}", role))
+        _grant(conn, role)
+
+
+class CentralStore:
+    """One connection to the central PostgreSQL database. One instance per thread."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        migrate(self.conn)
+        self._rules = rollups.Rules()
+
+    # --- transactions -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.execute("ROLLBACK")
+
+    # --- writes (inside a transaction the caller opened) ------------------------------------
+
+    def existing_ids(self, site: str, device: str, seqs: Sequence[int]) -> dict[int, str]:
+        rows = self.conn.execute("SELECT seq, id FROM events WHERE site=%s AND device=%s AND seq = ANY(%s)",
+                                 (site, device, sorted(set(seqs)))).fetchall()
+        return {seq: eid for seq, eid in rows}
+
+    def insert_events(self, events: Iterable[Event], received_ms: int | None = None) -> int:
+        """One statement for the batch; an event already stored under its (site, device, seq)
+        stays as it was. What the new ones add to the roll-ups is added in the same transaction.
+        Returns how many were new."""
+        events = list(events)
+        when = now_ms() if received_ms is None else received_ms
+        cols: list[list[Any]] = [[] for _ in range(9)]
+        for e in events:
+            for col, value in zip(cols, (e.site, e.device, e.seq, e.id, e.type, e.ts,
+                                         json.dumps(e.data, ensure_ascii=False, separators=(",", ":"),
+                                                    sort_keys=True), e.v, when)):
+                col.append(value)
+        if not cols[0]:
+            return 0
+        new = set(self.conn.execute(
+            "INSERT INTO events(site, device, seq, id, type, ts, data, v, received_ms) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], "
+            "%s::text[], %s::integer[], %s::bigint[]) ON CONFLICT DO NOTHING RETURNING site, device, seq",
+            cols).fetchall())
+        fresh = [e for e in events if (e.site, e.device, e.seq) in new]
+        for site, site_events in rollups.group_by_site(fresh).items():
+            rollups.apply(self.conn, site, site_events, self._rules.get(self.conn, site))
+        return len(new)
+
+    def refuse(self, site: str, device: str, seq: int, event_id: str | None, when: int | None = None) -> None:
+        self.conn.execute("INSERT INTO refused(site, device, seq, id, received_ms) VALUES (%s,%s,%s,%s,%s) "
+                          "ON CONFLICT DO NOTHING",
+                          (site, device, seq, _no_nul(event_id) if isinstance(event_id, str) else None,
+                           now_ms() if when is None else when))
+
+    def register_site(self, site: Site, text: str, when: int | None = None) -> None:
+        """The site's configuration, as the centre published it: its devices' roles (what the
+        ingest checks each device's events against) and what the roll-ups and views need."""
+        when = now_ms() if when is None else when
+        self.conn.execute("DELETE FROM devices WHERE site=%s", (site.id,))
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO devices(site, device, role, updated_ms) VALUES (%s,%s,%s,%s)",
+                            [(site.id, dev, role, when) for dev, role in sorted(site.devices.items())])
+        rollups.register_site(self.conn, site, text, when)
+
+    def dead_letter(self, d: DeadLetter, when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        raw = raw_payload(d)
+        self.conn.execute(
+            "INSERT INTO dead_letter(digest, first_ms, last_ms, count, topic, site, device, seq, reason, "
+            "payload, payload_bytes) VALUES (%s,%s,%s,1,%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT(digest) DO UPDATE SET count = dead_letter.count + 1, last_ms = excluded.last_ms",
+            (dead_letter_digest(d, raw), when, when, _text(d.topic, 1024),
+             _no_nul(d.site) if isinstance(d.site, str) else None,
+             _no_nul(d.device) if isinstance(d.device, str) else None,
+             dead_seq(d),
+             mask_personal(_text(d.reason, 1000)), mask_personal(_text(raw)), len(raw)))
+
+    def watermark(self, site: str, device: str) -> int:
+        row = self.conn.execute("SELECT seq FROM watermarks WHERE site=%s AND device=%s", (site, device)).fetchone()
+        return row[0] if row else 0
+
+    def _run_end(self, table: str, site: str, device: str, wm: int) -> int:
+        """The end of the contiguous run of `table`'s rows right after `wm` (wm itself if none)."""
+        row = self.conn.execute(
+            f"SELECT e.seq FROM {table} e WHERE e.site=%s AND e.device=%s AND e.seq > %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {table} n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
+            f"AND EXISTS (SELECT 1 FROM {table} f WHERE f.site=%s AND f.device=%s AND f.seq=%s) "
+            "ORDER BY e.seq LIMIT 1", (site, device, wm, site, device, wm + 1)).fetchone()
+        return row[0] if row else wm
+
+    def advance_watermark(self, site: str, device: str, when: int | None = None) -> int:
+        when = now_ms() if when is None else when
+        # The device's watermark row, locked for this transaction: workers advance it one at a time.
+        self.conn.execute("INSERT INTO watermarks(site, device, seq, updated_ms) VALUES (%s,%s,0,%s) "
+                          "ON CONFLICT DO NOTHING", (site, device, when))
+        row = self.conn.execute("SELECT seq FROM watermarks WHERE site=%s AND device=%s FOR UPDATE",
+                                (site, device)).fetchone()
+        start = end = row[0] if row else 0
+        while True:
+            nxt = self._run_end("refused", site, device, self._run_end("events", site, device, end))
+            if nxt == end:
+                break
+            end = nxt
+        if end != start:
+            self.conn.execute("UPDATE watermarks SET seq=%s, updated_ms=%s WHERE site=%s AND device=%s",
+                              (end, when, site, device))
+        return end
+
+    def roles(self, site: str) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT device, role FROM devices WHERE site=%s", (site,)).fetchall())
+
+    def refused_seqs(self, site: str, device: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM refused WHERE site=%s AND device=%s ORDER BY seq", (site, device))]
+
+    def set_status(self, site: str, device: str, leaf: str, payload: str, when: int | None = None) -> None:
+        when = now_ms() if when is None else when
+        col = "status" if leaf == "status" else "availability"
+        self.conn.execute(
+            f"INSERT INTO device_status(site, device, {col}, {col}_ms) VALUES (%s,%s,%s,%s) "
+            f"ON CONFLICT(site, device) DO UPDATE SET {col}=excluded.{col}, {col}_ms=excluded.{col}_ms",
+            (site, device, _no_nul(payload), when))
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def count_events(self, site: str | None = None, device: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM events", []
+        if site is not None:
+            sql += " WHERE site=%s" + (" AND device=%s" if device is not None else "")
+            args = [site] + ([device] if device is not None else [])
+        row = self.conn.execute(sql, args).fetchone()
+        return int(row[0]) if row else 0
+
+    def seqs(self, site: str, device: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM events WHERE site=%s AND device=%s ORDER BY seq", (site, device))]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM dead_letter ORDER BY id")
+        names = [c.name for c in cur.description or ()]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def dead_letter_count(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM dead_letter").fetchone()
+        return int(row[0]) if row else 0
+
+    def report(self) -> dict[str, Any]:
+        return build_report(self.conn.execute)
+
+    def figure_rows(self, site: str | None = None) -> Iterator[Row]:
+        sql = "SELECT site, type, ts, data FROM events"
+        args: tuple = ()
+        if site is not None:
+            sql += " WHERE site = %s"
+            args = (site,)
+        with self.conn.cursor() as cur:
+            yield from rows_of(cur.execute(sql + " ORDER BY site, device, seq", args))
+
+    # --- settings, retention ----------------------------------------------------------------
+
+    def settings(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM settings WHERE key NOT LIKE 'reader:%%' "
+                                      "ORDER BY key").fetchall())
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO settings(key, value) VALUES (%s, %s) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def kept_from(self) -> str | None:
+        """The first month whose raw events are all kept (None: nothing was ever pruned)."""
+        return self.settings().get("kept_from")
+
+    def prune(self, now: int | None = None) -> tuple[int, str | None]:
+        """Delete the raw events of the months wholly older than the retention (`retention_days`;
+        0 or unset keeps everything); the roll-ups stay. Returns (events deleted, first kept month)."""
+        days = int(self.settings().get("retention_days", "0") or 0)
+        if days <= 0:
+            return 0, self.kept_from()
+        edge = _dt.datetime.fromtimestamp((now_ms() if now is None else now) / 1000, tz=_dt.timezone.utc) \
+            - _dt.timedelta(days=days)
+        kept = edge.strftime("%Y-%m")
+        # A day's margin: a site's month starts in its own time zone, up to a day either side of UTC,
+        # and a rebuild from `kept` must still find every event of that month.
+        cut = _dt.datetime.fromisoformat(kept + "-01T00:00:00+00:00") - _dt.timedelta(days=1)
+        with self.conn.transaction():
+            n = self.conn.execute("DELETE FROM events WHERE ts < %s", (int(cut.timestamp() * 1000),)).rowcount
+            old = self.kept_from()
+            if old is None or kept > old:
+                self.set_setting("kept_from", kept)
+        return n, self.kept_from()
+
+    def checkpoint(self) -> None:
+        """Nothing to do: PostgreSQL checkpoints on its own (the SQLite store truncates its WAL here)."""
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
+
+    def __enter__(self) -> "CentralStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def is_postgres(db: str) -> bool:
+    """Whether `db` is a PostgreSQL connection string (a URL or key=value words)."""
     return db.startswith(("postgresql://", "postgres://")) or "dbname=" in db or db.startswith("host=")
 
 
 def open_central(db: str) -> CentralStore:
-    if is_postgres(db):
-        from .pgdb import CentralPG
-
-        return CentralPG(db)
-    return CentralDB(db)
+    """The central store a `--db` names: a PostgreSQL connection string, e.g.
+    "postgresql://palvelupiste@/palvelupiste" (the unix socket) or "host=… port=… dbname=…"."""
+    if not is_postgres(db):
+        raise ValueError(f"--db {db!r}: not a PostgreSQL connection string "
+                         "(e.g. postgresql://palvelupiste@/palvelupiste)")
+    return CentralStore(db)
 
 
 def db_errors() -> tuple[type[Exception], ...]:
-    """What a store raises when the database fails (nothing was stored; the batch is sent again)."""
-    try:
-        import psycopg
-    except ImportError:  # a SQLite-only installation
-        return (sqlite3.Error,)
-    return (sqlite3.Error, psycopg.Error)
+    """What the store raises when the database fails (nothing was stored; the batch is sent again)."""
+    return (psycopg.Error,)

@@ -47,21 +47,97 @@ def register(sub) -> None:
     ap.set_defaults(func=run_publish_appointments)
 
     r = a.add_parser("report", help="events per site, device and type; acknowledgements; dead letters")
-    r.add_argument("--db", required=True)
+    _db_opt(r)
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=run_report)
 
-    f = a.add_parser("figures", help="the monthly figures per site and service: waiting and service time, "
-                                     "tickets per hour, satisfaction, matter done, could do it yourself")
-    f.add_argument("--db", required=True)
-    f.add_argument("--site", help="only this site")
-    f.add_argument("--month", help="only this month, YYYY-MM (local time)")
-    f.add_argument("--tz", default="Europe/Helsinki")
-    f.add_argument("--site-config", action="append", default=[], metavar="FILE",
-                   help="a site's configuration (repeatable): with it, tickets per opening hour count the "
-                        "configured hours and waits are judged against each service's target")
+    f = a.add_parser("figures", help="the monthly figures (the analysts' views): waiting and service time, tickets "
+                                     "per opening hour, satisfaction, matter done, could do it yourself",
+                     description="Read from the roll-ups through the analysts' views, so the numbers are those a BI "
+                                 "tool and `central export` see; a figure from fewer than the small-cell count of "
+                                 "tickets or responses is withheld (named under `withheld`, never shown as 0).")
+    _db_opt(f)
+    f.add_argument("--level", default="site", choices=tuple(LEVEL_NAMES),
+                   help="site (with its services; the default), site_service, region, authority (across the "
+                        "nation), region_authority or nation")
+    f.add_argument("--site", help="only this site (levels site and site_service)")
+    f.add_argument("--month", help="only this month, YYYY-MM (the site's local time)")
     f.add_argument("--json", action="store_true", help="print the figures as JSON")
     f.set_defaults(func=run_figures)
+
+    s_ = a.add_parser("sites", help="register a site's configuration with the central store (region, municipality, "
+                                    "authorities, targets, opening hours) and recompute its roll-ups",
+                      description="The ingest registers every configuration published with `publish-config`; this "
+                                  "registers one without publishing it (a site run before the centre knew it).")
+    _db_opt(s_)
+    s_.add_argument("file", nargs="+", help="site configuration files (TOML)")
+    s_.set_defaults(func=run_sites)
+
+    rb = a.add_parser("rebuild", help="recompute the roll-ups from the stored events (the same numbers as when "
+                                      "they were added one batch at a time)")
+    _db_opt(rb)
+    rb.add_argument("--since", metavar="YYYY-MM", help="only this month and later (default: every month whose raw "
+                                                       "events are all still kept)")
+    rb.add_argument("--site", action="append", help="only this site (repeatable)")
+    rb.set_defaults(func=run_rebuild)
+
+    st = a.add_parser("settings", help="show or change the central settings: the small-cell count, raw-event "
+                                       "retention")
+    _db_opt(st)
+    st.add_argument("--small-cell", type=int, metavar="N",
+                    help="withhold every figure computed from fewer than N tickets or responses (default 5; "
+                         "0 or 1 withholds nothing)")
+    st.add_argument("--retention-days", type=int, metavar="DAYS",
+                    help="keep raw events this many days (whole months are kept; roll-ups are kept forever); "
+                         "0: keep every event")
+    st.set_defaults(func=run_settings)
+
+    pr = a.add_parser("prune", help="delete the raw events older than the retention (roll-ups stay)")
+    _db_opt(pr)
+    pr.set_defaults(func=run_prune)
+
+    ex = a.add_parser("export", help="write the analysts' views of one month to files (CSV or Parquet)")
+    _db_opt(ex)
+    ex.add_argument("--month", required=True, metavar="YYYY-MM")
+    ex.add_argument("--format", default="csv", choices=("csv", "parquet"))
+    ex.add_argument("--out", default=".", metavar="DIR", help="where the files go (default: here)")
+    ex.set_defaults(func=run_export)
+
+    from . import central_admin_cmd
+
+    central_admin_cmd.register(a)
+
+
+LEVEL_NAMES = ("site", "site_service", "region", "authority", "region_authority", "nation")
+
+
+def _db_opt(p) -> None:
+    p.add_argument("--db", required=True, metavar="DSN",
+                   help="the central PostgreSQL database, e.g. postgresql://palvelupiste@/palvelupiste")
+
+
+def _month_ok(month: str | None) -> bool:
+    import re
+
+    if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        print(f"--month {month!r}: must be YYYY-MM", file=sys.stderr)
+        return False
+    return True
+
+
+def _open(args):
+    """The store, or None after saying why not (exit 2)."""
+    import psycopg
+
+    from central.store import open_central
+
+    try:
+        return open_central(args.db)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+    except psycopg.Error as exc:
+        print(f"--db: cannot open the central database: {str(exc).strip()[:300]}", file=sys.stderr)
+    return None
 
 
 def _broker(args):
@@ -138,14 +214,10 @@ def run_publish_appointments(args) -> int:
 
 
 def run_report(args) -> int:
-    from pathlib import Path
-
-    from central.store import is_postgres, open_central
-
-    if not is_postgres(args.db) and not Path(args.db).exists():
-        print(f"{args.db}: no such database", file=sys.stderr)
+    db = _open(args)
+    if db is None:
         return 2
-    with open_central(args.db) as db:
+    with db:
         rep = db.report()
     if args.json:
         print(json.dumps(rep, ensure_ascii=False, indent=2))
@@ -165,51 +237,162 @@ def run_report(args) -> int:
 
 
 def run_figures(args) -> int:
-    import re
-    from pathlib import Path
+    from central import monthly
+    from core.figures import SITE_LEVEL
 
-    from central.store import is_postgres, open_central
-    from core.figures import SITE_LEVEL, figures
-
-    if not is_postgres(args.db) and not Path(args.db).exists():
-        print(f"{args.db}: no such database", file=sys.stderr)
+    if not _month_ok(args.month):
         return 2
-    if args.month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
-        print(f"--month {args.month!r}: must be YYYY-MM", file=sys.stderr)
+    db = _open(args)
+    if db is None:
         return 2
-    from core.config import ConfigError, load_site
-
-    sites = {}
-    for path in args.site_config:
-        try:
-            site = load_site(path)
-        except ConfigError as exc:
-            print(str(exc), file=sys.stderr)
-            return 2
-        sites[site.id] = site
-    with open_central(args.db) as db:
-        fig = figures(db.figure_rows(args.site), tz=args.tz, month=args.month, sites=sites)
+    with db:
+        if args.level != "site":
+            rows = monthly.level_rows(db.conn, args.level, args.month, args.site)
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+            else:
+                _print_level(rows, args.level)
+            return 0
+        fig = monthly.per_site(db.conn, args.month, args.site)
     if args.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
 
-    def dist(d):
-        return f"{d['median_min']:>5} / {d['p90_min']:>5}" if d else f"{'-':>5} / {'-':>5}"
-
-    def pct(x):
-        return f"{x * 100:4.0f}%" if x is not None else "   -"
-
     for site, months in sorted(fig.items()):
         for month, m in sorted(months.items()):
             print(f"\n{site} {month}   printer faults {m['printer_faults']}")
-            print(f"{'service':14} {'tickets':>7} {'/hour':>6} {'wait med/p90 min':>17} {'service med/p90':>16} "
-                  f"{'no-show':>7} {'target':>6} {'rated':>5} {'mean':>5} {'pos':>5} {'neg':>5} {'done':>5} {'self':>5}")
+            print(_HEADER)
             for service, r in sorted(m["services"].items(), key=lambda kv: (kv[0] != SITE_LEVEL, kv[0])):
-                sat, mat, yes = r["satisfaction"], r["matter"], r["could_do_it_yourself"]
-                print(f"{'(whole site)' if service == SITE_LEVEL else service:14} {r['tickets']:>7} "
-                      f"{r['tickets_per_open_hour'] or '-':>6} {dist(r['waiting']):>17} {dist(r['service']):>16} "
-                      f"{r['no_show']:>7} {pct(r['within_target_share']):>6} {sat['n']:>5} {sat['mean_of_5'] or '-':>5} {pct(sat['positive_share'])} "
-                      f"{pct(sat['negative_share'])} {pct(mat['done_share'])} {pct(yes['yes_share'])}")
+                print(_line("(whole site)" if service == SITE_LEVEL else service, r))
     if not fig:
-        print("no events" + (f" in {args.month}" if args.month else ""))
+        print("no figures" + (f" in {args.month}" if args.month else ""))
+    return 0
+
+
+_HEADER = (f"{'':14} {'tickets':>7} {'/hour':>6} {'wait med/p90 min':>17} {'service med/p90':>16} "
+           f"{'no-show':>7} {'target':>6} {'rated':>5} {'mean':>5} {'pos':>5} {'neg':>5} {'done':>5} {'self':>5}")
+
+
+def _line(name: str, r: dict) -> str:
+    """One row of figures; a withheld figure shows as "withheld" in its place, never as 0."""
+    held = set(r.get("withheld", ()))
+
+    def v(x, group: str, fmt: str = "{}") -> str:
+        return "withheld" if group in held else "-" if x is None else fmt.format(x)
+
+    def dist(d, group: str) -> str:
+        return "withheld" if group in held else "- / -" if d is None else f"{d['median_min']:>5} / {d['p90_min']:>5}"
+
+    def pct(x, group: str) -> str:
+        return "withheld" if group in held else "-" if x is None else f"{x * 100:4.0f}%"
+
+    sat, mat, yes = r["satisfaction"], r["matter"], r["could_do_it_yourself"]
+    return (f"{name:14} {v(r['tickets'], 'tickets'):>7} {v(r['tickets_per_open_hour'], 'tickets'):>6} "
+            f"{dist(r['waiting'], 'waiting'):>17} {dist(r['service'], 'service'):>16} "
+            f"{v(r['no_show'], 'tickets'):>7} {pct(r['within_target_share'], 'waiting'):>6} "
+            f"{v(sat['n'], 'satisfaction'):>5} {v(sat['mean_of_5'], 'satisfaction'):>5} "
+            f"{pct(sat['positive_share'], 'satisfaction'):>5} {pct(sat['negative_share'], 'satisfaction'):>5} "
+            f"{pct(mat['done_share'], 'matter'):>5} {pct(yes['yes_share'], 'self_service'):>5}")
+
+
+def _print_level(rows: list, level: str) -> None:
+    from central.monthly import shaped
+    from central.views import LEVELS
+
+    if not rows:
+        print("no figures")
+        return
+    print(_HEADER)
+    for r in rows:
+        name = " ".join(str(r[k]) or "-" for k in ("month", *LEVELS[level]))
+        print(_line(name[:14] if len(name) <= 14 else name, shaped(r, {})))
+
+
+def run_sites(args) -> int:
+    from central import rollups
+    from core.config import ConfigError, load_site
+
+    sites = []
+    for path in args.file:
+        try:
+            sites.append((load_site(path), open(path, encoding="utf-8").read()))
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+    db = _open(args)
+    if db is None:
+        return 2
+    with db:
+        for site, text in sites:
+            db.begin()
+            db.register_site(site, text)
+            db.commit()
+            n = rollups.rebuild(db.conn, sites=[site.id], since_month=db.kept_from())
+            print(f"registered site {site.id} (region {site.region or '-'}, {len(site.services)} services); "
+                  f"roll-ups recomputed from {n} events")
+    return 0
+
+
+def run_rebuild(args) -> int:
+    from central import rollups
+
+    if not _month_ok(args.since):
+        return 2
+    db = _open(args)
+    if db is None:
+        return 2
+    with db:
+        kept = db.kept_from()
+        if args.since and kept and args.since < kept:
+            print(f"--since {args.since}: the raw events before {kept} were pruned (retention); "
+                  f"their roll-ups are kept as they are", file=sys.stderr)
+            return 2
+        n = rollups.rebuild(db.conn, since_month=args.since or kept, sites=args.site)
+    print(f"roll-ups recomputed from {n} events" + (f" (from {args.since or kept} on)" if args.since or kept else ""))
+    return 0
+
+
+def run_settings(args) -> int:
+    for name, value in (("--small-cell", args.small_cell), ("--retention-days", args.retention_days)):
+        if value is not None and value < 0:
+            print(f"{name} must be 0 or more", file=sys.stderr)
+            return 2
+    db = _open(args)
+    if db is None:
+        return 2
+    with db:
+        if args.small_cell is not None:
+            db.set_setting("small_cell", str(args.small_cell))
+        if args.retention_days is not None:
+            db.set_setting("retention_days", str(args.retention_days))
+        print(json.dumps(db.settings(), indent=2))
+    return 0
+
+
+def run_prune(args) -> int:
+    db = _open(args)
+    if db is None:
+        return 2
+    with db:
+        n, kept = db.prune()
+    print(f"deleted {n} raw events" + (f"; raw events are kept from {kept} on" if kept else " (no retention set)"))
+    return 0
+
+
+def run_export(args) -> int:
+    from central.export import export
+
+    if not _month_ok(args.month):
+        return 2
+    db = _open(args)
+    if db is None:
+        return 2
+    try:
+        with db:
+            paths = export(db.conn, args.month, args.format, args.out)
+    except OSError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 1
+    for p in paths:
+        print(p)
     return 0

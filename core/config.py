@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .events import valid_id
+from .national import AUTHORITIES, REGIONS
 from .schema import (
     REQUIRED,
     Check,
@@ -75,6 +76,8 @@ class Service:
     default_service_min: float
     target_wait_min: float
     general_advice: bool = False
+    #: The national authority it is reported under (core.national); None: decided by its id.
+    authority: str | None = None
     #: The outcomes a clerk may tap on finishing (ids of the site's [[outcomes]]), in this order.
     outcomes: tuple[str, ...] = ()
 
@@ -126,6 +129,8 @@ class Site:
     #: Outcomes a clerk may record on finishing: id -> name per language.
     outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    region: str | None = None           # core.national.REGIONS
+    municipality: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -246,6 +251,10 @@ SITE = Section("site", (
           REQUIRED_LANGS, "the languages the devices offer, in this order (fi, sv, en always)"),
     Field("default_language", Text(label="a language code"), "fi",
           "the language the devices return to after a customer"),
+    Field("region", Choice(*REGIONS, message="is not a region code (MK01 Uusimaa … MK21 Åland)"), None,
+          "the region (maakunta) the national figures group the site under", example="MK01"),
+    Field("municipality", Text(nonempty=True, label="a municipality's name"), None,
+          "the municipality the site serves, as the figures name it", example="Helsinki"),
 ), checks=(Check(("languages", "default_language"), _site_languages),),
     description="the service point")
 
@@ -271,6 +280,9 @@ SERVICE = Section("services", (
     Field("description", NAMES, {}, "a line under the name on the kiosk, per language"),
     Field("default_service_min", Number(0.5, 240), 10.0, "minutes per customer until service times are learnt"),
     Field("target_wait_min", Number(0, 480), 20.0, "the wait the site aims at, in minutes"),
+    Field("authority", Choice(*AUTHORITIES, message="is not an authority of the national list "
+                              f"({', '.join(AUTHORITIES)})"), None,
+          "the authority it is reported under nationally (default: its id, when that is one)", example="kela"),
     Field("general_advice", Choice(True, False, message="must be true or false"), False,
           "where \"I don't know which\" leads (exactly one service)"),
     Field("outcomes", ListOf(Text(nonempty=True, label="an outcome id"), unique=True, what="outcome ids"), (),
@@ -422,7 +434,8 @@ def parse_site(doc: dict[str, Any], source: str = "<site>") -> Site:
                 services={x.id: x for x in v["services"]}, counters={x.id: x for x in v["counters"]},
                 appointments=v["appointments"], devices={d["id"]: d["role"] for d in v["devices"]},
                 opening_exceptions={e["date"]: e["hours"] for e in v["opening_exceptions"]},
-                outcomes={o["id"]: o["name"] for o in v["outcomes"]}, raw=doc)
+                outcomes={o["id"]: o["name"] for o in v["outcomes"]}, raw=doc,
+                region=s["region"], municipality=s["municipality"])
 
 
 def load_site(path: str | Path) -> Site:

@@ -260,6 +260,9 @@ def figures(rows: Iterable[Row], tz: str = "Europe/Helsinki", month: str | None 
     for (site, m, _service), b in buckets.items():
         if site in sites and sites[site].hours_configured and ticket_days.get((site, m)):
             b.open_hours = _open_hours(sites[site], m, ticket_days[(site, m)])
+        else:
+            # Without opening hours, each service is counted over the hours the site was in use.
+            b.hours = buckets[(site, m, SITE_LEVEL)].hours
     out: dict[str, Any] = {}
     for (site, m, service), b in sorted(buckets.items()):
         month_out = out.setdefault(site, {}).setdefault(m, {"services": {}, "printer_faults": 0})

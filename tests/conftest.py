@@ -65,7 +65,13 @@ def example_site():
 def postgres():
     """One PostgreSQL cluster for the run (tests/support/postgres.py); each test takes
     `postgres.fresh_database()`."""
-    from tests.support.postgres import PostgresCluster
+    from sim.postgres import PostgresCluster
 
     with PostgresCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def central_dsn(postgres):
+    """A fresh, empty central database (its schema is made by the first store that opens it)."""
+    return postgres.fresh_database()

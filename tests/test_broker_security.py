@@ -104,8 +104,8 @@ def test_a_device_reads_only_its_own_replies(site_broker):
 
 
 @pytest.fixture
-def central(tmp_path):
-    c = Central(tmp_path / "central", ["kiosk-1", "kiosk-2"], site=SITE).start()
+def central(tmp_path, central_dsn):
+    c = Central(tmp_path / "central", ["kiosk-1", "kiosk-2"], site=SITE, pg_dsn=central_dsn).start()
     yield c
     c.stop_all()
 
@@ -188,11 +188,12 @@ def test_templates_leave_no_placeholder_and_tls_block_is_optional(tmp_path):
         brokerconf.render("listener {port}")
 
 
-def test_tls_listener_with_a_throwaway_ca(tmp_path):
+def test_tls_listener_with_a_throwaway_ca(tmp_path, central_dsn):
     files = make_ca(tmp_path / "ca")
     other = make_ca(tmp_path / "other-ca", "someone else")
     tls_port = free_port()
-    c = Central(tmp_path / "central", ["kiosk-1"], site=SITE, tls=files, tls_port=tls_port).start()
+    c = Central(tmp_path / "central", ["kiosk-1"], site=SITE, tls=files, tls_port=tls_port,
+                pg_dsn=central_dsn).start()
     try:
         def link(ca, user="s1.kiosk-1", tls=True):
             return MqttLink(LinkOptions("127.0.0.1", tls_port, f"tls-{user}-{ca}", username=user,

@@ -83,12 +83,13 @@ def test_sigkill_right_after_the_screen_confirmed_loses_nothing(tmp_path, output
 
 @pytest.mark.ui
 @pytest.mark.broker
-def test_feedback_reaches_the_central_database_through_the_broker_and_the_sync_agent(tmp_path, output_dir):
+def test_feedback_reaches_the_central_database_through_the_broker_and_the_sync_agent(tmp_path, output_dir,
+                                                                                      central_dsn):
     _need_display()
     from tests.support.kivy_driver import run_scenario
     from tests.support.syncproc import Central, assert_synced, wait_synced, write_device
 
-    central = Central(tmp_path / "central", ["feedback-1"], site="example-pp").start()
+    central = Central(tmp_path / "central", ["feedback-1"], site="example-pp", pg_dsn=central_dsn).start()
     try:
         central.start_ingest()
         toml = write_device(tmp_path, central, "feedback-1", role="feedback",

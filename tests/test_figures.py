@@ -86,38 +86,53 @@ def test_latest_feedback_takes_the_last_snapshot():
     assert got["a"]["outcome"] == "done" and got["b"]["rating"] == 5 and len(got) == 2
 
 
-def test_figures_cli_on_a_central_database(tmp_path):
-    from central.db import CentralDB
+def store_rows(dsn, rows):
+    from central.store import CentralStore
 
-    db = tmp_path / "central.sqlite"
-    with CentralDB(db) as c:
+    with CentralStore(dsn) as c:
         c.begin()
         c.insert_events([Event(id=f"ev{i:08d}", site=r.site, device="hub-1" if r.site == "s1" else "hub-2", seq=i + 1,
                                type=r.type, ts=r.ts, data=r.data)
-                         for i, r in enumerate(day_of_events())])
+                         for i, r in enumerate(rows)])
         c.commit()
-    out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--site", "s1",
-                          "--month", "2026-11", "--json"], cwd=REPO, capture_output=True, text=True, check=True)
-    fig = json.loads(out.stdout)
-    assert list(fig) == ["s1"] and fig["s1"]["2026-11"]["services"][SITE_LEVEL]["tickets"] == 4
-    table = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db)], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout
+        c.set_setting("small_cell", "1")  # these few tickets are the test's own, not people's
+
+
+def cli(*args, check=True):
+    return subprocess.run([sys.executable, "-m", "cli", "central", *args], cwd=REPO, capture_output=True, text=True,
+                          check=check)
+
+
+def test_figures_cli_on_a_central_database(tmp_path, central_dsn):
+    store_rows(central_dsn, day_of_events())
+    fig = json.loads(cli("figures", "--db", central_dsn, "--site", "s1", "--month", "2026-11", "--json").stdout)
+    whole = fig["s1"]["2026-11"]["services"][SITE_LEVEL]
+    direct = figures(day_of_events())["s1"]["2026-11"]["services"][SITE_LEVEL]
+    assert list(fig) == ["s1"] and whole["tickets"] == 4
+    for key in ("tickets", "walk_in", "appointment", "no_show", "tickets_per_open_hour", "outcomes"):
+        assert whole[key] == direct[key], key
+    assert whole["satisfaction"] == direct["satisfaction"] and whole["matter"] == direct["matter"]
+    assert whole["could_do_it_yourself"] == direct["could_do_it_yourself"]
+    table = cli("figures", "--db", central_dsn).stdout
     assert "(whole site)" in table and "s2 2026-11" in table
-    bad = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--month", "11/2026"],
-                         cwd=REPO, capture_output=True, text=True)
+    bad = cli("figures", "--db", central_dsn, "--month", "11/2026", check=False)
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
-    # With the site's configuration: over its opening hours (Monday 08:00-16:15), against its targets.
+    not_pg = cli("figures", "--db", str(tmp_path / "central.sqlite"), check=False)
+    assert not_pg.returncode == 2 and "PostgreSQL" in not_pg.stderr
+    # With the site's configuration registered: over its opening hours (Monday 08:00-16:15),
+    # against its targets (the roll-ups of the site are recomputed).
     cfg = tmp_path / "s1.toml"
     cfg.write_text((REPO / "assets" / "sites" / "example.toml").read_text().replace('id = "example-pp"', 'id = "s1"', 1))
-    out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--site", "s1",
-                          "--month", "2026-11", "--site-config", str(cfg), "--json"], cwd=REPO, capture_output=True,
-                         text=True, check=True)
-    whole = json.loads(out.stdout)["s1"]["2026-11"]["services"][SITE_LEVEL]
+    assert "registered site s1" in cli("sites", "--db", central_dsn, str(cfg)).stdout
+    fig = json.loads(cli("figures", "--db", central_dsn, "--site", "s1", "--month", "2026-11", "--json").stdout)
+    whole = fig["s1"]["2026-11"]["services"][SITE_LEVEL]
     assert whole["tickets_per_open_hour"] == round(4 / 8.25, 1) and whole["within_target_share"] == 1.0
+    region = json.loads(cli("figures", "--db", central_dsn, "--level", "region", "--month", "2026-11",
+                            "--json").stdout)
+    assert {r["region"]: r["tickets"] for r in region} == {"MK01": 4, "": 1}  # s2 has no configuration
     broken = tmp_path / "broken.toml"
     broken.write_text("[site]\nid = 3\n")
-    bad = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), "--site-config",
-                          str(broken)], cwd=REPO, capture_output=True, text=True)
+    bad = cli("sites", "--db", central_dsn, str(broken), check=False)
     assert bad.returncode == 2 and "site.id" in bad.stderr
 
 
@@ -163,12 +178,11 @@ def test_figures_never_crash_on_a_malformed_stored_event():
     assert list(got) == list(expected)
 
 
-def test_central_figures_exits_0_on_a_database_with_malformed_events(tmp_path):
-    from central.db import CentralDB
+def test_central_figures_exits_0_on_a_database_with_malformed_events(central_dsn):
+    from central.store import CentralStore
 
-    db = tmp_path / "central.sqlite"
     t = ms(2026, 11, 23, 16)
-    with CentralDB(db) as c:
+    with CentralStore(central_dsn) as c:
         c.begin()
         c.insert_events([Event(id=f"bad{i:08d}", site="s1", device="kiosk-1", seq=i + 1, type=etype, ts=t + i,
                                data=data) for i, (etype, data) in enumerate(MALFORMED)])
@@ -177,7 +191,7 @@ def test_central_figures_exits_0_on_a_database_with_malformed_events(tmp_path):
         c.conn.execute("INSERT INTO events(site, device, seq, id, type, ts, data, v, received_ms) "
                        "VALUES ('s1', 'kiosk-1', 1000, 'notjson00', 'feedback.given', 1, '{nope', 1, 1)")
         c.commit()
+    assert cli("rebuild", "--db", central_dsn).returncode == 0  # reads the row that is no JSON, too
     for args in (["--json"], []):
-        out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db), *args], cwd=REPO,
-                             capture_output=True, text=True)
+        out = cli("figures", "--db", central_dsn, *args, check=False)
         assert out.returncode == 0, out.stderr

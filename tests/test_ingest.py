@@ -7,11 +7,10 @@ import pytest
 
 from bus import topics
 from bus.link import Connected, Message
-from central.db import CentralDB
 from central.ingest import MAX_BATCH_BYTES, Ingest
-from central.store import open_central
+from central.store import CentralStore, open_central
 from core.events import Event, new_event_id, now_ms
-from tests.support.syncproc import Central, publish_wait, store_dsn, wait_ingest_subscribed, wait_item, wait_until
+from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
 
 SITE, DEV = "s1", "kiosk-1"
 T0 = now_ms() - 3_600_000  # within the ingest's window around the receive time
@@ -29,10 +28,9 @@ def batch(events, site=SITE, device=DEV):
     return json.dumps({"site": site, "device": device, "events": events}).encode()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ingest(request, tmp_path):
-    """The ingest on each central store: the same contract on SQLite and on PostgreSQL (issue 13)."""
-    db = open_central(store_dsn(request) or str(tmp_path / "central.sqlite"))
+@pytest.fixture
+def ingest(central_dsn):
+    db = open_central(central_dsn)
     yield Ingest(db)
     db.close()
 
@@ -140,16 +138,16 @@ def test_status_and_availability_are_kept(ingest):
     assert rep["dead_letters"]["rows"] == 1
 
 
-def test_two_workers_on_one_database_store_each_event_once(tmp_path):
-    """Two ingest workers (own connections, own threads) get the same batches in different orders."""
-    path = tmp_path / "central.sqlite"
-    CentralDB(path).close()
+def test_two_workers_on_one_database_store_each_event_once(central_dsn):
+    """Two ingest workers (own connections, own threads) get the same batches in different orders:
+    every event is stored once and counted once in the roll-ups."""
+    CentralStore(central_dsn).close()
     evs = [ev(i) for i in range(1, 2001)]
     batches = [batch(evs[i:i + 50]) for i in range(0, 2000, 50)]
     acks = {0: [], 1: []}
 
     def worker(k):
-        db = CentralDB(path)
+        db = CentralStore(central_dsn)
         ing = Ingest(db)
         order = batches if k == 0 else list(reversed(batches))
         for b in order:
@@ -161,17 +159,19 @@ def test_two_workers_on_one_database_store_each_event_once(tmp_path):
         t.start()
     for t in threads:
         t.join(60)
-    db = CentralDB(path)
+    db = CentralStore(central_dsn)
     assert db.seqs(SITE, DEV) == list(range(1, 2001))
     assert db.watermark(SITE, DEV) == 2000
     assert max(acks[0] + acks[1]) == 2000
     assert db.dead_letter_count() == 0
+    # Each event is a response of its own (no response id): 2,000 responses, none twice.
+    assert db.conn.execute("SELECT count(*) FROM feedback_responses").fetchone()[0] == 2000
     db.close()
 
 
 @pytest.mark.broker
-def test_gap_over_the_broker_ack_stays_until_the_hole_is_filled(tmp_path):
-    c = Central(tmp_path / "central", [DEV], site=SITE).start()
+def test_gap_over_the_broker_ack_stays_until_the_hole_is_filled(tmp_path, central_dsn):
+    c = Central(tmp_path / "central", [DEV], site=SITE, pg_dsn=central_dsn).start()
     try:
         c.start_ingest()
         link = c.link(topics.central_username(SITE, DEV), subscriptions=[(topics.ack(SITE, DEV), 1)])
@@ -193,8 +193,8 @@ def test_gap_over_the_broker_ack_stays_until_the_hole_is_filled(tmp_path):
 
 
 @pytest.mark.broker
-def test_oversized_and_malformed_over_the_broker_are_dead_lettered(tmp_path):
-    c = Central(tmp_path / "central", [DEV], site=SITE).start()
+def test_oversized_and_malformed_over_the_broker_are_dead_lettered(tmp_path, central_dsn):
+    c = Central(tmp_path / "central", [DEV], site=SITE, pg_dsn=central_dsn).start()
     try:
         c.start_ingest()
         link = c.link(topics.central_username(SITE, DEV))

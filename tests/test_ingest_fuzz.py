@@ -3,10 +3,7 @@ through a real broker. It never raises, never stops, and everything it cannot st
 dead-lettered: every event of a well-formed batch is stored, a duplicate or a dead letter, and a
 message that is not a well-formed batch is one dead letter."""
 import json
-import os
 import random
-import tempfile
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +11,8 @@ from hypothesis import strategies as st
 
 from bus import topics
 from bus.link import Connected
-from central.db import CentralDB
 from central.ingest import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Ingest
+from central.store import CentralStore
 from core.events import MAX_EVENT_BYTES, check_event, now_ms, parse_event
 from tests.support.syncproc import Central, publish_wait, wait_ingest_subscribed, wait_item, wait_until
 
@@ -94,12 +91,8 @@ def is_batch_for(topic, payload):
     return len(doc["events"])
 
 
-def _shm_dir():
-    return tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-
-
-def test_thousands_of_random_messages_straight_at_the_handler():
-    db = CentralDB(Path(_shm_dir()) / "fuzz.sqlite")
+def test_thousands_of_random_messages_straight_at_the_handler(central_dsn):
+    db = CentralStore(central_dsn)
     ingest = Ingest(db)
     seen = {"messages": 0, "dead": 0, "stored": 0}
 
@@ -158,7 +151,7 @@ def test_thousands_of_random_messages_straight_at_the_handler():
 
 
 @pytest.mark.broker
-def test_hundreds_of_random_payloads_through_the_broker(tmp_path):
+def test_hundreds_of_random_payloads_through_the_broker(tmp_path, central_dsn):
     rng = random.Random(7)
 
     def rand_json(depth=0):
@@ -188,7 +181,7 @@ def test_hundreds_of_random_payloads_through_the_broker(tmp_path):
             p = json.dumps({"site": SITE, "device": DEV, "events": [{"v": 1, "seq": rng.randrange(10**6)}]}).encode()
         if is_batch_for(TOPIC, p) is None or kind == 3:
             bad.add(p)
-    c = Central(tmp_path / "central", [DEV], site=SITE).start()
+    c = Central(tmp_path / "central", [DEV], site=SITE, pg_dsn=central_dsn).start()
     try:
         ingest = c.start_ingest()
         link = c.link(topics.central_username(SITE, DEV))

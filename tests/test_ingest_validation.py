@@ -40,8 +40,9 @@ def everything_stored_as_text(c):
 
 
 @pytest.fixture
-def central(tmp_path):
-    c = Central(tmp_path / "central", ["hub-1", "kiosk-1", "feedback-1", "kiosk-9"], site=SITE).start()
+def central(tmp_path, central_dsn):
+    c = Central(tmp_path / "central", ["hub-1", "kiosk-1", "feedback-1", "kiosk-9"], site=SITE,
+                pg_dsn=central_dsn).start()
     yield c
     c.stop_all()
 
@@ -116,7 +117,7 @@ def test_injected_events_are_dead_lettered_and_the_figures_stay_right(central):
     for link in (*links.values(), pub):
         link.stop()
     # The figures: satisfaction is the feedback terminal's alone, no ticket was invented.
-    out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(c.db_path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", c.db, "--json"],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     month = next(iter(json.loads(out.stdout)[SITE].values()))

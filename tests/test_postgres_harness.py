@@ -9,7 +9,7 @@ import pwd
 import psycopg
 import pytest
 
-from tests.support.postgres import RUN_AS, PostgresCluster
+from sim.postgres import RUN_AS, PostgresCluster
 
 
 @pytest.fixture(scope="module")

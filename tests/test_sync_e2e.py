@@ -24,7 +24,6 @@ from tests.support.syncproc import (
     Central,
     assert_synced,
     fill_store,
-    store_dsn,
     store_seqs,
     wait_item,
     wait_synced,
@@ -37,10 +36,9 @@ SITE = "test-site"
 SITE_TOML = always_open_text((REPO / "assets" / "sites" / "example.toml").read_text()).replace('id = "example-pp"', f'id = "{SITE}"', 1)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request, tmp_path):
-    """Every test here on each central store: exactly once on SQLite and on PostgreSQL (issue 13)."""
-    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"], pg_dsn=store_dsn(request)).start()
+@pytest.fixture
+def central(tmp_path, central_dsn):
+    c = Central(tmp_path / "central", ["hub-1", "kiosk-1"], pg_dsn=central_dsn).start()
     yield c
     c.stop_all()
 

@@ -15,7 +15,6 @@ from tests.support.syncproc import (
     device_store_path,
     fill_store,
     publish_wait,
-    store_dsn,
     store_seqs,
     wait_item,
     wait_synced,
@@ -27,10 +26,9 @@ pytestmark = pytest.mark.broker
 SITE = "test-site"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request, tmp_path):
-    """Every test here on each central store: exactly once on SQLite and on PostgreSQL (issue 13)."""
-    c = Central(tmp_path / "central", ["kiosk-1", "counter-1"], pg_dsn=store_dsn(request)).start()
+@pytest.fixture
+def central(tmp_path, central_dsn):
+    c = Central(tmp_path / "central", ["kiosk-1", "counter-1"], pg_dsn=central_dsn).start()
     yield c
     c.stop_all()
 

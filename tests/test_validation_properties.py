@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus import topics
-from central.db import CentralDB
+from central.store import CentralStore
 from central.ingest import Ingest
 from core.events import EVENT_SCHEMAS, Event, check_event, now_ms, parse_event
 from core.resources import example_site
@@ -64,14 +64,13 @@ def assert_nothing_invalid_stored(db):
         assert check_event(ev, ROLES[device], received) == ev
 
 
-def figures_exit_code(db_path):
-    return subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", str(db_path), "--json"],
+def figures_exit_code(dsn):
+    return subprocess.run([sys.executable, "-m", "cli", "central", "figures", "--db", dsn, "--json"],
                           cwd=REPO, capture_output=True, text=True).returncode
 
 
-def test_random_events_at_the_ingest(tmp_path):
-    db_path = tmp_path / "central.sqlite"
-    db = CentralDB(db_path)
+def test_random_events_at_the_ingest(central_dsn):
+    db = CentralStore(central_dsn)
     ingest = Ingest(db)
     ingest.handle(topics.config(SITE), example_site().read_bytes())
     assert db.roles(SITE) == {**ROLES, "display-1": "display", "counter-2": "counter"}
@@ -94,10 +93,10 @@ def test_random_events_at_the_ingest(tmp_path):
     stored = db.count_events()
     db.close()
     assert stored > 0
-    assert figures_exit_code(db_path) == 0
+    assert figures_exit_code(central_dsn) == 0
 
 
-def test_random_commands_at_the_hub(tmp_path, example_site):
+def test_random_commands_at_the_hub(tmp_path, example_site, central_dsn):
     store = EventStore(tmp_path / "hub.sqlite", example_site.id, "hub-1")
     t = [NOW]
     auth = QueueAuthority(example_site, store, clock=lambda: t[0])
@@ -127,9 +126,8 @@ def test_random_commands_at_the_hub(tmp_path, example_site):
         if ev.type == "help.requested":
             assert ev.data["device"] in ROLES  # a sender's id, never free text
     # The hub's events, synced, give figures that do not fail.
-    db_path = tmp_path / "central.sqlite"
-    with CentralDB(db_path) as db:
+    with CentralStore(central_dsn) as db:
         db.begin()
         db.insert_events([Event(e.id, e.site, e.device, e.seq, e.type, e.ts, e.data) for e in evs])
         db.commit()
-    assert figures_exit_code(db_path) == 0
+    assert figures_exit_code(central_dsn) == 0

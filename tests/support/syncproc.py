@@ -45,14 +45,14 @@ class Central:
 
     def __init__(self, workdir: Path, devices: Iterable[str], site: str = SITE, tls: brokerconf.TlsFiles | None = None,
                  tls_port: int | None = None, pg_dsn: str | None = None) -> None:
-        """`pg_dsn`: the central store is that PostgreSQL database (else a SQLite file in `workdir`)."""
+        """`pg_dsn`: the central store (a PostgreSQL database: the `central_dsn` fixture); needed
+        only to start an ingest or read the store."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.site = site
         self.devices = list(devices)
-        self.db_path = self.workdir / "central.sqlite"
         self.pg_dsn = pg_dsn
-        self.db = pg_dsn or str(self.db_path)  # what `--db` of the central commands takes
+        self.db = pg_dsn or ""  # what `--db` of the central commands takes
         self.passwd = self.workdir / "passwd"
         self.service_passwd = self.workdir / "service-passwd"
         self.acl = self.workdir / "acl"
@@ -107,6 +107,7 @@ class Central:
 
     def start_ingest(self, name: str = "ingest-a") -> subprocess.Popen:
         """An ingest worker; `name` names its log and is its client-id instance ("ingest/<name>")."""
+        assert self.pg_dsn, "an ingest needs the central store: Central(..., pg_dsn=central_dsn)"
         return self.spawn(["central", "ingest", "--db", self.db, "--broker", self.url,
                            "--username", "ingest", "--password-file", self.pwfile("ingest"),
                            "--client-id", name, "--log-level", "INFO"], f"{name}.log")
@@ -153,24 +154,15 @@ class Central:
     # --- the central database --------------------------------------------------------------------
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        """`sql` with ? placeholders, on whichever store this central uses ([] before its schema exists)."""
-        if self.pg_dsn is not None:
-            import psycopg
+        """`sql` with ? placeholders on the central store ([] before its schema exists)."""
+        import psycopg
 
-            try:
-                with psycopg.connect(self.pg_dsn) as pconn:
-                    return pconn.execute(sql.replace("?", "%s"), args).fetchall()
-            except psycopg.errors.UndefinedTable:
-                return []
-        if not self.db_path.exists():
-            return []
-        conn = sqlite3.connect(str(self.db_path), timeout=10)
+        assert self.pg_dsn, "this Central has no database (pg_dsn)"
         try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:  # the schema is not created yet
+            with psycopg.connect(self.pg_dsn) as pconn:
+                return pconn.execute(sql.replace("?", "%s"), args).fetchall()
+        except psycopg.errors.UndefinedTable:
             return []
-        finally:
-            conn.close()
 
     def count(self, device: str | None = None) -> int:
         if device is None:
@@ -185,12 +177,6 @@ class Central:
 
     def dead_letters(self) -> list[tuple]:
         return self.query("SELECT reason, count, payload_bytes, device FROM dead_letter ORDER BY id")
-
-
-def store_dsn(request: Any) -> str | None:
-    """For a test parametrized over the central stores ("sqlite", "postgres"): a fresh PostgreSQL
-    database of the run's cluster (the `postgres` fixture), or None for the SQLite file."""
-    return request.getfixturevalue("postgres").fresh_database() if request.param == "postgres" else None
 
 
 def write_device(workdir: Path, central: Central, device: str, role: str = "kiosk", sync: dict | None = None,

@@ -12,7 +12,6 @@ authentication: the cluster exists only for the test and listens on loopback onl
 """
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runtime.pgbin import pg_bindir
 from sim.localnet import free_port, wait_port
 
 SUPERUSER = "pp"
@@ -28,12 +28,7 @@ RUN_AS = "nobody"
 
 def bindir() -> Path | None:
     """Debian's PostgreSQL binaries (the newest installed version), or those on PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
+    return pg_bindir("initdb")
 
 
 class PostgresCluster:

@@ -1,0 +1,69 @@
+"""The central database's tables, as versioned migrations: applied in order, each once
+(schema_migrations records them). Never edit a released one: add the next.
+
+The analysts' views and the functions they use hold no data; central/views.py recreates them
+after the migrations on every start, so they always match the code.
+"""
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events exactly once, watermarks, dead letters, refusals, devices and their status
+    """
+    CREATE TABLE events (
+        site text NOT NULL, device text NOT NULL, seq bigint NOT NULL, id text NOT NULL,
+        type text NOT NULL, ts bigint NOT NULL, data text NOT NULL, v integer NOT NULL,
+        received_ms bigint NOT NULL, PRIMARY KEY (site, device, seq));
+    CREATE INDEX events_site_type_ts ON events (site, type, ts);
+    CREATE INDEX events_id ON events (id);
+    CREATE TABLE watermarks (site text NOT NULL, device text NOT NULL, seq bigint NOT NULL,
+        updated_ms bigint NOT NULL, PRIMARY KEY (site, device));
+    CREATE TABLE dead_letter (id bigserial PRIMARY KEY, digest text NOT NULL UNIQUE, first_ms bigint NOT NULL,
+        last_ms bigint NOT NULL, count bigint NOT NULL, topic text NOT NULL, site text, device text, seq bigint,
+        reason text NOT NULL, payload text NOT NULL, payload_bytes integer NOT NULL);
+    CREATE TABLE refused (site text NOT NULL, device text NOT NULL, seq bigint NOT NULL, id text,
+        received_ms bigint NOT NULL, PRIMARY KEY (site, device, seq));
+    CREATE TABLE devices (site text NOT NULL, device text NOT NULL, role text NOT NULL,
+        updated_ms bigint NOT NULL, PRIMARY KEY (site, device));
+    CREATE TABLE device_status (site text NOT NULL, device text NOT NULL, status text, status_ms bigint,
+        availability text, availability_ms bigint, PRIMARY KEY (site, device));
+    """,
+    # 2: the roll-ups (core/rollup.py says what each holds), the sites' configurations, settings
+    """
+    CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+    INSERT INTO settings(key, value) VALUES ('small_cell', '5');
+    CREATE TABLE sites (site text PRIMARY KEY, region text, municipality text, timezone text NOT NULL,
+        config text NOT NULL, updated_ms bigint NOT NULL);
+    CREATE TABLE site_services (site text NOT NULL, service text NOT NULL, authority text NOT NULL,
+        target_wait_min double precision NOT NULL, PRIMARY KEY (site, service));
+    CREATE TABLE rollup_keys (site text NOT NULL, service text NOT NULL, PRIMARY KEY (site, service));
+    CREATE TABLE rollup_hours (site text NOT NULL, service text NOT NULL, day date NOT NULL,
+        hour smallint NOT NULL, month text NOT NULL,
+        issued bigint NOT NULL, walk_in bigint NOT NULL, appointment bigint NOT NULL, waits bigint NOT NULL,
+        wait_sum_ms bigint NOT NULL, within_target bigint NOT NULL, judged bigint NOT NULL,
+        served bigint NOT NULL, service_sum_ms bigint NOT NULL, no_show bigint NOT NULL,
+        cancelled bigint NOT NULL, transferred bigint NOT NULL, printer_faults bigint NOT NULL,
+        PRIMARY KEY (site, day, service, hour));
+    CREATE INDEX rollup_hours_month ON rollup_hours (month);
+    CREATE TABLE rollup_hist (site text NOT NULL, service text NOT NULL, month text NOT NULL,
+        metric text NOT NULL, bin smallint NOT NULL, n bigint NOT NULL,
+        PRIMARY KEY (month, site, service, metric, bin));
+    CREATE TABLE rollup_outcomes (site text NOT NULL, service text NOT NULL, day date NOT NULL,
+        month text NOT NULL, outcome text NOT NULL, n bigint NOT NULL, PRIMARY KEY (site, day, service, outcome));
+    CREATE INDEX rollup_outcomes_month ON rollup_outcomes (month);
+    CREATE TABLE rollup_transfers (site text NOT NULL, from_service text NOT NULL, to_service text NOT NULL,
+        day date NOT NULL, month text NOT NULL, n bigint NOT NULL,
+        PRIMARY KEY (site, day, from_service, to_service));
+    CREATE INDEX rollup_transfers_month ON rollup_transfers (month);
+    CREATE TABLE rollup_days (site text NOT NULL, day date NOT NULL, month text NOT NULL, open_s integer,
+        PRIMARY KEY (site, day));
+    CREATE INDEX rollup_days_month ON rollup_days (month);
+    CREATE TABLE first_calls (site text NOT NULL, ticket text NOT NULL, service text NOT NULL,
+        PRIMARY KEY (site, ticket, service));
+    CREATE TABLE feedback_responses (site text NOT NULL, response text NOT NULL, rev bigint NOT NULL,
+        device text NOT NULL, seq bigint NOT NULL, service text NOT NULL, day date NOT NULL,
+        month text NOT NULL, hour smallint NOT NULL, rating smallint, scale smallint, sentiment text,
+        outcome text, self_service text, flagged boolean NOT NULL, PRIMARY KEY (site, response));
+    CREATE INDEX feedback_responses_month ON feedback_responses (month);
+    CREATE INDEX events_site_ts ON events (site, ts);
+    """,
+)
