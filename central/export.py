@@ -47,7 +47,7 @@ def _parquet(names: list[str], data: list[dict[str, Any]]) -> bytes:
     columns = {}
     for n in names:
         values = [r[n] for r in data]
-        if n == "withheld":
+        if any(isinstance(v, list) for v in values):  # `withheld` of the monthly views: the figures' names
             columns[n] = pa.array(values, type=pa.list_(pa.string()))
         elif any(isinstance(v, float) for v in values):
             columns[n] = pa.array([None if v is None else float(v) for v in values], type=pa.float64())

@@ -21,7 +21,7 @@ before the screen moves on. Every event is a complete snapshot of the response s
 
 A report counts each response once by keeping, per `response`, the snapshot with the highest
 `rev` (equivalently the highest device sequence), and leaves out responses with flags
-(`latest_responses()` here; `REPORT_SQL` for the central database's events table). A power
+(`latest_responses()` here; `REPORT_SQL` for a device's store). A power
 cut or a SIGKILL after any confirmed answer leaves a valid last snapshot: nothing the screen
 confirmed is lost, and a response never counts twice. Skipped questions stay null.
 
@@ -154,7 +154,8 @@ def latest_responses(events: list[Event] | list[dict[str, Any]]) -> dict[str, di
 
 
 #: One row (the data JSON) per response with its last snapshot, misuse-flagged responses left
-#: out — for an `events` table with `type` and `data` columns (device store or central DB).
+#: out — for a device's own store (SQLite). The central database applies the same rule as events
+#: arrive (its `feedback_responses` table, central/rollups.py).
 REPORT_SQL = """
 SELECT e.data FROM events e
 WHERE e.type = 'feedback.given'

@@ -107,6 +107,7 @@ class ServicePoint:
         self.printer = None
         self.crowd = None
         self.site = None
+        self.pg: Any = None  # sim.postgres.PostgresCluster, once started
 
     # --- preparation --------------------------------------------------------------------------
 
@@ -213,12 +214,19 @@ class ServicePoint:
             self.procs.append(p)
             if not wait_port(port, 10):
                 raise RuntimeError(f"{name} did not start; see {p.logfile}")
-        db = self.out / "central.sqlite"
-        for old in self.out.glob("central.sqlite*"):
-            old.unlink()
-        self.central_db = db
+        from central.store import CentralStore
+        from sim.postgres import PostgresCluster
+
+        # The central store: a PostgreSQL cluster of the demo's own (thrown away at the end; the
+        # analysts' tables of the month are exported to central-export/ first).
+        self.pg = PostgresCluster().start()
+        self.central_db = self.pg.create_database("central")
+        with CentralStore(self.central_db) as store:
+            store.begin()
+            store.register_site(self.site, self.site_file.read_text(encoding="utf-8"))
+            store.commit()
         self.procs.append(Proc("ingest", self._cli(
-            "central", "ingest", "--db", str(db), "--broker", f"mqtt://127.0.0.1:{self.central_service_port}",
+            "central", "ingest", "--db", self.central_db, "--broker", f"mqtt://127.0.0.1:{self.central_service_port}",
             "--username", "ingest", "--password-file", str(self.secret("ingest")))).start(self.logs))
         self.procs.append(Proc("hub", self._cli("hub", "--config", str(self.device_configs["hub-1"])))
                           .start(self.logs))
@@ -332,6 +340,8 @@ class ServicePoint:
             self.stop_event.set()
             for p in reversed(self.procs):
                 p.stop()
+            if self.pg is not None:
+                self.pg.stop()
             for x in self.xservers:
                 x.stop()
             if self.printer is not None:
@@ -374,7 +384,9 @@ class ServicePoint:
         log.warning("not everything was acknowledged by the central side within %ss", timeout)
 
     def summary(self) -> dict[str, Any]:
-        from central.db import CentralDB
+        from central.export import export
+        from central.monthly import per_site
+        from central.store import CentralStore
         from core.engine import QueueState
 
         stores = self._stores()
@@ -393,17 +405,19 @@ class ServicePoint:
         finally:
             for s in stores.values():
                 s.close()
-        with CentralDB(self.central_db) as db:
+        from core.figures import SITE_LEVEL
+
+        with CentralStore(self.central_db) as db:
             for dev in devices:
                 devices[dev]["central"] = db.count_events(self.site.id, dev)
                 seqs = db.seqs(self.site.id, dev)
                 devices[dev]["central_gap_free"] = seqs == list(range(1, len(seqs) + 1))
             dead = db.dead_letter_count()
-            from core.figures import SITE_LEVEL, figures
-
-            # Without the site's configuration: the demo's site is open all day, and tickets per
-            # opening hour over 24 hours would say little; over the hours with tickets it is the demo's.
-            fig = figures(db.figure_rows(self.site.id), tz=self.site.timezone).get(self.site.id, {})
+            # What the regional and national teams read: the analysts' views (a figure from fewer
+            # than 5 tickets or responses withheld), and the month's tables as CSV files.
+            fig = per_site(db.conn, site=self.site.id).get(self.site.id, {})
+            for month in fig:
+                export(db.conn, month, "csv", self.out / "central-export")
         return {
             "site": self.site.id,
             "tickets": len(st.tickets),

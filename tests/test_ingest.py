@@ -212,3 +212,15 @@ def test_oversized_and_malformed_over_the_broker_are_dead_lettered(tmp_path, cen
         link.stop()
     finally:
         c.stop_all()
+
+
+def test_a_resend_of_pruned_events_is_neither_stored_nor_counted_again(ingest):
+    """Raw events older than the retention are deleted (roll-ups kept); a device sending them
+    again (a restored backup of its store) must not put them back into the figures."""
+    evs = [ev(i) for i in range(1, 4)]
+    assert ingest.handle(TOPIC, batch(evs)).stored == 3
+    ingest.db.conn.execute("DELETE FROM events")  # what `central prune` does to old months
+    r = ingest.handle(TOPIC, batch(evs))
+    assert (r.stored, r.duplicates, r.acks) == (0, 3, {(SITE, DEV): 3})
+    assert ingest.db.count_events() == 0
+    assert ingest.db.conn.execute("SELECT count(*) FROM feedback_responses").fetchone()[0] == 3
