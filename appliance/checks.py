@@ -268,12 +268,16 @@ def check_services(ctx: Context) -> Result:
                           "run palvelupiste provision again (it installs and enables the units)")
         return Result(name, OK, f"{', '.join(ctx.units)} installed and enabled (systemd is not running here, "
                                 "so not started)")
-    bad = []
-    for n, s in states.items():
-        if s.get("ActiveState") != "active":
-            bad.append(f"{n} {s.get('ActiveState', '?')} ({s.get('Result', '?')})")
-    restarts = {n: s.get("NRestarts", "0") for n, s in states.items() if s.get("NRestarts", "0") not in ("0", "")}
-    detail = "all active" if not bad else "; ".join(bad)
+    return judge_units(name, states, "all active", "restarts mean crashes or a frozen UI (watchdog)")
+
+
+def judge_units(name: str, states: dict[str, dict[str, str]], fine: str, restart_meaning: str) -> Result:
+    """The doctor's verdict on running units (systemctl show's ActiveState, Result, NRestarts):
+    any not active fails, restarts warn; `fine` is the detail when all are active."""
+    bad = [f"{n} {st.get('ActiveState', '?')} ({st.get('Result', '?')})" for n, st in states.items()
+           if st.get("ActiveState") != "active"]
+    restarts = {n: st.get("NRestarts", "0") for n, st in states.items() if st.get("NRestarts", "0") not in ("0", "")}
+    detail = fine if not bad else "; ".join(bad)
     if restarts:
         detail += "; restarted: " + ", ".join(f"{n} ×{c}" for n, c in restarts.items())
     if bad:
@@ -281,7 +285,7 @@ def check_services(ctx: Context) -> Result:
         return Result(name, FAIL, detail, f"journalctl -b -u {first} shows why; systemctl reset-failed {first} && "
                                           f"systemctl start {first} tries again")
     return Result(name, WARN if restarts else OK, detail,
-                  "restarts mean crashes or a frozen UI (watchdog): journalctl -b -u UNIT" if restarts else "")
+                  f"{restart_meaning}: journalctl -b -u UNIT" if restarts else "")
 
 
 CONFIGURATION = Check("configuration", check_config)

@@ -21,6 +21,11 @@ Checks, for the device's role (appliance.roles says which apply; each lives besi
     screen          connected screens and their mode (/sys/class/drm, xrandr), or "unknown"
     screen blanking the console must never blank the screen (consoleblank=0)
 
+On the central host (a central.toml: appliance/central_checks.py) the checks are its own: the
+configuration, the clock, PostgreSQL migrated to the newest version, the broker's TLS listener and
+the services' listener, the TLS certificate's expiry and the units (mosquitto, the database set-up,
+every ingest worker).
+
 Statuses: OK, WARN (works, look at it soon), FAIL (something is wrong), SKIP (cannot be judged
 here, e.g. after a failure it depends on, or with --root). Exit code: 1 when any check FAILs,
 0 otherwise — a warning alone exits 0, so that scripts and monitoring stop only on real faults.
@@ -45,8 +50,9 @@ import sync.checks
 import uikit.checks
 from runtime.checks import FAIL, OK, SKIP, WARN, Check, Context, Result
 
+from . import central_checks
 from . import checks as device_checks
-from .roles import COMMON_CHECKS, ROLES
+from .roles import CENTRAL, COMMON_CHECKS, ROLES
 
 _RANK = {OK: 0, SKIP: 0, WARN: 1, FAIL: 2}
 EXIT_OK, EXIT_FAIL = 0, 1
@@ -65,6 +71,7 @@ class Sources:
     screens: Callable[[], list[uikit.checks.Screen] | None] = uikit.checks.screens
     consoleblank: Callable[[], int | None] = uikit.checks.consoleblank
     unit_states: Callable[[list[str]], dict | None] = device_checks.unit_states
+    db_probe: Callable[[str, float], central_checks.DbInfo] = central_checks.db_probe
 
 
 @dataclass
@@ -121,10 +128,45 @@ def _run_together(checks: list[Check], ctx: Context) -> list[Result | None]:
             for i, c in enumerate(checks)]
 
 
+def is_central_config(path: str | Path) -> bool:
+    """Whether `path` is a central host's configuration (central.toml) rather than a device's."""
+    from central.settings import looks_central
+    from core.config import ConfigError, read_toml
+
+    try:
+        return looks_central(read_toml(path))
+    except ConfigError:
+        return False
+
+
+def _run_in_order(checks: list[Check], ctx: Context) -> None:
+    i = 0
+    while i < len(checks):
+        batch = [checks[i]]
+        while checks[i].network and i + len(batch) < len(checks) and checks[i + len(batch)].network:
+            batch.append(checks[i + len(batch)])
+        found = _run_together(batch, ctx) if len(batch) > 1 else [_guarded(batch[0], ctx)]
+        ctx.results.extend(r for r in found if r is not None)
+        i += len(batch)
+
+
+def run_central_checks(config_path: str, sources: Sources | None = None, *, root: str | Path | None = None,
+                       timeout: float = 3.0) -> Report:
+    """The central host's checks (appliance.roles.CENTRAL)."""
+    from runtime.status import software_version
+
+    ctx = central_checks.CentralContext(str(config_path), sources or Sources(),
+                                        Path(root).absolute() if root else None, timeout)
+    _run_in_order(list(CENTRAL.checks), ctx)
+    return Report(str(config_path), ctx.results, None, CENTRAL.name, None, software_version())
+
+
 def run_checks(config_path: str, sources: Sources | None = None, *, root: str | Path | None = None,
                timeout: float = 3.0) -> Report:
     from runtime.status import software_version
 
+    if is_central_config(config_path):
+        return run_central_checks(config_path, sources, root=root, timeout=timeout)
     ctx = Context(str(config_path), sources or Sources(), Path(root).absolute() if root else None, timeout)
     first, rest = COMMON_CHECKS[0], COMMON_CHECKS[1:]
     # the configuration says which role, and so which checks, this device has
@@ -134,21 +176,15 @@ def run_checks(config_path: str, sources: Sources | None = None, *, root: str | 
     checks = list(role.all_checks[1:] if role else rest)
     if role is not None:
         ctx.units, ctx.needed_units = role.unit_names, role.needed_units
-    i = 0
-    while i < len(checks):
-        batch = [checks[i]]
-        while checks[i].network and i + len(batch) < len(checks) and checks[i + len(batch)].network:
-            batch.append(checks[i + len(batch)])
-        found = _run_together(batch, ctx) if len(batch) > 1 else [_guarded(batch[0], ctx)]
-        ctx.results.extend(r for r in found if r is not None)
-        i += len(batch)
+    _run_in_order(checks, ctx)
     return Report(str(config_path), ctx.results, d.id if d else None, d.role if d else None, d.site if d else None,
                   software_version())
 
 
 def print_table(report: Report, out: TextIO | None = None) -> None:
     out = out or sys.stdout
-    who = f"{report.device} ({report.role}) of site {report.site}" if report.device else report.config
+    who = f"{report.device} ({report.role}) of site {report.site}" if report.device else \
+        (f"central host ({report.config})" if report.role == CENTRAL.name else report.config)
     print(f"palvelupiste doctor — {who}, version {report.version}", file=out)
     w = max([len(r.check) for r in report.results] + [5])
     print(f"{'CHECK':<{w}}  STATUS  DETAIL", file=out)

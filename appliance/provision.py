@@ -1,4 +1,5 @@
 """`palvelupiste provision`: make a machine (or a folder) into one device of a service point.
+(`--role central`, the central host, is appliance/central_role.py; it reuses the plan and apply here.)
 
     palvelupiste provision --role kiosk --site example-pp --device kiosk-1 \\
         --site-broker mqtt://hub.local:1883 --central-broker mqtts://central.example.fi:8883 \\
@@ -51,6 +52,7 @@ import sqlite3
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -92,6 +94,7 @@ class ProvisionError(Exception):
 @dataclass
 class Options:
     role: str
+    # required for every device role (validate() says so by name); None only on the command line
     site: str
     device: str
     site_broker: str
@@ -106,6 +109,8 @@ class Options:
     central_password_file: str | None = None
     central_ca: str | None = None
     insecure_central_link: bool = False
+    #: options of --role central given for a device (each is refused by name)
+    central_only: tuple[str, ...] = ()
 
 
 # --- plan items ------------------------------------------------------------------------------------
@@ -133,9 +138,16 @@ class Plan:
     commands: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     live: bool = False
+    #: what is provisioned, for the messages (default: the device, its role and site)
+    title: str = ""
 
     def host(self, target: str) -> Path:
         return host_path(self.root, target)
+
+    @property
+    def what(self) -> str:
+        o = self.opts
+        return self.title or f"{o.device} ({o.role}) of site {o.site}"
 
     @property
     def changes(self) -> list[Item]:
@@ -204,24 +216,37 @@ def _store_identity(path: Path) -> tuple[str | None, str | None] | str:
     return meta.get("site"), meta.get("device")
 
 
+def check_root(root_arg: str, dry_run: bool, problems: list[str]) -> Path:
+    """--root as an absolute path; its problems (missing, not writable, / without root) appended."""
+    root = Path(root_arg)
+    if not root.is_absolute():
+        root = root.absolute()
+    if not root.is_dir():
+        problems.append(f"--root {root_arg}: no such directory")
+    elif not dry_run:
+        if str(root) == "/" and os.geteuid() != 0:
+            problems.append("provisioning the running system needs root: run it with sudo (or use --root DIR)")
+        elif not os.access(root, os.W_OK):
+            problems.append(f"--root {root_arg}: not writable by this user")
+    return root
+
+
 def validate(opts: Options) -> tuple[list[str], dict]:
     """Every problem with the arguments and the machine, and what was read on the way."""
     problems: list[str] = []
     ctx: dict = {}
-    root = Path(opts.root)
-    if not root.is_absolute():
-        root = root.absolute()
-    ctx["root"] = root
-    if not root.is_dir():
-        problems.append(f"--root {opts.root}: no such directory")
-    elif not opts.dry_run:
-        if str(root) == "/" and os.geteuid() != 0:
-            problems.append("provisioning the running system needs root: run it with sudo (or use --root DIR)")
-        elif not os.access(root, os.W_OK):
-            problems.append(f"--root {opts.root}: not writable by this user")
+    root = ctx["root"] = check_root(opts.root, opts.dry_run, problems)
 
     if opts.role not in R.ROLES:
-        problems.append(f"--role {opts.role!r}: unknown role (one of {', '.join(R.ROLES)})")
+        problems.append(f"--role {opts.role!r}: unknown role (one of {', '.join(R.role_names())})")
+    for flag in opts.central_only:
+        problems.append(f"{flag}: only for --role central (the central host), not for a {opts.role}")
+    missing = [flag for flag, value in (("--site", opts.site), ("--device", opts.device),
+                                        ("--site-broker", opts.site_broker), ("--central-broker", opts.central_broker))
+               if value is None]
+    if missing:
+        problems += [f"{flag} is required for a device (every role but central)" for flag in missing]
+        return problems, ctx
     for what, value in (("--site", opts.site), ("--device", opts.device)):
         if not valid_id(value):
             problems.append(f"{what} {value!r}: must be a short id of letters, digits, '-' or '_'")
@@ -692,9 +717,7 @@ def _describe(item: Item) -> str:
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
-    o = plan.opts
-    print(f"dry run: provision {o.device} ({o.role}) of site {o.site} into {plan.root} — nothing is written",
-          file=out)
+    print(f"dry run: provision {plan.what} into {plan.root} — nothing is written", file=out)
     for item in plan.items:
         print(f"  {item.state:9} {_describe(item)}", file=out)
         if item.kind == "file" and item.show and item.state in ("create", "update"):
@@ -711,16 +734,21 @@ def print_plan(plan: Plan, out: TextIO) -> None:
 
 
 def run(opts: Options, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    return execute(lambda: make_plan(opts), opts.dry_run, out, err)
+
+
+def execute(make: Callable[[], Plan], dry_run: bool, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Plan (problems: exit 2, nothing changed), then print the plan (--dry-run) or apply it."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        plan = make_plan(opts)
+        plan = make()
     except ProvisionError as exc:
         print(f"palvelupiste provision: {len(exc.problems)} problem(s), nothing was changed:", file=err)
         for p in exc.problems:
             print(f"  {p}", file=err)
         return EXIT_USAGE
-    if opts.dry_run:
+    if dry_run:
         print_plan(plan, out)
         return EXIT_OK
     try:
@@ -731,9 +759,8 @@ def run(opts: Options, out: TextIO | None = None, err: TextIO | None = None) -> 
     except OSError as exc:
         print(f"palvelupiste provision: stopped: {exc}", file=err)
         return 1
-    o = opts
-    print(f"provisioned {o.device} ({o.role}) of site {o.site} in {plan.root}: "
-          f"{len(done)} change(s), {len(plan.items) - len(done)} unchanged", file=out)
+    print(f"provisioned {plan.what} in {plan.root}: {len(done)} change(s), {len(plan.items) - len(done)} unchanged",
+          file=out)
     for item in done:
         print(f"  {item.state:9} {_describe(item)}", file=out)
     for note in plan.notes:
@@ -742,9 +769,11 @@ def run(opts: Options, out: TextIO | None = None, err: TextIO | None = None) -> 
 
 
 def options_from_args(args) -> Options:
+    from .central_role import central_flags_given
+
     return Options(role=args.role, site=args.site, device=args.device, site_broker=args.site_broker,
                    central_broker=args.central_broker, printer=args.printer, root=args.root,
                    dry_run=args.dry_run, site_config=args.site_config, bin=args.bin, listen=args.listen,
                    site_password_file=args.site_password_file,
                    central_password_file=args.central_password_file, central_ca=args.central_ca,
-                   insecure_central_link=args.insecure_central_link)
+                   insecure_central_link=args.insecure_central_link, central_only=central_flags_given(args))

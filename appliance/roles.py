@@ -17,9 +17,11 @@ import kiosk.checks
 import printer.checks
 import sync.checks
 import uikit.checks
+from central.settings import CENTRAL_CONFIG
 from core.config import COMMON_SECTIONS, ROLE_SECTIONS, allowed_sections  # noqa: F401  (part of the registry's face)
 from runtime.checks import Check
 
+from . import central_checks
 from . import checks as device_checks
 from . import units as U
 
@@ -90,6 +92,27 @@ ROLES: dict[str, Role] = {r.name: r for r in (
          checks=(feedback_terminal.checks.BUTTONS, feedback_terminal.checks.TOUCH, uikit.checks.SCREEN,
                  uikit.checks.BLANKING)),
 )}
+
+
+@dataclass(frozen=True)
+class HostRole:
+    """A server's role rather than a service-point device's: no device.toml, no site, no sync agent;
+    its own configuration file, provisioning (appliance/central_role.py) and doctor checks."""
+    name: str
+    config: str                 # its configuration file
+    checks: tuple[Check, ...]   # the doctor's checks, in the order it shows them
+
+
+#: the central host: the central broker, the ingest workers, PostgreSQL (`provision --role central`)
+CENTRAL = HostRole("central", CENTRAL_CONFIG, checks=(
+    central_checks.CONFIGURATION, device_checks.CLOCK, central_checks.DATABASE, central_checks.TLS_LISTENER,
+    central_checks.SERVICE_LISTENER, central_checks.CERTIFICATE, central_checks.SERVICES))
+HOST_ROLES: dict[str, HostRole] = {CENTRAL.name: CENTRAL}
+
+
+def role_names() -> tuple[str, ...]:
+    """Every role `palvelupiste provision --role` takes: the devices', then the hosts'."""
+    return (*ROLES, *HOST_ROLES)
 
 
 def role(name: str) -> Role:

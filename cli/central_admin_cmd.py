@@ -1,6 +1,266 @@
-"""palvelupiste central devices|backup|restore|setup-db — running the central host (issue 13)."""
+"""palvelupiste central devices|backup|restore|setup-db — running the central host (issue 13).
+
+    palvelupiste central devices add FILE…|-|LINE       a device's central-broker.entry (what device
+                                                        provisioning writes), or several
+    palvelupiste central devices add --site S --device D --password-file F
+    palvelupiste central devices list [--json]
+    palvelupiste central devices remove SITE.DEVICE… | --site S --device D
+    palvelupiste central backup --db DSN --out FILE
+    palvelupiste central restore --db DSN FILE [--force]
+    palvelupiste central setup-db [--config central.toml]   (palvelupiste-central-db.service runs it)
+
+`devices` reads the file paths and the reload command from the central host's configuration
+(/etc/palvelupiste/central.toml, central/settings.py); --reload-command replaces the command.
+Exit status: 0 done, 2 a bad argument or entry (nothing changed), 1 the files were written but the
+broker could not be reloaded (or a backup/restore/set-up failed).
+"""
 from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(a) -> None:
     """Adds its actions to `palvelupiste central`'s sub-parsers `a`."""
+    from central.settings import CENTRAL_CONFIG
+
+    def config_opt(p) -> None:
+        p.add_argument("--config", default=CENTRAL_CONFIG, metavar="FILE",
+                       help=f"the central host's configuration (default {CENTRAL_CONFIG})")
+
+    def reload_opts(p) -> None:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--reload-command", metavar="CMD",
+                       help="how to make the broker read its files again (default: central.toml's [broker] reload, "
+                            "systemctl reload mosquitto.service), e.g. 'kill -HUP 1234'")
+        g.add_argument("--no-reload", action="store_true", help="write the files only (reload the broker yourself)")
+
+    d = a.add_parser("devices", help="the central broker's device credentials and ACL: add, list, remove",
+                     description="The devices' password file of the central broker is the device list; the ACL is "
+                                 "made from it (each device: its own events, status and availability, its ack, its "
+                                 "site's configuration and appointments). Both are replaced atomically and the "
+                                 "broker is reloaded.")
+    da = d.add_subparsers(dest="devices_action", metavar="ACTION", required=True)
+    add = da.add_parser("add", help="add devices (or replace a device's password hash)",
+                        description="ENTRY: a file with a device's line, as device provisioning writes it to "
+                                    "/etc/palvelupiste/central-broker.entry (a hash, safe to send), '-' for "
+                                    "standard input, or the line itself. Or: --site, --device and --password-file.",
+                        epilog="Example: palvelupiste central devices add kiosk-1.entry display-1.entry")
+    add.add_argument("entry", nargs="*", metavar="ENTRY")
+    add.add_argument("--site", help="with --device and --password-file: a device whose password you hold")
+    add.add_argument("--device", metavar="ID")
+    add.add_argument("--password-file", metavar="FILE", help="the device's central broker password (one line)")
+    config_opt(add)
+    reload_opts(add)
+    add.set_defaults(func=run_devices_add)
+
+    ls = da.add_parser("list", help="the devices that may log in")
+    ls.add_argument("--json", action="store_true")
+    config_opt(ls)
+    ls.set_defaults(func=run_devices_list)
+
+    rm = da.add_parser("remove", help="remove devices: they can no longer log in (connected ones are cut off)")
+    rm.add_argument("user", nargs="*", metavar="SITE.DEVICE")
+    rm.add_argument("--site")
+    rm.add_argument("--device", metavar="ID")
+    config_opt(rm)
+    reload_opts(rm)
+    rm.set_defaults(func=run_devices_remove)
+
+    b = a.add_parser("backup", help="back the central database up into one file (pg_dump, custom format)",
+                     description="A consistent snapshot, taken while the ingest keeps writing; the file is 0600 "
+                                 "and appears only when whole. The password, if one is needed, comes from "
+                                 "PGPASSWORD or ~/.pgpass.")
+    b.add_argument("--db", required=True, metavar="DSN", help="the central database")
+    b.add_argument("--out", required=True, metavar="FILE")
+    b.set_defaults(func=run_backup)
+
+    r = a.add_parser("restore", help="restore a backup into a database (pg_restore, in one transaction)",
+                     description="The database must exist (setup-db makes it) and be empty, unless --force: then "
+                                 "every table, view and function of the backup that the database already has is "
+                                 "dropped and made again from the file (pg_restore --clean --if-exists), so they "
+                                 "hold exactly the backup's rows — whatever was stored since the backup is lost. "
+                                 "All of it happens in one transaction: on any error nothing is changed.")
+    r.add_argument("--db", required=True, metavar="DSN", help="the database to restore into")
+    r.add_argument("file", metavar="FILE", help="a file made by palvelupiste central backup")
+    r.add_argument("--force", action="store_true",
+                   help="restore over a database that is not empty: its tables that the backup has are replaced "
+                        "by the backup's (rows stored since the backup are lost)")
+    r.set_defaults(func=run_restore)
+
+    s = a.add_parser("setup-db", help="make the central database ready: owner role, database, migrations, the "
+                                      "analysts' read-only role, settings (idempotent)",
+                     description="What palvelupiste-central-db.service runs at boot, as the OS user postgres. "
+                                 "Missing pieces are made; a second run changes nothing.")
+    config_opt(s)
+    s.add_argument("--admin-db", metavar="DSN", help="a superuser connection (default: central.toml's admin_dsn)")
+    s.add_argument("--db", metavar="DSN", help="the ingest workers' database (default: central.toml's dsn)")
+    s.add_argument("--wait", type=float, default=60.0, metavar="S",
+                   help="wait this long for PostgreSQL to accept connections (default 60)")
+    s.set_defaults(func=run_setup_db)
+
+
+# --- devices ---------------------------------------------------------------------------------------
+
+def _registry(args):
+    from central.credentials import DeviceRegistry
+    from central.settings import INGEST_USER, PUBLISHER_USER, load_central
+
+    s = load_central(args.config)   # a ConfigError is printed by cli.main, exit 2
+    return s, DeviceRegistry(s.password_file, s.acl_file, ingest_user=INGEST_USER, publisher_user=PUBLISHER_USER)
+
+
+def _reload(args, s) -> int:
+    from central.credentials import reload_broker
+
+    if args.no_reload:
+        print("the broker was not reloaded (--no-reload): reload it to apply the change")
+        return EXIT_OK
+    command = shlex.split(args.reload_command) if args.reload_command else list(s.reload)
+    problem = reload_broker(command)
+    if problem:
+        print(f"the files are written, but the broker was not reloaded: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"broker reloaded ({shlex.join(command)})")
+    return EXIT_OK
+
+
+def _entries(args) -> list:
+    from pathlib import Path
+
+    from central.credentials import CredentialError, entry_for, parse_entry, read_entries
+
+    out = []
+    if args.site is not None or args.device is not None or args.password_file is not None:
+        if args.site is None or args.device is None or args.password_file is None:
+            raise CredentialError("--site, --device and --password-file go together")
+        try:
+            password = Path(args.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialError(f"--password-file {args.password_file}: cannot read ({exc.strerror or exc})")
+        if not password or "\n" in password:
+            raise CredentialError(f"--password-file {args.password_file}: must hold exactly one line, the password")
+        out.append(entry_for(args.site, args.device, password))
+    for e in args.entry:
+        if e == "-":
+            out += read_entries(sys.stdin.read(), "standard input")
+        elif Path(e).is_file():
+            try:
+                text = Path(e).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CredentialError(f"{e}: cannot read ({exc})") from None
+            out += read_entries(text, e)
+        elif ":" in e:
+            out.append(parse_entry(e))
+        else:
+            raise CredentialError(f"{e}: no such file (give a device's central-broker.entry)")
+    if not out:
+        raise CredentialError("nothing to add: give ENTRY files, '-', or --site/--device/--password-file")
+    return out
+
+
+def run_devices_add(args) -> int:
+    from central.credentials import CredentialError
+
+    s, reg = _registry(args)
+    try:
+        outcome = reg.add(_entries(args))
+    except CredentialError as exc:
+        print(f"central devices add: {exc}; nothing was changed", file=sys.stderr)
+        return EXIT_USAGE
+    for what, users in (("added", outcome.added), ("updated", outcome.updated), ("unchanged", outcome.unchanged)):
+        for u in users:
+            print(f"{what:9} {u}")
+    if not outcome.changed:
+        return EXIT_OK
+    return _reload(args, s)
+
+
+def run_devices_list(args) -> int:
+    _, reg = _registry(args)
+    devices = reg.devices()
+    others = reg.others()
+    if args.json:
+        print(json.dumps({"devices": [{"site": e.site, "device": e.device, "user": e.user} for e in devices],
+                          "other_users": others}, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    print(f"{'site':24} {'device':24} user")
+    for e in devices:
+        print(f"{e.site:24} {e.device:24} {e.user}")
+    print(f"{len(devices)} device(s) in {reg.password_file}")
+    for u in others:
+        print(f"note: {u!r} is no device's user name: it can log in but the ACL grants it nothing")
+    return EXIT_OK
+
+
+def run_devices_remove(args) -> int:
+    from central.credentials import CredentialError, device_user, entry_for
+
+    s, reg = _registry(args)
+    try:
+        users = [device_user(u) for u in args.user]
+        if args.site is not None or args.device is not None:
+            if args.site is None or args.device is None:
+                raise CredentialError("--site and --device go together")
+            users.append(entry_for(args.site, args.device, "unused").user)
+        if not users:
+            raise CredentialError("nothing to remove: give SITE.DEVICE, or --site and --device")
+    except CredentialError as exc:
+        print(f"central devices remove: {exc}; nothing was changed", file=sys.stderr)
+        return EXIT_USAGE
+    outcome = reg.remove(users)
+    for u in outcome.removed:
+        print(f"removed   {u}")
+    for u in outcome.missing:
+        print(f"not found {u}", file=sys.stderr)
+    if not outcome.removed:
+        return EXIT_FAILED
+    return _reload(args, s)
+
+
+# --- backup, restore -------------------------------------------------------------------------------
+
+def run_backup(args) -> int:
+    from central.backup import BackupError, backup
+
+    try:
+        path = backup(args.db, args.out)
+    except BackupError as exc:
+        print(f"central backup: {exc}; no backup was written", file=sys.stderr)
+        return EXIT_USAGE if exc.usage else EXIT_FAILED
+    print(f"backed up to {path} ({path.stat().st_size} bytes)")
+    return EXIT_OK
+
+
+def run_restore(args) -> int:
+    from central.backup import BackupError, restore
+
+    try:
+        r = restore(args.db, args.file, force=args.force)
+    except BackupError as exc:
+        print(f"central restore: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.usage else EXIT_FAILED
+    print(f"restored {args.file}: {r.tables} tables" + (" (the existing ones replaced: --force)" if r.replaced else ""))
+    print("the ingest workers migrate it to this software's schema when they start "
+          "(or: palvelupiste central setup-db)")
+    return EXIT_OK
+
+
+# --- setup-db --------------------------------------------------------------------------------------
+
+def run_setup_db(args) -> int:
+    from central.dbsetup import SetupError, setup_database
+    from central.settings import load_central
+
+    s = load_central(args.config)
+    try:
+        setup_database(args.admin_db or s.admin_dsn, args.db or s.dsn, reader=s.reader, small_cell=s.small_cell,
+                       retention_days=s.retention_days, wait_s=args.wait,
+                       say=lambda line: print(line, flush=True))
+    except SetupError as exc:
+        print(f"central setup-db: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

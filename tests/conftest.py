@@ -75,3 +75,13 @@ def postgres():
 def central_dsn(postgres):
     """A fresh, empty central database (its schema is made by the first store that opens it)."""
     return postgres.fresh_database()
+
+
+@pytest.fixture
+def fake_bin(tmp_path):
+    """A `palvelupiste` executable for units' ExecStart (systemd-analyze verify wants one)."""
+    b = tmp_path / "bin" / "palvelupiste"
+    b.parent.mkdir()
+    b.write_text("#!/bin/sh\nexit 0\n")
+    b.chmod(0o755)
+    return b

@@ -109,15 +109,6 @@ class Site:
 
 
 @pytest.fixture
-def fake_bin(tmp_path) -> Path:
-    b = tmp_path / "bin" / "palvelupiste"
-    b.parent.mkdir()
-    b.write_text("#!/bin/sh\nexit 0\n")
-    b.chmod(0o755)
-    return b
-
-
-@pytest.fixture
 def emulator():
     from tests.support.pty_printer import PtyPrinter
 

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus import topics
-from central.store import CentralStore
 from central.ingest import Ingest
+from central.store import CentralStore
 from core.events import EVENT_SCHEMAS, Event, check_event, now_ms, parse_event
 from core.resources import example_site
 from core.store import EventStore
