@@ -66,4 +66,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX feedback_responses_month ON feedback_responses (month);
     CREATE INDEX events_site_ts ON events (site, ts);
     """,
+    # 3: the fleet's history (availability changes; a backlog sample per device at most every
+    # 5 minutes), the web service's accounts, sessions and login failures, the alerts sent
+    """
+    CREATE TABLE availability_log (site text NOT NULL, device text NOT NULL, ms bigint NOT NULL,
+        state text NOT NULL, PRIMARY KEY (site, device, ms));
+    CREATE TABLE status_samples (site text NOT NULL, device text NOT NULL, ms bigint NOT NULL,
+        backlog bigint NOT NULL, PRIMARY KEY (site, device, ms));
+    CREATE TABLE users (name text PRIMARY KEY, role text NOT NULL
+        CHECK (role IN ('national', 'regional', 'site', 'technician')),
+        scope text, pw_hash text NOT NULL, created_ms bigint NOT NULL, pw_changed_ms bigint NOT NULL);
+    CREATE TABLE web_sessions (token_hash text PRIMARY KEY,
+        name text NOT NULL REFERENCES users(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        csrf text NOT NULL, created_ms bigint NOT NULL, seen_ms bigint NOT NULL);
+    CREATE TABLE login_failures (key text NOT NULL, ms bigint NOT NULL);
+    CREATE INDEX login_failures_key_ms ON login_failures (key, ms);
+    CREATE TABLE alerts (key text PRIMARY KEY, kind text NOT NULL, site text NOT NULL, device text,
+        detail text NOT NULL, first_ms bigint NOT NULL, last_ms bigint NOT NULL, cleared_ms bigint,
+        sent_ms bigint);
+    """,
 )

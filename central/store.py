@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from core.config import Site
     from core.figures import Row
 
+#: A device's backlog is sampled at most this often (status_samples).
+SAMPLE_MS = 5 * 60_000
 #: The advisory lock the migrations run under (any constant the project does not use elsewhere).
 _MIGRATION_LOCK = 0x70616C76  # "palv"
 
@@ -217,10 +219,27 @@ class CentralStore:
     def set_status(self, site: str, device: str, leaf: str, payload: str, when: int | None = None) -> None:
         when = now_ms() if when is None else when
         col = "status" if leaf == "status" else "availability"
+        prev = self.conn.execute("SELECT availability FROM device_status WHERE site=%s AND device=%s",
+                                 (site, device)).fetchone()
         self.conn.execute(
             f"INSERT INTO device_status(site, device, {col}, {col}_ms) VALUES (%s,%s,%s,%s) "
             f"ON CONFLICT(site, device) DO UPDATE SET {col}=excluded.{col}, {col}_ms=excluded.{col}_ms",
             (site, device, _no_nul(payload), when))
+        # The fleet's history: every change of availability (offline minutes per month), and the
+        # backlog at most every SAMPLE_MS (a backlog that keeps growing is an alert).
+        if leaf == "availability" and (prev is None or prev[0] != payload):
+            self.conn.execute("INSERT INTO availability_log(site, device, ms, state) VALUES (%s,%s,%s,%s) "
+                              "ON CONFLICT DO NOTHING", (site, device, when, payload))
+        elif leaf == "status":
+            try:
+                backlog = json.loads(payload).get("backlog")
+            except (ValueError, AttributeError):
+                backlog = None
+            if isinstance(backlog, int) and not isinstance(backlog, bool) and 0 <= backlog < 2**63:
+                self.conn.execute(
+                    "INSERT INTO status_samples(site, device, ms, backlog) SELECT %s, %s, %s, %s "
+                    "WHERE NOT EXISTS (SELECT 1 FROM status_samples WHERE site=%s AND device=%s AND ms > %s)",
+                    (site, device, when, backlog, site, device, when - SAMPLE_MS))
 
     # --- reads ------------------------------------------------------------------------------
 

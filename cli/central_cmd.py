@@ -103,9 +103,10 @@ def register(sub) -> None:
     ex.add_argument("--out", default=".", metavar="DIR", help="where the files go (default: here)")
     ex.set_defaults(func=run_export)
 
-    from . import central_admin_cmd
+    from . import central_admin_cmd, central_web_cmd
 
     central_admin_cmd.register(a)
+    central_web_cmd.register(a)
 
 
 LEVEL_NAMES = ("site", "site_service", "region", "authority", "region_authority", "nation")

@@ -39,6 +39,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "feedback": OFFICIAL + CITIZEN_EXTRA,
     "display": OFFICIAL,
     "counter": OFFICIAL,
+    "web": OFFICIAL,  # the central web service's pages (central/web/i18n.py updates its catalogs)
 }
 
 #: Each language named in its own language (never a flag).

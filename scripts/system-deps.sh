@@ -2,7 +2,9 @@
 # Installs the Debian packages that the demo and the tests need, where they are missing.
 # Works on Debian bookworm / Raspberry Pi OS; uses sudo when not root.
 set -eu
-PKGS="mosquitto mosquitto-clients postgresql xvfb xauth espeak-ng sox alsa-utils libmtdev1 libgl1 libegl1 openssl fonts-dejavu-core"
+# chromium: the web pages are tested in it; libpango: WeasyPrint draws the PDF reports with it;
+# poppler-utils: the tests look at those PDFs (pdftoppm).
+PKGS="mosquitto mosquitto-clients postgresql xvfb xauth espeak-ng sox alsa-utils libmtdev1 libgl1 libegl1 openssl fonts-dejavu-core chromium libpango-1.0-0 libpangoft2-1.0-0 poppler-utils"
 # Debian's python3 has no ensurepip unless python3-venv is installed; other Pythons bring it.
 ${PYTHON:-python3} -c "import ensurepip" 2>/dev/null || PKGS="$PKGS python3-venv"
 missing=""

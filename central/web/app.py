@@ -1,0 +1,341 @@
+"""`palvelupiste central web`: the development teams' monthly reports and the technicians' fleet
+view, server-rendered (Starlette, Jinja2; pages work without JavaScript), in Finnish, Swedish
+and English.
+
+Every page and download checks the user's role on the server (central/accounts.py: User.sees_*).
+Forms carry a CSRF token: the session's own once logged in, and before that (the login form) a
+random one in a cookie of its own that the form must repeat. Cookies are HttpOnly, SameSite=Strict
+and Secure (browsers keep Secure cookies of http://localhost and 127.0.0.1 too). Responses say
+`Content-Security-Policy: default-src 'self'` with no script at all, `X-Frame-Options: DENY`,
+and no-store for everything behind the login.
+"""
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import psycopg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from central import accounts
+from central.store import CentralStore
+from central.views import GROUPS
+from core.i18n import Translator, native_name, translator
+from core.national import AUTHORITIES, REGIONS
+
+from . import report as R
+
+log = logging.getLogger("palvelupiste.web")
+HERE = Path(__file__).resolve().parent
+LANGS = ("fi", "sv", "en")
+DOMAIN = "web"
+SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE = "pp_session", "pp_csrf", "pp_lang"
+#: the figure column → its small-cell group (central/views.py GROUPS), to tell "withheld" from "no data"
+GROUP_OF = {c: g for g, (_, cols) in GROUPS.items() for c in cols}
+GROUP_OF["response_rate"] = "satisfaction"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+}
+
+
+class Forbidden(Exception):
+    pass
+
+
+class Connections:
+    """One database connection per worker thread (Starlette runs sync endpoints in a thread pool)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._local = threading.local()
+
+    def get(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._local.conn = psycopg.connect(self.dsn, autocommit=True)
+        return conn
+
+
+def _lang(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in LANGS:
+        return cookie
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGS:
+            return code
+    return "fi"
+
+
+class Page:
+    """What every request needs: its language, the user and the CSRF token."""
+
+    def __init__(self, web: "Web", request: Request) -> None:
+        self.web, self.request = web, request
+        self.lang = _lang(request)
+        self.t: Translator = translator(self.lang, DOMAIN)
+        self.conn = web.db.get()
+        got = accounts.session(self.conn, request.cookies.get(SESSION_COOKIE))
+        self.user: accounts.User | None = got[0] if got else None
+        self.csrf: str = got[1] if got else (request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24))
+
+    def render(self, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        html = self.web.env.get_template(template).render(page=self, _=self.t.gettext, t=self.t, **ctx)
+        resp = HTMLResponse(html, status_code=status, headers=HEADERS)
+        self.finish(resp)
+        return resp
+
+    def finish(self, resp: Response) -> None:
+        if self.request.query_params.get("lang") in LANGS:
+            resp.set_cookie(LANG_COOKIE, self.lang, max_age=365 * 86400, httponly=True, samesite="strict",
+                            secure=self.web.secure)
+        if self.user is None and self.request.cookies.get(CSRF_COOKIE) != self.csrf:
+            resp.set_cookie(CSRF_COOKIE, self.csrf, httponly=True, samesite="strict", secure=self.web.secure)
+        if self.user is not None:
+            resp.headers["Cache-Control"] = "no-store"
+
+    def url(self, path: str, **query: str | None) -> str:
+        q = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
+        return path + ("?" + q if q else "")
+
+    def lang_url(self, lang: str) -> str:
+        params = dict(self.request.query_params)
+        params["lang"] = lang
+        return self.url(self.request.url.path, **params)
+
+    # --- formatting ---------------------------------------------------------------------------
+
+    def fmt(self, row: dict[str, Any] | None, column: str, kind: str = "count") -> str:
+        """A figure as the page shows it: withheld (small cell), no data, or the number."""
+        value = None if row is None else row.get(column)
+        if value is None:
+            held = row is not None and GROUP_OF.get(column) in (row.get("withheld") or ())
+            if column == "response_rate" and row is not None and "service" in (row.get("withheld") or ()):
+                held = True
+            return self.t.gettext("withheld") if held else "–"
+        return self.number(value, kind)
+
+    def number(self, value: float, kind: str = "count") -> str:
+        from babel import numbers
+
+        loc = self.t.locale
+        if kind == "share":
+            return numbers.format_percent(value, locale=loc)
+        if kind in ("min", "rate"):
+            return numbers.format_decimal(value, format="#,##0.0", locale=loc)
+        if kind == "mean5":
+            return numbers.format_decimal(value, format="#,##0.00", locale=loc)
+        return numbers.format_decimal(value, locale=loc)
+
+    def scope_name(self, scope: str, key: str | None) -> str:
+        if scope in ("authority", "service") and key == "":
+            return self.t.gettext("Not about one service")
+        if scope == "nation":
+            return self.t.gettext("Whole country")
+        if scope == "region" and key in REGIONS:
+            return REGIONS[key].get(self.lang, REGIONS[key]["en"])
+        if scope == "authority" and key in AUTHORITIES:
+            return AUTHORITIES[key].get(self.lang, AUTHORITIES[key]["en"])
+        return key or "–"
+
+    def native(self, lang: str) -> str:
+        return native_name(lang)
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+class Web:
+    def __init__(self, dsn: str, *, secure: bool = True) -> None:
+        CentralStore(dsn).close()  # the schema and views are made before the first request
+        self.db = Connections(dsn)
+        self.secure = secure
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+                                      autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        self.env.globals["LANGS"] = LANGS
+        self.env.globals["FIGURES"] = R.FIGURES
+        self.env.globals["BREAKDOWN"] = R.BREAKDOWN
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def guarded(self, fn: Callable[[Page], Response], *, login: bool = True) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            page = Page(self, request)
+            if login and page.user is None:
+                nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(page.url("/login", next=nxt), status_code=303, headers=HEADERS)
+            try:
+                return fn(page)
+            except Forbidden:
+                return page.render("error.html", status=403, title=page.t.gettext("Not allowed"),
+                                   message=page.t.gettext("Your account does not give access to this page."))
+        return endpoint
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def home(self, page: Page) -> Response:
+        u = page.user
+        assert u is not None
+        target = {"national": "/reports/nation", "regional": f"/reports/region/{u.scope}",
+                  "site": f"/reports/site/{u.scope}", "technician": "/fleet"}[u.role]
+        return RedirectResponse(target, status_code=303, headers=HEADERS)
+
+    def login_form(self, page: Page) -> Response:
+        if page.user is not None:
+            return RedirectResponse("/", status_code=303)
+        return page.render("login.html", next=page.request.query_params.get("next", ""), error=None)
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        return await _in_thread(self._login, request, {k: str(v) for k, v in form.items()})
+
+    def _login(self, request: Request, form: dict[str, str]) -> Response:
+        page = Page(self, request)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        nxt = form.get("next", "")
+        if not cookie or not _same(form.get("csrf", ""), cookie):
+            return page.render("login.html", status=400, next=nxt,
+                               error=page.t.gettext("The form had expired. Please log in again."))
+        name, password = form.get("name", "").strip()[:64], form.get("password", "")[:1024]
+        address = request.client.host if request.client else "-"
+        if accounts.throttled(page.conn, name, address):
+            log.warning("login throttled for an account or address")
+            return page.render("login.html", status=429, next=nxt,
+                               error=page.t.gettext("Too many failed attempts. Try again in 15 minutes."))
+        user = accounts.authenticate(page.conn, name, password, address)
+        if user is None:
+            return page.render("login.html", status=401, next=nxt,
+                               error=page.t.gettext("Wrong user name or password."))
+        token, _csrf = accounts.start_session(page.conn, user)
+        target = nxt if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else "/"
+        resp = RedirectResponse(target, status_code=303, headers=HEADERS)
+        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=self.secure)
+        resp.delete_cookie(CSRF_COOKIE)
+        return resp
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        return await _in_thread(self._logout, request, {k: str(v) for k, v in form.items()})
+
+    def _logout(self, request: Request, form: dict[str, str]) -> Response:
+        page = Page(self, request)
+        if page.user is not None:
+            if not _same(form.get("csrf", ""), page.csrf):
+                return PlainTextResponse("CSRF token missing or wrong", status_code=403, headers=HEADERS)
+            accounts.end_session(page.conn, request.cookies.get(SESSION_COOKIE))
+        resp = RedirectResponse("/login", status_code=303, headers=HEADERS)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    def report(self, page: Page) -> Response:
+        u = page.user
+        assert u is not None
+        scope = page.request.path_params["scope"]
+        key = page.request.path_params.get("key")
+        if scope not in R.SCOPES or (scope == "nation") != (key is None):
+            return page.render("error.html", status=404, title=page.t.gettext("Not found"),
+                               message=page.t.gettext("There is no such report."))
+        region = None
+        if scope == "site":
+            assert key is not None
+            region = R.site_region(page.conn, key)
+        allowed = {"nation": u.sees_nation(), "authority": u.sees_nation(),
+                   "region": key is not None and u.sees_region(key),
+                   "site": key is not None and u.sees_site(key, region)}[scope]
+        if not u.sees_reports() or not allowed:
+            raise Forbidden()
+        month = page.request.query_params.get("month") or R.latest_month(page.conn)
+        if not (len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
+                and 1 <= int(month[5:]) <= 12):
+            month = R.latest_month(page.conn)
+        compare = page.request.query_params.get("compare")
+        compare = compare if compare in R.COMPARISONS else "previous"
+        rep = R.build(page.conn, scope, key, month, compare,
+                      sites_of_region=R.sites_in(page.conn, key) if scope == "region" else None)
+        table = page.request.query_params.get("csv")
+        if table:
+            return self._csv(page, rep, table)
+        return page.render("report.html", rep=rep, scope_name=page.scope_name(scope, key),
+                           months=[R.month_shift(month, -i) for i in range(0, 24)])
+
+    def _csv(self, page: Page, rep: R.Report, table: str) -> Response:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\r\n")
+        t = page.t.gettext
+        if table == "headline":
+            w.writerow([t("Figure"), rep.month, rep.compare_month])
+            for col, label, kind in R.FIGURES:
+                w.writerow([t(label), page.fmt(rep.headline, col, kind), page.fmt(rep.previous, col, kind)])
+        elif table == "outcomes":
+            w.writerow([t("Outcome"), t("Count")])
+            for o in rep.outcomes:
+                w.writerow([o["outcome"], t("withheld") if o["n"] is None else o["n"]])
+        else:
+            found = [b for b in rep.breakdowns if b[0] == table]
+            if not found:
+                return PlainTextResponse("no such table", status_code=404, headers=HEADERS)
+            _, keycol, data = found[0]
+            labels = {c: lbl for c, lbl, _ in R.FIGURES}
+            kinds = {c: k for c, _, k in R.FIGURES}
+            w.writerow([keycol, *(t(labels[c]) for c in R.BREAKDOWN)])
+            for r in data:
+                w.writerow([r[keycol], *(page.fmt(r, c, kinds[c]) for c in R.BREAKDOWN)])
+        name = f"{rep.scope}-{rep.key or 'fi'}-{rep.month}-{table}.csv"
+        resp = Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+        page.finish(resp)
+        return resp
+
+    def fleet(self, page: Page) -> Response:
+        u = page.user
+        assert u is not None
+        if not u.sees_fleet():
+            raise Forbidden()
+        rows = page.conn.execute(
+            "SELECT d.site, d.device, d.role, s.availability, s.availability_ms, s.status_ms "
+            "FROM devices d LEFT JOIN device_status s ON s.site = d.site AND s.device = d.device "
+            "ORDER BY d.site, d.device").fetchall()
+        return page.render("fleet.html", devices=rows)
+
+    def app(self) -> Starlette:
+        g = self.guarded
+        routes = [
+            Route("/", g(self.home)),
+            Route("/login", g(self.login_form, login=False), methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/reports/{scope}", g(self.report)),
+            Route("/reports/{scope}/{key}", g(self.report)),
+            Route("/fleet", g(self.fleet)),
+            Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        ]
+        return Starlette(routes=routes)
+
+
+async def _in_thread(fn: Callable[..., Response], *args: Any) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+def create_app(dsn: str, *, secure: bool = True) -> Starlette:
+    return Web(dsn, secure=secure).app()

@@ -1,0 +1,160 @@
+"""What a monthly report page shows, read from the analysts' views (central/views.py): the
+same numbers a BI tool and `central export` see, small cells withheld.
+
+A report is for a month at one scope — the nation, a region, a site or an authority across the
+nation — with a comparison month beside it (the previous month, or the same month a year
+before), a breakdown (per authority, per site) and the clerks' outcomes.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from central.monthly import rows
+
+#: scope kind → (the view of its headline row, the column that names it)
+SCOPES: dict[str, tuple[str, str | None]] = {
+    "nation": ("monthly_nation", None),
+    "region": ("monthly_region", "region"),
+    "site": ("monthly_site", "site"),
+    "authority": ("monthly_authority", "authority"),
+}
+COMPARISONS = ("previous", "year")
+
+
+def _N(s: str) -> str:
+    """Marks a label for the catalog; the page translates it."""
+    return s
+
+
+#: The headline figures, in the order shown: (column, label, kind). kind: "min" (minutes),
+#: "share" (0–1 shown as %), "count", "rate" (a decimal), "mean5" (1–5).
+FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("tickets", _N("Tickets"), "count"),
+    ("tickets_per_open_hour", _N("Tickets per opening hour"), "rate"),
+    ("waiting_median_min", _N("Waiting time, median (min)"), "min"),
+    ("waiting_p90_min", _N("Waiting time, 90th percentile (min)"), "min"),
+    ("within_target_share", _N("Served within the target wait"), "share"),
+    ("service_median_min", _N("Service time, median (min)"), "min"),
+    ("service_p90_min", _N("Service time, 90th percentile (min)"), "min"),
+    ("no_show", _N("No-shows"), "count"),
+    ("transferred", _N("Transfers to another authority"), "count"),
+    ("responses", _N("Feedback responses"), "count"),
+    ("response_rate", _N("Response rate (responses ÷ customers served)"), "share"),
+    ("satisfaction_mean", _N("Satisfaction, mean (1–5)"), "mean5"),
+    ("positive_share", _N("Positive"), "share"),
+    ("neutral_share", _N("Neutral"), "share"),
+    ("negative_share", _N("Negative"), "share"),
+    ("done_share", _N("Matter done"), "share"),
+    ("started_share", _N("Matter started"), "share"),
+    ("not_done_share", _N("Matter not done"), "share"),
+    ("self_service_yes_share", _N("Could do it themselves next time"), "share"),
+)
+#: The columns of the breakdown tables (a subset of FIGURES)
+BREAKDOWN = ("tickets", "waiting_median_min", "waiting_p90_min", "within_target_share", "service_median_min",
+             "satisfaction_mean", "responses")
+
+
+def month_shift(month: str, months: int) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    n = y * 12 + (m - 1) + months
+    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+
+
+def comparison_month(month: str, comparison: str) -> str:
+    return month_shift(month, -12 if comparison == "year" else -1)
+
+
+def _with_rate(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Adds the feedback response rate: responses ÷ customers served (withheld with either)."""
+    if r is None:
+        return None
+    served, responses = r.get("service_n"), r.get("responses")
+    r["response_rate"] = round(responses / served, 3) if served and responses is not None else None
+    return r
+
+
+@dataclass
+class Report:
+    scope: str
+    key: str | None
+    month: str
+    compare: str
+    compare_month: str
+    headline: dict[str, Any] | None
+    previous: dict[str, Any] | None
+    breakdowns: list[tuple[str, str, list[dict[str, Any]]]] = field(default_factory=list)  # (id, label key, rows)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    trend: list[dict[str, Any]] = field(default_factory=list)  # the last 12 months' headline rows
+
+
+def _headline(conn: psycopg.Connection, scope: str, key: str | None, month: str) -> dict[str, Any] | None:
+    view, col = SCOPES[scope]
+    where = [("month", month)] + ([(col, key)] if col else [])
+    got = rows(conn, view, where)
+    return _with_rate(got[0]) if got else None
+
+
+def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, compare: str = "previous",
+          sites_of_region: list[str] | None = None) -> Report:
+    if scope not in SCOPES:
+        raise ValueError(scope)
+    cmp_month = comparison_month(month, compare)
+    rep = Report(scope, key, month, compare, cmp_month, _headline(conn, scope, key, month),
+                 _headline(conn, scope, key, cmp_month))
+    if scope == "nation":
+        rep.breakdowns = [("authorities", "authority", rows(conn, "monthly_authority", [("month", month)])),
+                          ("regions", "region", rows(conn, "monthly_region", [("month", month)])),
+                          ("sites", "site", rows(conn, "monthly_site", [("month", month)]))]
+        outcome_where: list[tuple[str, Any]] = [("month", month)]
+    elif scope == "region":
+        rep.breakdowns = [("authorities", "authority",
+                           rows(conn, "monthly_region_authority", [("month", month), ("region", key)])),
+                          ("sites", "site", rows(conn, "monthly_site", [("month", month), ("region", key)]))]
+        outcome_where = [("month", month)]
+    elif scope == "site":
+        rep.breakdowns = [("services", "service",
+                           [r for r in rows(conn, "monthly_site_service", [("month", month), ("site", key)])
+                            if r["service"]])]
+        outcome_where = [("month", month), ("site", key)]
+    else:
+        rep.breakdowns = [("sites", "site",
+                           rows(conn, "monthly_site_service", [("month", month), ("authority", key)]))]
+        outcome_where = [("month", month), ("authority", key)]
+    outcomes = rows(conn, "monthly_outcomes", outcome_where)
+    if scope == "region":
+        allowed = set(sites_of_region or ())
+        outcomes = [o for o in outcomes if o["site"] in allowed]
+    rep.outcomes = _sum_outcomes(outcomes)
+    rep.trend = [h or {"month": m} for m, h in
+                 ((m, _headline(conn, scope, key, m)) for m in (month_shift(month, -i) for i in range(11, -1, -1)))]
+    return rep
+
+
+def _sum_outcomes(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per outcome over the scope; a withheld count keeps the total withheld (else the difference
+    between two totals would tell it)."""
+    total: dict[str, int | None] = {}
+    for o in outcomes:
+        prev = total.get(o["outcome"], 0)
+        total[o["outcome"]] = None if prev is None or o["n"] is None else prev + o["n"]
+    return [{"outcome": k, "n": v} for k, v in sorted(total.items())]
+
+
+def site_region(conn: psycopg.Connection, site: str) -> str | None:
+    row = conn.execute("SELECT region FROM sites WHERE site = %s", (site,)).fetchone()
+    return row[0] if row else None
+
+
+def sites_in(conn: psycopg.Connection, region: str | None = None) -> list[str]:
+    if region is None:
+        return [r[0] for r in conn.execute("SELECT site FROM sites ORDER BY site")]
+    return [r[0] for r in conn.execute("SELECT site FROM sites WHERE region = %s ORDER BY site", (region,))]
+
+
+def latest_month(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT max(month) FROM rollup_hours").fetchone()
+    return row[0] if row and row[0] else _dt.date.today().strftime("%Y-%m")

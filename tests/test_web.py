@@ -1,0 +1,182 @@
+"""The central web service (issue 14), for real: the `palvelupiste central web` process, a real
+PostgreSQL with two simulated sites' October and November, and Debian's Chromium driven by
+Playwright. Logging in per role, who may see what (403 otherwise), the numbers against the
+views, CSV downloads, CSRF, the login throttle, and an axe-core scan of every page in fi, sv, en
+(no violation at WCAG 2.1 A or AA). Screenshots go to test-output/web/."""
+from __future__ import annotations
+
+import csv
+import io
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+from central import accounts
+from central.store import CentralStore
+from tests.support.national import fill
+from tests.support.web import WebService, launch_browser, log_in
+
+PASSWORD = "correct horse battery staple"
+USERS = {"nat": ("national", None), "reg": ("regional", "MK01"), "team-a": ("site", "site-a"),
+         "tech": ("technician", None)}
+HOME = {"nat": "/reports/nation", "reg": "/reports/region/MK01", "team-a": "/reports/site/site-a", "tech": "/fleet"}
+PAGES = ["/reports/nation", "/reports/region/MK01", "/reports/site/site-a", "/reports/authority/kela", "/fleet"]
+
+
+@pytest.fixture(scope="module")
+def web(postgres, tmp_path_factory):
+    dsn = postgres.fresh_database()
+    with CentralStore(dsn) as db:
+        fill(db, months=(10, 11))
+        for name, (role, scope) in USERS.items():
+            accounts.add_user(db.conn, name, role, PASSWORD, scope)
+    svc = WebService(dsn, tmp_path_factory.mktemp("web")).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield ctx.new_page()
+    ctx.close()
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
+    """(status, location, body) without following redirects."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        r = opener.open(urllib.request.Request(url, data=data, headers=headers or {}), timeout=10)
+        return r.status, r.headers.get("Location"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Location"), e.read()
+
+
+def test_every_route_asks_for_a_login_first(web):
+    for path in ["/", *PAGES, "/reports/site/site-a?csv=headline"]:
+        status, location, _ = fetch(web.url + path)
+        assert status == 303 and location.startswith("/login?next="), path
+
+
+@pytest.mark.parametrize("name", list(USERS))
+def test_each_role_lands_on_its_page(web, page, name, output_dir):
+    log_in(page, web.url, name, PASSWORD)
+    assert page.url == web.url + HOME[name]
+    assert page.locator("h1").count() == 1
+    shots = output_dir / "web"
+    shots.mkdir(exist_ok=True)
+    for lang in ("fi", "sv", "en"):
+        page.goto(f"{web.url}{HOME[name]}?lang={lang}")
+        assert page.locator("html").get_attribute("lang") == lang
+        page.screenshot(path=str(shots / f"{name}-{lang}.png"), full_page=True)
+
+
+def test_a_site_team_sees_its_site_only(web, page):
+    log_in(page, web.url, "team-a", PASSWORD)
+    for path in ("/reports/site/site-b", "/reports/site/site-b?csv=headline", "/reports/region/MK19",
+                 "/reports/nation", "/reports/authority/kela?csv=sites", "/fleet"):
+        r = page.request.get(web.url + path, max_redirects=0)
+        assert r.status == 403, path
+    assert page.request.get(web.url + "/reports/site/site-a").status == 200
+
+
+def test_a_regional_user_sees_its_region_and_its_sites(web, page):
+    log_in(page, web.url, "reg", PASSWORD)
+    assert page.request.get(web.url + "/reports/site/site-a").status == 200  # site-a is in MK01
+    for path in ("/reports/site/site-b", "/reports/region/MK19", "/reports/nation", "/fleet"):
+        assert page.request.get(web.url + path, max_redirects=0).status == 403, path
+
+
+def test_a_technician_sees_the_fleet_and_no_report(web, page):
+    log_in(page, web.url, "tech", PASSWORD)
+    assert "site-a" in page.inner_text("main")
+    for path in PAGES[:-1]:
+        assert page.request.get(web.url + path, max_redirects=0).status == 403, path
+
+
+def test_the_report_shows_what_the_views_give(web, page):
+    log_in(page, web.url, "nat", PASSWORD, "/reports/site/site-a?month=2026-11&lang=en")
+    with psycopg.connect(web.dsn) as conn:
+        tickets, median, prev = conn.execute(
+            "SELECT m.tickets, m.waiting_median_min, p.tickets FROM monthly_site m JOIN monthly_site p "
+            "ON p.site = m.site AND p.month = '2026-10' WHERE m.site = 'site-a' AND m.month = '2026-11'").fetchone()
+    row = page.locator("table.figures tr", has=page.locator("th", has_text="Tickets")).first
+    cells = row.locator("td").all_inner_texts()
+    assert cells == [f"{tickets:,}", f"{prev:,}"]
+    row = page.locator("table.figures tr", has=page.locator("th", has_text="Waiting time, median")).first
+    assert row.locator("td").first.inner_text() == f"{median:.1f}"
+    # Finnish: a decimal comma
+    page.goto(web.url + "/reports/site/site-a?month=2026-11&lang=fi")
+    row = page.locator("table.figures tr", has=page.locator("th", has_text="Odotusaika, mediaani")).first
+    assert row.locator("td").first.inner_text() == f"{median:.1f}".replace(".", ",")
+
+
+def test_tables_download_as_csv(web, page):
+    log_in(page, web.url, "nat", PASSWORD)
+    r = page.request.get(web.url + "/reports/nation?month=2026-11&csv=sites&lang=en")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text().lstrip("\ufeff"))))
+    assert rows[0][0] == "site" and {x[0] for x in rows[1:]} == {"site-a", "site-b"}
+    with page.expect_download() as got:
+        page.goto(web.url + "/reports/nation?month=2026-11&lang=en")
+        page.click("text=Download the key figures (CSV)")
+    assert got.value.suggested_filename == "nation-fi-2026-11-headline.csv"
+
+
+def test_forms_need_their_csrf_token(web, page):
+    status, _, _ = fetch(web.url + "/login", data=b"name=nat&password=" + PASSWORD.replace(" ", "+").encode(),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400  # no CSRF cookie, no token: not even checked
+    log_in(page, web.url, "nat", PASSWORD)
+    r = page.request.post(web.url + "/logout", form={"csrf": "forged"}, max_redirects=0)
+    assert r.status == 403
+    assert page.request.get(web.url + "/reports/nation").status == 200  # still logged in
+    page.click("form.logout button")
+    assert "/login" in page.url
+    assert page.request.get(web.url + "/reports/nation", max_redirects=0).status == 303
+
+
+def test_wrong_passwords_are_throttled(web, browser):
+    with psycopg.connect(web.dsn, autocommit=True) as conn:
+        accounts.add_user(conn, "victim", "site", PASSWORD, "site-b")
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    for _ in range(accounts.MAX_FAILURES_PER_NAME):
+        log_in(page, web.url, "victim", "not the password at all")
+        assert "Wrong user name or password" in page.inner_text("main") or "Väärä" in page.inner_text("main")
+    log_in(page, web.url, "victim", PASSWORD)  # the right one, too late
+    assert "/login" in page.url and page.locator(".error").count() == 1
+    ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_no_accessibility_violation_on_any_page(web, page, lang):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+               "resultTypes": ["violations"]}
+    page.goto(f"{web.url}/login?lang={lang}")
+    found = {"/login": axe.run(page, options=options)}
+    log_in(page, web.url, "nat", PASSWORD)
+    for path in [*PAGES, "/reports/site/nowhere"]:
+        page.goto(f"{web.url}{path}?lang={lang}")
+        found[path] = axe.run(page, options=options)
+    bad = {p: r.generate_report() for p, r in found.items() if r.violations_count}
+    assert not bad, bad
