@@ -10,6 +10,8 @@ import io
 import urllib.error
 import urllib.request
 
+from zoneinfo import ZoneInfo
+
 import psycopg
 import pytest
 
@@ -22,7 +24,33 @@ PASSWORD = "correct horse battery staple"
 USERS = {"nat": ("national", None), "reg": ("regional", "MK01"), "team-a": ("site", "site-a"),
          "tech": ("technician", None)}
 HOME = {"nat": "/reports/nation", "reg": "/reports/region/MK01", "team-a": "/reports/site/site-a", "tech": "/fleet"}
-PAGES = ["/reports/nation", "/reports/region/MK01", "/reports/site/site-a", "/reports/authority/kela", "/fleet"]
+PAGES = ["/reports/nation", "/reports/region/MK01", "/reports/site/site-a", "/reports/authority/kela",
+         "/comments/site/site-a", "/fleet"]
+
+
+#: comments sent through the ingest (which masks what looks personal) this month at site-a
+COMMENTS = [(5, "Kiitos, nopea palvelu!"), (1, "<script>alert('x')</script> jonotin liian kauan"),
+            (2, "Soittakaa minulle 040 123 4567"), (4, "Hyvä neuvonta"), (5, "Selkeät ohjeet")]
+
+
+def send_comments(db) -> str:
+    """Feedback with comments, as the terminal sends it; returns the month (now, local time)."""
+    import datetime as _dt
+    import json
+
+    from bus import topics
+    from central.ingest import Ingest
+    from core.events import Event, now_ms
+
+    t0 = now_ms() - 60_000
+    events = [Event(id=f"cm{i:08d}", site="site-a", device="feedback-1", seq=10_000 + i, type="feedback.given",
+                    ts=t0 + i, data={"response": f"c0ffee{i:02x}", "rev": 1, "rating": r, "scale": 5,
+                                     "comment": text}).to_dict() for i, (r, text) in enumerate(COMMENTS)]
+    # the terminal's first 9,999 events are not part of this test: the ack would wait for them
+    res = Ingest(db).handle(topics.events("site-a", "feedback-1"),
+                            json.dumps({"site": "site-a", "device": "feedback-1", "events": events}).encode())
+    assert res.stored == len(COMMENTS), res
+    return _dt.datetime.fromtimestamp(t0 / 1000, tz=ZoneInfo("Europe/Helsinki")).strftime("%Y-%m")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +60,9 @@ def web(postgres, tmp_path_factory):
         fill(db, months=(10, 11))
         for name, (role, scope) in USERS.items():
             accounts.add_user(db.conn, name, role, PASSWORD, scope)
+        month = send_comments(db)
     svc = WebService(dsn, tmp_path_factory.mktemp("web")).start()
+    svc.comment_month = month  # type: ignore[attr-defined]
     yield svc
     svc.stop()
 
@@ -89,8 +119,9 @@ def test_each_role_lands_on_its_page(web, page, name, output_dir):
 
 def test_a_site_team_sees_its_site_only(web, page):
     log_in(page, web.url, "team-a", PASSWORD)
-    for path in ("/reports/site/site-b", "/reports/site/site-b?csv=headline", "/reports/region/MK19",
-                 "/reports/nation", "/reports/authority/kela?csv=sites", "/fleet"):
+    for path in ("/reports/site/site-b", "/reports/site/site-b?csv=headline", "/reports/site/site-b?format=pdf",
+                 "/comments/site/site-b", "/reports/region/MK19", "/reports/nation",
+                 "/reports/authority/kela?csv=sites", "/fleet"):
         r = page.request.get(web.url + path, max_redirects=0)
         assert r.status == 403, path
     assert page.request.get(web.url + "/reports/site/site-a").status == 200
@@ -180,3 +211,41 @@ def test_no_accessibility_violation_on_any_page(web, page, lang):
         found[path] = axe.run(page, options=options)
     bad = {p: r.generate_report() for p, r in found.items() if r.violations_count}
     assert not bad, bad
+
+
+def test_comments_are_shown_escaped_masked_and_filtered(web, page):
+    month = web.comment_month
+    log_in(page, web.url, "team-a", PASSWORD, f"/comments/site/site-a?month={month}&lang=en")
+    text = page.inner_text("table.comments")
+    assert "<script>alert('x')</script> jonotin liian kauan" in text  # shown as text ...
+    assert page.locator("table.comments script").count() == 0        # ... never as an element
+    assert "040 123 4567" not in text                                  # masked by the ingest
+    assert len(page.locator("table.comments tbody tr").all()) == len(COMMENTS)
+    page.select_option("#face", "negative")
+    page.click("form.choose button")
+    rows = page.locator("table.comments tbody tr").all_inner_texts()
+    assert len(rows) == 2 and all("Negative" in r for r in rows)
+    assert page.request.get(f"{web.url}/comments/site/site-b?month={month}", max_redirects=0).status == 403
+
+
+def test_the_report_has_its_charts_and_a_pdf(web, page, tmp_path, output_dir):
+    import shutil
+    import subprocess
+
+    log_in(page, web.url, "nat", PASSWORD, "/reports/nation?month=2026-11&lang=fi")
+    charts = page.locator("svg[role=img]")
+    assert charts.count() >= 5  # per authority, region, site; the heat map; sites side by side; trends
+    for i in range(charts.count()):
+        assert charts.nth(i).get_attribute("aria-labelledby")
+    r = page.request.get(web.url + "/reports/nation?month=2026-11&format=pdf&lang=fi")
+    assert r.status == 200 and r.headers["content-type"] == "application/pdf" and r.body()[:5] == b"%PDF-"
+    pdf = tmp_path / "nation.pdf"
+    pdf.write_bytes(r.body())
+    subprocess.run([shutil.which("pdftoppm") or "pdftoppm", "-png", "-r", "50", str(pdf), str(tmp_path / "p")],
+                   check=True, timeout=60)
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) >= 2
+    shutil.copy(pages[0], output_dir / "web" / "nation-report-pdf-page1.png")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Kuukausiraportti" in text and "Koko maa" in text
+    assert page.request.get(web.url + "/reports/site/site-b?month=2026-11&format=pdf").status == 200

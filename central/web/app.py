@@ -15,6 +15,7 @@ import csv
 import hmac
 import io
 import logging
+import math
 import secrets
 import threading
 from collections.abc import Callable
@@ -24,13 +25,14 @@ from urllib.parse import quote
 
 import jinja2
 import psycopg
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from central import accounts
+from central import accounts, charts
 from central.store import CentralStore
 from central.views import GROUPS
 from core.i18n import Translator, native_name, translator
@@ -54,6 +56,10 @@ HEADERS = {
 
 
 class Forbidden(Exception):
+    pass
+
+
+class NotFound(Exception):
     pass
 
 
@@ -127,10 +133,7 @@ class Page:
         """A figure as the page shows it: withheld (small cell), no data, or the number."""
         value = None if row is None else row.get(column)
         if value is None:
-            held = row is not None and GROUP_OF.get(column) in (row.get("withheld") or ())
-            if column == "response_rate" and row is not None and "service" in (row.get("withheld") or ()):
-                held = True
-            return self.t.gettext("withheld") if held else "–"
+            return self.t.gettext("withheld") if self.held(row, column) else "–"
         return self.number(value, kind)
 
     def number(self, value: float, kind: str = "count") -> str:
@@ -158,6 +161,61 @@ class Page:
 
     def native(self, lang: str) -> str:
         return native_name(lang)
+
+    # --- charts (central/charts.py), each beside a table of the same numbers -----------------
+
+    def _chart_text(self) -> dict[str, Any]:
+        return {"withheld_text": self.t.gettext("withheld"), "no_data_text": self.t.gettext("no data"),
+                "desc": self.t.gettext("The numbers are in the table below the chart.")}
+
+    def held(self, row: dict[str, Any] | None, column: str) -> bool:
+        """Whether the figure is withheld by the small-cell rule (not merely missing)."""
+        if row is None or row.get(column) is not None:
+            return False
+        held = row.get("withheld") or ()
+        return GROUP_OF.get(column) in held or (column == "response_rate" and "service" in held)
+
+    def value(self, row: dict[str, Any] | None, column: str) -> float | None:
+        """A figure for a chart: None when withheld, NaN when there is none (no data)."""
+        if self.held(row, column):
+            return None
+        v = None if row is None else row.get(column)
+        return math.nan if v is None else float(v)
+
+    def bars(self, title: str, data: list[dict[str, Any]], previous: list[dict[str, Any]], keycol: str,
+             column: str, kind: str, *, this: str, other: str | None, chart_id: str) -> Markup:
+        labels = [self.scope_name(keycol, r[keycol]) for r in data]
+        before = {r[keycol]: r for r in previous}
+        series = [(this, [self.value(r, column) for r in data])]
+        if other is not None:
+            series.append((other, [self.value(before.get(r[keycol]), column) for r in data]))
+        return Markup(charts.bars(title, labels, series, fmt=lambda v: self.number(v, kind),
+                                  id_prefix=chart_id, **self._chart_text()))
+
+    def trend_chart(self, title: str, trend: list[dict[str, Any]], columns: list[tuple[str, str]], kind: str,
+                    chart_id: str) -> Markup:
+        series = [(self.t.gettext(label), [self.value(r, col) for r in trend]) for col, label in columns]
+        return Markup(charts.line(title, [r["month"][2:] for r in trend], series,
+                                  fmt=lambda v: self.number(v, kind), id_prefix=chart_id, **self._chart_text()))
+
+    def weekdays(self) -> list[str]:
+        from babel.dates import get_day_names
+
+        names = get_day_names("abbreviated", locale=self.t.locale)
+        return [names[i] for i in range(7)]
+
+    def heat_hours(self, heat: dict[tuple[int, int], Any]) -> list[int]:
+        hours = sorted({h for (_d, h) in heat})
+        return list(range(hours[0], hours[-1] + 1)) if hours else []
+
+    def heat_chart(self, title: str, heat: dict[tuple[int, int], tuple[Any, Any]], which: int, kind: str,
+                   chart_id: str) -> Markup:
+        hours = self.heat_hours(heat)
+        # No ticket at all in an hour: 0 tickets, and no wait (NaN: "no data", not withheld).
+        values = [[heat[(d, h)][which] if (d, h) in heat else 0.0 if which == 0 else math.nan
+                   for h in hours] for d in range(1, 8)]
+        return Markup(charts.heatmap(title, self.weekdays(), [f"{h:02d}" for h in hours], values,
+                                     fmt=lambda v: self.number(v, kind), id_prefix=chart_id, **self._chart_text()))
 
 
 def _same(a: str, b: str) -> bool:
@@ -188,6 +246,9 @@ class Web:
             except Forbidden:
                 return page.render("error.html", status=403, title=page.t.gettext("Not allowed"),
                                    message=page.t.gettext("Your account does not give access to this page."))
+            except NotFound:
+                return page.render("error.html", status=404, title=page.t.gettext("Not found"),
+                                   message=page.t.gettext("There is no such report."))
         return endpoint
 
     # --- pages --------------------------------------------------------------------------------
@@ -247,26 +308,7 @@ class Web:
         return resp
 
     def report(self, page: Page) -> Response:
-        u = page.user
-        assert u is not None
-        scope = page.request.path_params["scope"]
-        key = page.request.path_params.get("key")
-        if scope not in R.SCOPES or (scope == "nation") != (key is None):
-            return page.render("error.html", status=404, title=page.t.gettext("Not found"),
-                               message=page.t.gettext("There is no such report."))
-        region = None
-        if scope == "site":
-            assert key is not None
-            region = R.site_region(page.conn, key)
-        allowed = {"nation": u.sees_nation(), "authority": u.sees_nation(),
-                   "region": key is not None and u.sees_region(key),
-                   "site": key is not None and u.sees_site(key, region)}[scope]
-        if not u.sees_reports() or not allowed:
-            raise Forbidden()
-        month = page.request.query_params.get("month") or R.latest_month(page.conn)
-        if not (len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
-                and 1 <= int(month[5:]) <= 12):
-            month = R.latest_month(page.conn)
+        scope, key, month = self._scope(page)
         compare = page.request.query_params.get("compare")
         compare = compare if compare in R.COMPARISONS else "previous"
         rep = R.build(page.conn, scope, key, month, compare,
@@ -274,7 +316,62 @@ class Web:
         table = page.request.query_params.get("csv")
         if table:
             return self._csv(page, rep, table)
-        return page.render("report.html", rep=rep, scope_name=page.scope_name(scope, key),
+        figures = {c: (c, label, kind) for c, label, kind in R.FIGURES}
+        side_figure = figures.get(page.request.query_params.get("figure", ""), figures["waiting_median_min"])
+        sites_side = R.compare_sites(page.conn, month, side_figure[0], key if scope == "region" else None) \
+            if scope in ("nation", "region") else []
+        ctx = dict(rep=rep, scope_name=page.scope_name(scope, key),
+                   months=[R.month_shift(month, -i) for i in range(0, 24)],
+                   sites_side=sites_side, side_figure=side_figure,
+                   comments_url=page.url(page.request.url.path.replace("/reports/", "/comments/", 1), month=month),
+                   pdf_url=page.url(page.request.url.path, month=month, compare=compare, format="pdf"))
+        if page.request.query_params.get("format") == "pdf":
+            return self._pdf(page, rep, ctx)
+        return page.render("report.html", **ctx)
+
+    def _pdf(self, page: Page, rep: R.Report, ctx: dict[str, Any]) -> Response:
+        """The same report as a PDF (WeasyPrint), the style sheet inlined (no request back to us)."""
+        from weasyprint import HTML
+
+        html = self.env.get_template("report.html").render(page=page, _=page.t.gettext, t=page.t, pdf=True,
+                                                           css=(HERE / "static" / "style.css").read_text(), **ctx)
+        body = HTML(string=html, base_url=str(HERE)).write_pdf()
+        name = f"{rep.scope}-{rep.key or 'fi'}-{rep.month}.pdf"
+        resp = Response(body, media_type="application/pdf",
+                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+        page.finish(resp)
+        return resp
+
+    def _scope(self, page: Page) -> tuple[str, str | None, str]:
+        """The scope and month a report page asks for, after checking the user may see it
+        (raises NotFound or Forbidden)."""
+        u = page.user
+        assert u is not None
+        scope = page.request.path_params["scope"]
+        key = page.request.path_params.get("key")
+        if scope not in R.SCOPES or (scope == "nation") != (key is None):
+            raise NotFound()
+        region = R.site_region(page.conn, key) if scope == "site" and key is not None else None
+        allowed = {"nation": u.sees_nation(), "authority": u.sees_nation(),
+                   "region": key is not None and u.sees_region(key),
+                   "site": key is not None and u.sees_site(key, region)}[scope]
+        if not u.sees_reports() or not allowed:
+            raise Forbidden()
+        month = page.request.query_params.get("month") or ""
+        if not (len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
+                and 1 <= int(month[5:]) <= 12):
+            month = R.latest_month(page.conn)
+        return scope, key, month
+
+    def comments(self, page: Page) -> Response:
+        scope, key, month = self._scope(page)
+        q = page.request.query_params
+        sentiment = q.get("face") if q.get("face") in R.SENTIMENTS else None
+        service = q.get("service") or None
+        found = R.comments(page.conn, scope, key, month, sentiment, service)
+        services = sorted({c["service"] for c in R.comments(page.conn, scope, key, month)} - {""})
+        return page.render("comments.html", scope=scope, key=key, month=month, found=found, face=sentiment,
+                           service=service, services=services, scope_name=page.scope_name(scope, key),
                            months=[R.month_shift(month, -i) for i in range(0, 24)])
 
     def _csv(self, page: Page, rep: R.Report, table: str) -> Response:
@@ -325,6 +422,8 @@ class Web:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/reports/{scope}", g(self.report)),
             Route("/reports/{scope}/{key}", g(self.report)),
+            Route("/comments/{scope}", g(self.comments)),
+            Route("/comments/{scope}/{key}", g(self.comments)),
             Route("/fleet", g(self.fleet)),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]

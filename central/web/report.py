@@ -87,8 +87,26 @@ class Report:
     headline: dict[str, Any] | None
     previous: dict[str, Any] | None
     breakdowns: list[tuple[str, str, list[dict[str, Any]]]] = field(default_factory=list)  # (id, label key, rows)
+    previous_breakdowns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id → the comparison's
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     trend: list[dict[str, Any]] = field(default_factory=list)  # the last 12 months' headline rows
+    #: arrivals and mean waits by ISO weekday (1–7) × hour: {(dow, hour): (tickets, mean wait min)}
+    heat: dict[tuple[int, int], tuple[int | None, float | None]] = field(default_factory=dict)
+
+
+def _breakdowns(conn: psycopg.Connection, scope: str, key: str | None,
+                month: str) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    if scope == "nation":
+        return [("authorities", "authority", rows(conn, "monthly_authority", [("month", month)])),
+                ("regions", "region", rows(conn, "monthly_region", [("month", month)])),
+                ("sites", "site", rows(conn, "monthly_site", [("month", month)]))]
+    if scope == "region":
+        return [("authorities", "authority", rows(conn, "monthly_region_authority", [("month", month), ("region", key)])),
+                ("sites", "site", rows(conn, "monthly_site", [("month", month), ("region", key)]))]
+    if scope == "site":
+        return [("services", "service", [r for r in rows(conn, "monthly_site_service", [("month", month), ("site", key)])
+                                         if r["service"]])]
+    return [("sites", "site", rows(conn, "monthly_site_service", [("month", month), ("authority", key)]))]
 
 
 def _headline(conn: psycopg.Connection, scope: str, key: str | None, month: str) -> dict[str, Any] | None:
@@ -105,33 +123,50 @@ def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, com
     cmp_month = comparison_month(month, compare)
     rep = Report(scope, key, month, compare, cmp_month, _headline(conn, scope, key, month),
                  _headline(conn, scope, key, cmp_month))
-    if scope == "nation":
-        rep.breakdowns = [("authorities", "authority", rows(conn, "monthly_authority", [("month", month)])),
-                          ("regions", "region", rows(conn, "monthly_region", [("month", month)])),
-                          ("sites", "site", rows(conn, "monthly_site", [("month", month)]))]
-        outcome_where: list[tuple[str, Any]] = [("month", month)]
-    elif scope == "region":
-        rep.breakdowns = [("authorities", "authority",
-                           rows(conn, "monthly_region_authority", [("month", month), ("region", key)])),
-                          ("sites", "site", rows(conn, "monthly_site", [("month", month), ("region", key)]))]
-        outcome_where = [("month", month)]
-    elif scope == "site":
-        rep.breakdowns = [("services", "service",
-                           [r for r in rows(conn, "monthly_site_service", [("month", month), ("site", key)])
-                            if r["service"]])]
-        outcome_where = [("month", month), ("site", key)]
-    else:
-        rep.breakdowns = [("sites", "site",
-                           rows(conn, "monthly_site_service", [("month", month), ("authority", key)]))]
-        outcome_where = [("month", month), ("authority", key)]
+    rep.breakdowns = _breakdowns(conn, scope, key, month)
+    rep.previous_breakdowns = {b[0]: b[2] for b in _breakdowns(conn, scope, key, cmp_month)}
+    outcome_where: list[tuple[str, Any]] = [("month", month)] + (
+        [("site", key)] if scope == "site" else [("authority", key)] if scope == "authority" else [])
     outcomes = rows(conn, "monthly_outcomes", outcome_where)
     if scope == "region":
         allowed = set(sites_of_region or ())
         outcomes = [o for o in outcomes if o["site"] in allowed]
     rep.outcomes = _sum_outcomes(outcomes)
+    rep.heat = heat(conn, scope, key, month)
     rep.trend = [h or {"month": m} for m, h in
                  ((m, _headline(conn, scope, key, m)) for m in (month_shift(month, -i) for i in range(11, -1, -1)))]
     return rep
+
+
+#: scope kind → the condition on pp_attr (alias a) that selects it
+_SCOPE_WHERE = {"nation": "TRUE", "region": "a.region = %(key)s", "site": "a.site = %(key)s",
+                "authority": "a.authority = %(key)s"}
+
+
+def heat(conn: psycopg.Connection, scope: str, key: str | None, month: str,
+         small_cell: int | None = None) -> dict[tuple[int, int], tuple[int | None, float | None]]:
+    """Tickets and the mean wait per weekday × hour of the month, from the hourly roll-ups; a cell
+    of fewer than the small-cell count of tickets (or waits) is withheld (None)."""
+    if small_cell is None:
+        row = conn.execute("SELECT pp_small_cell()").fetchone()
+        small_cell = int(row[0]) if row else 5
+    out: dict[tuple[int, int], tuple[int | None, float | None]] = {}
+    for dow, hour, issued, waits, wait_ms in conn.execute(
+            "SELECT extract(isodow FROM h.day)::int, h.hour, sum(h.issued), sum(h.waits), sum(h.wait_sum_ms) "
+            "FROM rollup_hours h JOIN pp_attr a ON a.site = h.site AND a.service = h.service "
+            f"WHERE h.month = %(month)s AND {_SCOPE_WHERE[scope]} GROUP BY 1, 2",
+            {"month": month, "key": key}).fetchall():
+        tickets = int(issued) if issued >= small_cell or issued == 0 else None
+        mean = round(float(wait_ms) / float(waits) / 60000, 1) if waits and waits >= small_cell else None
+        out[(dow, hour)] = (tickets, mean)
+    return out
+
+
+def compare_sites(conn: psycopg.Connection, month: str, column: str, region: str | None = None) -> list[dict[str, Any]]:
+    """One figure of every site (of a region) side by side, best first where that is clear."""
+    where: list[tuple[str, Any]] = [("month", month)] + ([("region", region)] if region else [])
+    got = rows(conn, "monthly_site", where)
+    return sorted(got, key=lambda r: (r.get(column) is None, r.get(column) or 0, r["site"]))
 
 
 def _sum_outcomes(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -158,3 +193,30 @@ def sites_in(conn: psycopg.Connection, region: str | None = None) -> list[str]:
 def latest_month(conn: psycopg.Connection) -> str:
     row = conn.execute("SELECT max(month) FROM rollup_hours").fetchone()
     return row[0] if row and row[0] else _dt.date.today().strftime("%Y-%m")
+
+
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+def comments(conn: psycopg.Connection, scope: str, key: str | None, month: str, sentiment: str | None = None,
+             service: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """The month's free-text comments (masked at the ingest), each with its face and service, from
+    each response's last snapshot; misuse-flagged responses left out. Newest first."""
+    sql = ("SELECT f.day, f.site, f.service, f.rating, f.scale, f.sentiment, e.data::json->>'comment' "
+           "FROM feedback_responses f JOIN events e ON e.site = f.site AND e.device = f.device AND e.seq = f.seq "
+           "JOIN pp_attr a ON a.site = f.site AND a.service = f.service "
+           f"WHERE f.month = %(month)s AND NOT f.flagged AND {_SCOPE_WHERE[scope]} "
+           "AND coalesce(e.data::json->>'comment', '') <> ''")
+    args: dict[str, Any] = {"month": month, "key": key, "limit": limit}
+    if sentiment in SENTIMENTS:
+        sql += " AND f.sentiment = %(sentiment)s"
+        args["sentiment"] = sentiment
+    if service is not None:
+        sql += " AND f.service = %(service)s"
+        args["service"] = service
+    out = []
+    for day, site, svc, rating, scale, senti, text in conn.execute(
+            sql + " ORDER BY f.day DESC, f.hour DESC, f.response LIMIT %(limit)s", args).fetchall():
+        out.append({"day": day, "site": site, "service": svc, "rating": rating, "scale": scale,
+                    "sentiment": senti, "comment": text})
+    return out

@@ -32,12 +32,12 @@ def ms(d: _dt.date, minute: float) -> int:
     return int(_dt.datetime.combine(d, _dt.time(8), tzinfo=HEL).timestamp() * 1000 + minute * 60_000)
 
 
-def month_of_events(site: str, seed: int, month: int = 11) -> list[Event]:
+def month_of_events(site: str, seed: int, month: int = 11, seqs: dict[str, int] | None = None) -> list[Event]:
     """A month of a site: tickets of three services, waits and service times with a long tail,
     recalls, no-shows, transfers, outcomes, feedback in several snapshots, misuse, faults."""
     rng = random.Random(seed)
     kela = "kansanelake" if site == "site-b" else "kela"
-    seqs: dict[str, int] = {}
+    seqs = {} if seqs is None else seqs  # a device's sequence goes on from month to month
     out: list[Event] = []
 
     def add(device: str, etype: str, ts: int, data: dict) -> None:
@@ -113,7 +113,9 @@ def fill(db: CentralStore, months: tuple[int, ...] = (11,), seed: int = 3) -> li
         db.register_site(loads_site(site_text(site)), site_text(site))
         db.commit()
     events: list[Event] = []
+    seqs: dict[str, dict[str, int]] = {site: {} for site in SITES}
     for m in months:
-        events += month_of_events("site-a", 1 + m, month=m) + month_of_events("site-b", 2 + m, month=m)
+        events += month_of_events("site-a", 1 + m, month=m, seqs=seqs["site-a"]) \
+            + month_of_events("site-b", 2 + m, month=m, seqs=seqs["site-b"])
     store_shuffled(db, events, random.Random(seed))
     return events
