@@ -28,6 +28,7 @@ the files):
     /etc/systemd/system/palvelupiste-central-db.service         oneshot, as postgres: database ready
     /etc/systemd/system/palvelupiste-ingest@.service            enabled as @1 … @N
     /etc/systemd/system/palvelupiste-central-prune.{service,timer}   daily retention
+    /etc/systemd/system/palvelupiste-central-alerts.{service,timer}  the fleet's alerts, every minute
     /etc/sysusers.d/palvelupiste.conf, /etc/tmpfiles.d/palvelupiste.conf
 """
 from __future__ import annotations
@@ -57,10 +58,12 @@ INGEST_TEMPLATE = "palvelupiste-ingest@.service"
 DB_UNIT = "palvelupiste-central-db.service"
 PRUNE_UNIT = "palvelupiste-central-prune.service"
 PRUNE_TIMER = "palvelupiste-central-prune.timer"
+ALERTS_UNIT = "palvelupiste-central-alerts.service"
+ALERTS_TIMER = "palvelupiste-central-alerts.timer"
 TIMERS_TARGET = "timers.target"
 MOSQUITTO_DROPIN_TEMPLATE = "mosquitto.service.d/palvelupiste-central.conf"
 #: the units provisioning writes (the ingest template once; its instances are enabled by links)
-UNIT_FILES = (INGEST_TEMPLATE, DB_UNIT, PRUNE_UNIT, PRUNE_TIMER)
+UNIT_FILES = (INGEST_TEMPLATE, DB_UNIT, PRUNE_UNIT, PRUNE_TIMER, ALERTS_UNIT, ALERTS_TIMER)
 CONFIG_HEADER = (
     "palvelupiste central host configuration, written by `palvelupiste provision --role central`.",
     "Running it again sets only the keys given as options; every other key and comment is kept.",
@@ -158,6 +161,13 @@ def render_db_unit(bin: str = U.DEFAULT_BIN, config: str = S.CENTRAL_CONFIG) -> 
 def render_prune_unit(s: S.CentralSettings, bin: str = U.DEFAULT_BIN) -> str:
     U.check_unit_path(bin, "the palvelupiste executable")
     return _with_exec(PRUNE_UNIT, [bin, "central", "prune", "--db", s.dsn])
+
+
+def render_alerts_unit(bin: str = U.DEFAULT_BIN, config: str = S.CENTRAL_CONFIG) -> str:
+    """`palvelupiste central alerts`: the database and where the alerts go come from central.toml."""
+    U.check_unit_path(bin, "the palvelupiste executable")
+    U.check_unit_path(config, "the central configuration")
+    return _with_exec(ALERTS_UNIT, [bin, "central", "alerts", "--config", config])
 
 
 def mosquitto_dropin(conf: str = S.MOSQUITTO_CONF) -> str:
@@ -457,10 +467,13 @@ def make_plan(opts: CentralOptions) -> P.Plan:
     f(f"{U.UNIT_DIR}/{DB_UNIT}", render_db_unit(bin_))
     f(f"{U.UNIT_DIR}/{PRUNE_UNIT}", render_prune_unit(s, bin_))
     f(f"{U.UNIT_DIR}/{PRUNE_TIMER}", unit_template(PRUNE_TIMER))
+    f(f"{U.UNIT_DIR}/{ALERTS_UNIT}", render_alerts_unit(bin_))
+    f(f"{U.UNIT_DIR}/{ALERTS_TIMER}", unit_template(ALERTS_TIMER))
     link(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{DB_UNIT}", f"{U.UNIT_DIR}/{DB_UNIT}")
     for i in range(1, s.workers + 1):
         link(_worker_link(i), f"{U.UNIT_DIR}/{INGEST_TEMPLATE}")
     link(f"{U.UNIT_DIR}/{TIMERS_TARGET}.wants/{PRUNE_TIMER}", f"{U.UNIT_DIR}/{PRUNE_TIMER}")
+    link(f"{U.UNIT_DIR}/{TIMERS_TARGET}.wants/{ALERTS_TIMER}", f"{U.UNIT_DIR}/{ALERTS_TIMER}")
     wants = plan.host(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants")
     if wants.is_dir():
         for h in sorted(wants.glob("palvelupiste-ingest@*.service")):
@@ -471,6 +484,8 @@ def make_plan(opts: CentralOptions) -> P.Plan:
     secret_owners = [(s.ingest_password_file, U.SERVICE_USER), (s.key_file, U.MOSQUITTO_USER),
                      (s.password_file, U.MOSQUITTO_USER), (s.service_password_file, U.MOSQUITTO_USER),
                      (s.acl_file, U.MOSQUITTO_USER)]
+    if s.alerts.smtp_password_file:  # read by palvelupiste-central-alerts.service
+        secret_owners.append((s.alerts.smtp_password_file, U.SERVICE_USER))
     f(U.TMPFILES_FILE, U.tmpfiles_conf(secret_owners))
 
     plan.commands = _commands(plan, s)
@@ -502,6 +517,7 @@ def _commands(plan: P.Plan, s: S.CentralSettings) -> list[list[str]]:
         cmds.append(["systemctl", "restart", U.MOSQUITTO_UNIT])
     workers = list(s.worker_units)
     cmds.append(["systemctl", "enable", "--now", U.MOSQUITTO_UNIT, DB_UNIT, *workers, PRUNE_TIMER])
+    cmds.append(["systemctl", "enable", "--now", ALERTS_TIMER])
     if changed & {S.CENTRAL_CONFIG, f"{U.UNIT_DIR}/{DB_UNIT}"}:
         # the database unit is a oneshot: restarting runs it again (new settings); its workers follow
         cmds.append(["systemctl", "restart", DB_UNIT])

@@ -11,6 +11,9 @@ passwords live in files of their own, named here.
                 workers' and the publisher's loopback listener), the TLS files, Mosquitto's password,
                 services' password and ACL files, the services' own password files, reload (how the
                 broker is told to read its files again)
+    [alerts]    where the fleet's alerts go (`palvelupiste central alerts`, every minute by
+                palvelupiste-central-alerts.timer): webhook_url, webhook_ca_file, timeout_s, smtp_host,
+                smtp_port, smtp_starttls, smtp_ca_file, smtp_user, smtp_password_file, mail_from, mail_to
 
 `palvelupiste check-config --describe` does not list these sections (they are no device's);
 `describe_central()` renders their reference.
@@ -18,13 +21,14 @@ passwords live in files of their own, named here.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.config import Broker, ConfigError, Issue, read_toml
-from core.schema import REQUIRED, Bool, Check, Field, Int, ListOf, Section, Table, Text, describe, load
+from core.schema import REQUIRED, Bool, Check, Field, Int, ListOf, Number, Section, Table, Text, describe, load
 
 CENTRAL_CONFIG = "/etc/palvelupiste/central.toml"
 CENTRAL_DIR = "/etc/palvelupiste/central"
@@ -146,10 +150,131 @@ BROKER = Section("broker", (
     description="the central Mosquitto")
 
 
+def _https_problem(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — parses the port
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme != "https" or not parts.hostname:
+        return "must be an https:// URL (the alerts never travel in clear), or \"\" for none"
+    if any(c.isspace() for c in url):
+        return "must not hold spaces"
+    return None
+
+
+def _optional_path_problem(p: str) -> str | None:
+    return None if p == "" else _abs_path_problem(p)
+
+
+def _mail_problem(addr: str) -> str | None:
+    if not addr:
+        return None
+    if len(addr) > 254 or not re.fullmatch(r"[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+", addr):
+        return "must be a plain e-mail address (name@example.fi)"
+    return None
+
+
+def _host_problem(host: str) -> str | None:
+    if host and not re.fullmatch(r"[A-Za-z0-9.:-]+", host):
+        return "must be a host name or an IP address"
+    return None
+
+
+OPTIONAL_PATH = Text(test=_optional_path_problem, label="an absolute path, or \"\"")
+
+
+def _alerts_checks(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    if v["smtp_host"]:
+        if not v["mail_from"]:
+            out.append(("mail_from", "needed to send e-mail (smtp_host is set)"))
+        if not v["mail_to"]:
+            out.append(("mail_to", "needed to send e-mail (smtp_host is set): at least one address"))
+    elif v["mail_to"]:
+        out.append(("smtp_host", "needed to send to mail_to: the SMTP server's host name"))
+    if v["smtp_user"] and not v["smtp_password_file"]:
+        out.append(("smtp_password_file", "needed with smtp_user: the file holding the SMTP password"))
+    if v["smtp_password_file"] and not v["smtp_user"]:
+        out.append(("smtp_user", "needed with smtp_password_file: the SMTP login name"))
+    if v["smtp_user"] and not v["smtp_starttls"]:
+        out.append(("smtp_starttls", "must be true with smtp_user: a password never travels in clear"))
+    return out
+
+
+def _webhook_checks(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [("webhook_ca_file", "only with webhook_url")] if v["webhook_ca_file"] and not v["webhook_url"] else []
+
+
+ALERTS = Section("alerts", (
+    Field("webhook_url", Text(test=_https_problem, label="an https:// URL"), "",
+          "each alert that starts or clears is POSTed here as JSON (\"\": no webhook)",
+          example="https://hooks.example.fi/palvelupiste"),
+    Field("webhook_ca_file", OPTIONAL_PATH, "", "the CA the webhook's certificate is checked against (\"\": the "
+                                                "system's CAs)"),
+    Field("timeout_s", Number(1, 120, unit="seconds"), 10.0, "how long a webhook request or an SMTP exchange may "
+                                                             "take; what fails is sent again on the next run"),
+    Field("smtp_host", Text(test=_host_problem, label="a host name"), "",
+          "the SMTP server the alerts are mailed through (\"\": no e-mail)", example="smtp.example.fi"),
+    Field("smtp_port", Int(1, 65535), 587, "its port (587: submission with STARTTLS)"),
+    Field("smtp_starttls", Bool(), True, "switch to TLS with STARTTLS before anything is sent (and refuse a "
+                                         "server that cannot)"),
+    Field("smtp_ca_file", OPTIONAL_PATH, "", "the CA the SMTP server's certificate is checked against (\"\": the "
+                                             "system's CAs)"),
+    Field("smtp_user", Text(label="a login name"), "", "log in with this name (\"\": no login)"),
+    Field("smtp_password_file", OPTIONAL_PATH, "", "the file holding the SMTP password (one line, 0600, readable "
+                                                   "by the service user palvelupiste)"),
+    Field("mail_from", Text(test=_mail_problem, label="an e-mail address"), "", "the sender's address",
+          example="palvelupiste@example.fi"),
+    Field("mail_to", ListOf(Text(test=_mail_problem, nonempty=True, label="an e-mail address"), unique=True),
+          [], "who gets the alerts", example=["tekniikka@example.fi"]),
+), checks=(Check(("smtp_host", "smtp_starttls", "smtp_user", "smtp_password_file", "mail_from", "mail_to"),
+                 _alerts_checks),
+           Check(("webhook_url", "webhook_ca_file"), _webhook_checks)),
+    description="where the fleet's alerts are sent (palvelupiste central alerts; a message holds only site and "
+                "device ids, the alert's kind and numbers)")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    webhook_url: str = ""
+    webhook_ca_file: str = ""
+    timeout_s: float = 10.0
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_ca_file: str = ""
+    smtp_user: str = ""
+    smtp_password_file: str = ""
+    mail_from: str = ""
+    mail_to: tuple[str, ...] = ()
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.webhook_url)
+
+    @property
+    def mail(self) -> bool:
+        return bool(self.smtp_host and self.mail_to)
+
+
+def alert_settings(v: dict[str, Any]) -> AlertSettings:
+    return AlertSettings(webhook_url=v["webhook_url"], webhook_ca_file=v["webhook_ca_file"], timeout_s=v["timeout_s"],
+                         smtp_host=v["smtp_host"], smtp_port=v["smtp_port"], smtp_starttls=v["smtp_starttls"],
+                         smtp_ca_file=v["smtp_ca_file"], smtp_user=v["smtp_user"],
+                         smtp_password_file=v["smtp_password_file"], mail_from=v["mail_from"],
+                         mail_to=tuple(v["mail_to"]))
+
+
 CENTRAL_FILE = Section("", (
     Field("central", Table(CENTRAL), None, ""),
     Field("database", Table(DATABASE), None, ""),
     Field("broker", Table(BROKER), REQUIRED, "", missing="missing [broker] table (its url is required)"),
+    Field("alerts", Table(ALERTS), None, ""),
 ), noun="table")
 
 
@@ -174,6 +299,7 @@ class CentralSettings:
     ingest_password_file: str
     publisher_password_file: str
     reload: tuple[str, ...]
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def device_broker(self) -> Broker:
@@ -198,7 +324,8 @@ def from_values(v: dict[str, Any]) -> CentralSettings:
                            require_certificate=b["require_certificate"], password_file=b["password_file"],
                            service_password_file=b["service_password_file"], acl_file=b["acl_file"],
                            ingest_password_file=b["ingest_password_file"],
-                           publisher_password_file=b["publisher_password_file"], reload=tuple(b["reload"]))
+                           publisher_password_file=b["publisher_password_file"], reload=tuple(b["reload"]),
+                           alerts=alert_settings(v["alerts"]) if v.get("alerts") is not None else AlertSettings())
 
 
 def parse_central(doc: dict[str, Any], source: str = "<central>") -> CentralSettings:
@@ -248,7 +375,7 @@ def dsn_parts_problem(dsn: str, *, need_user: bool) -> str | None:
 def describe_central() -> list[str]:
     """The commented TOML reference of central.toml."""
     lines: list[str] = []
-    for section in (CENTRAL, DATABASE, BROKER):
+    for section in (CENTRAL, DATABASE, BROKER, ALERTS):
         if lines:
             lines.append("")
         lines += describe(section)

@@ -1,4 +1,4 @@
-"""palvelupiste central devices|backup|restore|setup-db — running the central host (issue 13).
+"""palvelupiste central devices|backup|restore|setup-db|alerts — running the central host (issues 13, 14).
 
     palvelupiste central devices add FILE…|-|LINE       a device's central-broker.entry (what device
                                                         provisioning writes), or several
@@ -8,11 +8,14 @@
     palvelupiste central backup --db DSN --out FILE
     palvelupiste central restore --db DSN FILE [--force]
     palvelupiste central setup-db [--config central.toml]   (palvelupiste-central-db.service runs it)
+    palvelupiste central alerts [--config central.toml] [--db DSN] [--dry-run]
+                                                        (palvelupiste-central-alerts.timer: every minute)
 
 `devices` reads the file paths and the reload command from the central host's configuration
 (/etc/palvelupiste/central.toml, central/settings.py); --reload-command replaces the command.
 Exit status: 0 done, 2 a bad argument or entry (nothing changed), 1 the files were written but the
-broker could not be reloaded (or a backup/restore/set-up failed).
+broker could not be reloaded (or a backup/restore/set-up failed; or an alert could not be delivered:
+it is sent again on the next run).
 """
 from __future__ import annotations
 
@@ -101,6 +104,21 @@ def register(a) -> None:
     s.add_argument("--wait", type=float, default=60.0, metavar="S",
                    help="wait this long for PostgreSQL to accept connections (default 60)")
     s.set_defaults(func=run_setup_db)
+
+    al = a.add_parser("alerts", help="the fleet's alerts: refresh them and send those that started or cleared",
+                      description="Works out which alerts hold now (a device offline more than 10 minutes in its "
+                                  "site's opening hours, printer paper near its end or out, a backlog that keeps "
+                                  "growing, a clock off by more than a minute, the central broker's certificate "
+                                  "expiring within 30 days), records them in the database, and sends each alert "
+                                  "that started or cleared to the webhook and by e-mail as central.toml's [alerts] "
+                                  "says. What could not be sent is sent on the next run; nothing is sent twice "
+                                  "while every channel works. palvelupiste-central-alerts.timer runs it every "
+                                  "minute.")
+    config_opt(al)
+    al.add_argument("--db", metavar="DSN", help="the central database (default: central.toml's [database] dsn)")
+    al.add_argument("--dry-run", action="store_true",
+                    help="show what would start, clear and be sent; change and send nothing")
+    al.set_defaults(func=run_alerts)
 
 
 # --- devices ---------------------------------------------------------------------------------------
@@ -264,3 +282,53 @@ def run_setup_db(args) -> int:
         print(f"central setup-db: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+# --- alerts ----------------------------------------------------------------------------------------
+
+def run_alerts(args) -> int:
+    import psycopg
+
+    from central import alerts
+    from central.settings import load_central
+    from central.store import open_central
+    from core.events import now_ms
+
+    s = load_central(args.config)
+    try:
+        db = open_central(args.db or s.dsn)
+    except ValueError as exc:
+        print(f"central alerts: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except psycopg.Error as exc:
+        print(f"central alerts: cannot open the central database: {str(exc).strip()[:300]}", file=sys.stderr)
+        return EXIT_FAILED
+    cert = alerts.certificate_not_after_ms(s.cert_file)
+    if cert is None:
+        print(f"note: the broker's certificate {s.cert_file} cannot be read: its expiry is not judged "
+              "(palvelupiste doctor checks it)", file=sys.stderr)
+    try:
+        with db:
+            r = alerts.run(db.conn, s.alerts, now_ms(), broker_cert_not_after_ms=cert, dry_run=args.dry_run,
+                           say=lambda line: print(line, flush=True))
+    except psycopg.Error as exc:
+        print(f"central alerts: database error: {str(exc).strip()[:300]}", file=sys.stderr)
+        return EXIT_FAILED
+    if r.busy:
+        print("another run of central alerts holds the lock: nothing done")
+        return EXIT_OK
+    for a in r.changed:
+        print(f"{a.event:8} {a.key}")
+    if args.dry_run:
+        via = ", ".join(r.channels) or "no channel configured"
+        for a in r.pending:
+            print(f"would send ({via}): {alerts.describe(a)}")
+        print(f"dry run: {len(r.changed)} changed, {len(r.pending)} to send; nothing was changed or sent")
+        return EXIT_OK
+    if not r.channels and r.pending:
+        print(f"{len(r.pending)} message(s) not sent: no webhook_url or smtp_host in [alerts] of {args.config}")
+    elif r.delivered:
+        print(f"sent {len(r.delivered)} message(s) ({', '.join(r.channels)})")
+    for f in r.failures:
+        print(f"not delivered: {f}; sent again on the next run", file=sys.stderr)
+    return EXIT_OK if r.ok else EXIT_FAILED

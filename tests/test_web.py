@@ -9,7 +9,6 @@ import csv
 import io
 import urllib.error
 import urllib.request
-
 from zoneinfo import ZoneInfo
 
 import psycopg

@@ -320,7 +320,7 @@ class Web:
         side_figure = figures.get(page.request.query_params.get("figure", ""), figures["waiting_median_min"])
         sites_side = R.compare_sites(page.conn, month, side_figure[0], key if scope == "region" else None) \
             if scope in ("nation", "region") else []
-        ctx = dict(rep=rep, scope_name=page.scope_name(scope, key),
+        ctx: dict[str, Any] = dict(rep=rep, scope_name=page.scope_name(scope, key),
                    months=[R.month_shift(month, -i) for i in range(0, 24)],
                    sites_side=sites_side, side_figure=side_figure,
                    comments_url=page.url(page.request.url.path.replace("/reports/", "/comments/", 1), month=month),
