@@ -7,7 +7,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run a complete service point on this machine",
-                       description="Starts Mosquitto (site and central), the hub, the central ingest, a sync "
+                       description="Starts Mosquitto (site and central), PostgreSQL, the hub, the central ingest and web service, a sync "
                                    "agent per device, the kiosk with an emulated printer, a display, a counter "
                                    "panel and the feedback terminal, with simulated customers and clerks. "
                                    "Without a screen it runs under Xvfb, stops after --duration and writes "
@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--headless", action="store_true", help="use Xvfb even when a screen is available")
     p.add_argument("--no-apps", action="store_true", help="only brokers, hub, sync and the simulated crowd")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--history", action="store_true",
+                   help="fill a year of simulated months (this site and four others) before the day starts, "
+                        "so the reports' trends and comparisons have something to show")
     p.add_argument("--engine-only", action="store_true",
                    help="just a simulated day through the queue engine, printing a summary")
     p.add_argument("--tickets", type=int, default=300, help="customers in the --engine-only day")
@@ -38,7 +41,7 @@ def run(args) -> int:
     headless = args.headless or not os.environ.get("DISPLAY")
     duration = args.duration if args.duration is not None else (60.0 if headless else None)
     sp = ServicePoint(Path(args.output), speed=args.speed, duration=duration, headless=headless,
-                      seed=args.seed, apps=not args.no_apps)
+                      seed=args.seed, apps=not args.no_apps, history=args.history)
     summary = sp.run()
     print_summary(summary, sp.out)
     ok = summary.get("all_events_central") and not summary.get("tickets_neither_called_nor_waiting")

@@ -87,7 +87,7 @@ class Proc:
 
 class ServicePoint:
     def __init__(self, out: Path, *, speed: float = 60.0, duration: float | None = None,
-                 headless: bool | None = None, seed: int = 1, apps: bool = True) -> None:
+                 headless: bool | None = None, seed: int = 1, apps: bool = True, history: bool = False) -> None:
         self.out = out.resolve()
         self.work = self.out / "run"
         self.logs = self.out / "logs"
@@ -99,6 +99,7 @@ class ServicePoint:
         self.headless = (not os.environ.get("DISPLAY")) if headless is None else headless
         self.seed = seed
         self.with_apps = apps
+        self.history = history
         self.procs: list[Proc] = []
         self.app_procs: dict[str, Proc] = {}
         self.xservers: list[Xvfb] = []
@@ -108,6 +109,7 @@ class ServicePoint:
         self.crowd = None
         self.site = None
         self.pg: Any = None  # sim.postgres.PostgresCluster, once started
+        self.web: Any = None  # sim.demo_web.DemoWeb, once started
 
     # --- preparation --------------------------------------------------------------------------
 
@@ -225,6 +227,17 @@ class ServicePoint:
             store.begin()
             store.register_site(self.site, self.site_file.read_text(encoding="utf-8"))
             store.commit()
+        # The web service, with a login per role (and a year behind today with --history).
+        from sim.demo_web import DemoWeb
+
+        self.web = DemoWeb(self.central_db, self.site, self.site_file.read_text(encoding="utf-8"), self.logs)
+        self.web.make_users()
+        if self.history:
+            log.info("filling a year of history …")
+            log.info("history: %d events", self.web.fill_history())
+        self.procs.append(Proc("web", self.web.command()).start(self.logs))
+        if not self.web.wait():
+            raise RuntimeError(f"the web service did not start; see {self.logs}")
         self.procs.append(Proc("ingest", self._cli(
             "central", "ingest", "--db", self.central_db, "--broker", f"mqtt://127.0.0.1:{self.central_service_port}",
             "--username", "ingest", "--password-file", str(self.secret("ingest")))).start(self.logs))
@@ -312,6 +325,10 @@ class ServicePoint:
             self.start_crowd()
             print(f"Service point running: site broker mqtt://127.0.0.1:{self.site_port}, "
                   f"central broker mqtts://127.0.0.1:{self.central_port}; output in {self.out}")
+            if self.web is not None:
+                print(f"Reports and fleet view: {self.web.url}  (logins for this run only)")
+                for role, (user, password) in self.web.logins.items():
+                    print(f"  {role:11} user {user:11} password {password}")
             print("Ctrl-C stops it." if self.duration is None else f"Running for {self.duration:g} s …")
             deadline = None if self.duration is None else time.monotonic() + self.duration
             while not self.stop_event.is_set():
@@ -335,6 +352,11 @@ class ServicePoint:
             self._screenshots()
             self._wait_synced(timeout=30)
             summary = self.summary()
+            if self.headless and self.web is not None:
+                try:
+                    summary["web_screenshots"] = self.web.screenshots(self.shots)
+                except Exception as exc:  # the demo's summary matters more than its pictures
+                    log.warning("web screenshots failed: %s", exc)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         finally:
             self.stop_event.set()

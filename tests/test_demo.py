@@ -2,7 +2,8 @@
 
 Runs the real command (brokers with passwords and ACLs, hub, ingest, sync agents, every app on
 its own Xvfb, emulated printer, simulated crowd) and checks its summary: no ticket lost, every
-event of every device in the central database, a screenshot of every window.
+event of every device in the central database, a screenshot of every window; with --history, the
+web service's pages (a year of five sites behind them) as screenshots.
 """
 import json
 import os
@@ -22,7 +23,7 @@ def test_demo_runs_a_whole_service_point_headless(tmp_path):
     out = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     proc = subprocess.run([sys.executable, "-m", "cli", "demo", "--headless", "--duration", "35", "--speed", "150",
-                           "--output", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+                           "--output", str(out), "--history"], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
     assert s["tickets"] > 5, s
@@ -39,3 +40,8 @@ def test_demo_runs_a_whole_service_point_headless(tmp_path):
         assert shot.exists() and shot.stat().st_size > 5000, w
     assert s["feedback"] > 0 and s["devices"]["feedback-1"]["central"] >= s["feedback"]
     assert "Summary" in proc.stdout
+    # The web service: a login per role printed, and its pages as their users see them.
+    assert "Reports and fleet view: http://127.0.0.1:" in proc.stdout and "technician" in proc.stdout
+    assert sorted(s["web_screenshots"]) == ["web-fleet.png", "web-national-report.png", "web-site-report.png"]
+    for name in s["web_screenshots"]:
+        assert (out / "screenshots" / name).stat().st_size > 20_000, name
