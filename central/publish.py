@@ -12,17 +12,24 @@ from core.config import Broker, Site
 from core.downwire import DownwireError, appointments_bytes, validate_appointments, validate_site_config
 from core.events import valid_id
 
-__all__ = ["DownwireError", "PublishError", "publish_config", "publish_appointments"]
+__all__ = ["DownwireError", "PublishError", "publish_config", "publish_config_text", "publish_appointments"]
 
 
 def publish_config(site_id: str, path: str | Path, broker: Broker, *, client_id: str | None = None) -> Site:
-    if not valid_id(site_id):
-        raise DownwireError(f"{site_id!r} is not a valid site id")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DownwireError(f"{path}: cannot read: {exc}") from None
-    site = validate_site_config(site_id, text, str(path))
+    return publish_config_text(site_id, text, broker, str(path), client_id=client_id)
+
+
+def publish_config_text(site_id: str, text: str, broker: Broker, source: str = "<config>", *,
+                        client_id: str | None = None) -> Site:
+    """Validate a site's configuration whole and publish it retained (the web service's upload
+    and `central publish-config` alike)."""
+    if not valid_id(site_id):
+        raise DownwireError(f"{site_id!r} is not a valid site id")
+    site = validate_site_config(site_id, text, source)
     publish_retained(broker, topics.config(site_id), text.encode("utf-8"), client_id=client_id)
     return site
 

@@ -17,6 +17,11 @@ def register(a) -> None:
     w.add_argument("--insecure-cookies", action="store_true",
                    help="cookies without the Secure flag (plain HTTP on a test bench only; browsers keep Secure "
                         "cookies of localhost anyway)")
+    w.add_argument("--broker", metavar="URL", help="the central broker, to publish uploaded site configurations "
+                   "(without it they are only checked)")
+    w.add_argument("--username", default="publisher", help="its user (default: publisher)")
+    w.add_argument("--password-file", help="that user's password file")
+    w.add_argument("--ca-file", help="CA of an mqtts:// broker")
     w.set_defaults(func=run_web)
 
     u = a.add_parser("users", help="the web service's accounts: add, list, remove, reset")
@@ -92,7 +97,13 @@ def run_web(args) -> int:
     from runtime import process
 
     process.setup_logging("INFO")
-    app = create_app(args.db, secure=not args.insecure_cookies)
+    broker = None
+    if args.broker:
+        from core.config import Broker
+
+        broker = Broker(url=args.broker, username=args.username, password_file=args.password_file,
+                        ca_file=args.ca_file)
+    app = create_app(args.db, secure=not args.insecure_cookies, broker=broker)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 proxy_headers=True, server_header=False)
     return 0

@@ -33,10 +33,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central import accounts, charts
+from central.publish import DownwireError, PublishError, publish_config_text
 from central.store import CentralStore
 from central.views import GROUPS
+from core.config import Broker, ConfigError, loads_site
+from core.downwire import MAX_CONFIG_BYTES
 from core.i18n import Translator, native_name, translator
 from core.national import AUTHORITIES, REGIONS
+from core.tomllines import line_of
 
 from . import report as R
 
@@ -223,10 +227,11 @@ def _same(a: str, b: str) -> bool:
 
 
 class Web:
-    def __init__(self, dsn: str, *, secure: bool = True) -> None:
+    def __init__(self, dsn: str, *, secure: bool = True, broker: Broker | None = None) -> None:
         CentralStore(dsn).close()  # the schema and views are made before the first request
         self.db = Connections(dsn)
         self.secure = secure
+        self.broker = broker  # where site configurations are published (None: validation only)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                                       autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.env.globals["LANGS"] = LANGS
@@ -413,6 +418,71 @@ class Web:
             "ORDER BY d.site, d.device").fetchall()
         return page.render("fleet.html", devices=rows)
 
+    # --- a site's configuration, uploaded -------------------------------------------------------
+
+    def _config_site(self, page: Page) -> str:
+        u = page.user
+        assert u is not None
+        site = page.request.path_params["site"]
+        if not (u.role == "national" or (u.role == "site" and u.scope == site)):
+            raise Forbidden()
+        return str(site)
+
+    def config_form(self, page: Page) -> Response:
+        site = self._config_site(page)
+        return page.render("config.html", site=site, problems=None, published=False, text="")
+
+    async def config_upload(self, request: Request) -> Response:
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        data = b""
+        if upload is not None and not isinstance(upload, str):
+            data = await upload.read(MAX_CONFIG_BYTES + 1)
+        elif isinstance(form.get("text"), str):
+            data = str(form.get("text")).encode("utf-8")
+        return await _in_thread(self._config_upload, request, str(form.get("csrf", "")), data)
+
+    def _config_upload(self, request: Request, csrf: str, data: bytes) -> Response:
+        page = Page(self, request)
+        if page.user is None:
+            return RedirectResponse("/login", status_code=303, headers=HEADERS)
+        try:
+            site = self._config_site(page)
+        except Forbidden:
+            return page.render("error.html", status=403, title=page.t.gettext("Not allowed"),
+                               message=page.t.gettext("Your account does not give access to this page."))
+        if not _same(csrf, page.csrf):
+            return PlainTextResponse("CSRF token missing or wrong", status_code=403, headers=HEADERS)
+        t = page.t.gettext
+        problems: list[tuple[int | None, str, str]] = []  # (line, field, message)
+        text = ""
+        if len(data) > MAX_CONFIG_BYTES:
+            problems.append((None, "file", t("The file is larger than 256 KB.")))
+        else:
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                problems.append((None, "file", t("The file is not UTF-8 text.")))
+        if not problems:
+            try:
+                parsed = loads_site(text, f"{site}.toml")
+                if parsed.id != site:
+                    problems.append((line_of(text, "site.id"), "site.id",
+                                     t("The file is for site {other}, not {site}.").format(other=parsed.id, site=site)))
+            except ConfigError as exc:
+                problems += [(line_of(text, i.field, i.message), i.field, i.message) for i in exc.issues]
+        status, published = 400 if problems else 200, False
+        if not problems and self.broker is not None:
+            try:
+                publish_config_text(site, text, self.broker, f"{site}.toml", client_id=None)
+                published = True
+                log.info("site %s: configuration published from the web by %s", site, page.user.name)
+            except (PublishError, DownwireError, OSError) as exc:
+                problems.append((None, "publish", t("Not published: {reason}").format(reason=str(exc)[:300])))
+                status = 502
+        return page.render("config.html", status=status, site=site, problems=sorted(problems, key=lambda p: p[0] or 0),
+                           published=published, checked=not problems, text=text)
+
     def app(self) -> Starlette:
         g = self.guarded
         routes = [
@@ -425,6 +495,8 @@ class Web:
             Route("/comments/{scope}", g(self.comments)),
             Route("/comments/{scope}/{key}", g(self.comments)),
             Route("/fleet", g(self.fleet)),
+            Route("/sites/{site}/config", g(self.config_form), methods=["GET"]),
+            Route("/sites/{site}/config", self.config_upload, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
         return Starlette(routes=routes)
@@ -436,5 +508,5 @@ async def _in_thread(fn: Callable[..., Response], *args: Any) -> Response:
     return await run_in_threadpool(fn, *args)
 
 
-def create_app(dsn: str, *, secure: bool = True) -> Starlette:
-    return Web(dsn, secure=secure).app()
+def create_app(dsn: str, *, secure: bool = True, broker: Broker | None = None) -> Starlette:
+    return Web(dsn, secure=secure, broker=broker).app()

@@ -20,7 +20,8 @@ from core.i18n import DOMAINS, LOCALE_DIR
 
 HERE = Path(__file__).resolve().parent
 DOMAIN = "web"
-KEYWORDS = {**DEFAULT_KEYWORDS, "_N": None}
+#: `t` is how the pages call their translator (t = page.t.gettext)
+KEYWORDS = {**DEFAULT_KEYWORDS, "_N": None, "t": None}
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 
 

@@ -16,8 +16,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 class WebService:
-    def __init__(self, dsn: str, log_dir: Path) -> None:
+    def __init__(self, dsn: str, log_dir: Path, extra: list[str] | None = None) -> None:
         self.dsn, self.port = dsn, free_port()
+        self.extra = extra or []  # more `central web` options (e.g. --broker …)
         self.log = log_dir / "web.log"
         self.proc: subprocess.Popen | None = None
 
@@ -27,7 +28,7 @@ class WebService:
 
     def start(self) -> "WebService":
         self.proc = subprocess.Popen([sys.executable, "-m", "cli", "central", "web", "--db", self.dsn,
-                                      "--port", str(self.port)], cwd=REPO, stdout=self.log.open("wb"),
+                                      "--port", str(self.port), *self.extra], cwd=REPO, stdout=self.log.open("wb"),
                                      stderr=subprocess.STDOUT)
         if not wait_port(self.port, 30):
             raise RuntimeError(f"the web service did not start: {self.log.read_text()[-2000:]}")
