@@ -166,6 +166,31 @@ class Page:
     def native(self, lang: str) -> str:
         return native_name(lang)
 
+    def ago(self, ms: int | None, now: int) -> str:
+        """How long ago, in words of the page's language ("3 hours")."""
+        import datetime as _dt
+
+        from babel.dates import format_timedelta
+
+        if ms is None:
+            return "–"
+        return format_timedelta(_dt.timedelta(milliseconds=now - ms), threshold=1.1, locale=self.t.locale)
+
+    def when(self, ms: int | None) -> str:
+        return "–" if ms is None else self.t.format_datetime(ms)
+
+    def size(self, n: int | None) -> str:
+        from babel.numbers import format_decimal
+
+        return "–" if n is None else format_decimal(round(n / 1e9, 1), locale=self.t.locale) + " GB"
+
+    def alert_text(self, kind: str) -> str:
+        t = self.t.gettext
+        return {"offline": t("offline for more than 10 minutes in opening hours"),
+                "paper_near_end": t("paper near its end"), "paper_out": t("paper out"),
+                "backlog": t("backlog growing"), "clock": t("clock off by more than a minute"),
+                "certificate": t("the central broker's certificate expires within 30 days")}.get(kind, kind)
+
     # --- charts (central/charts.py), each beside a table of the same numbers -----------------
 
     def _chart_text(self) -> dict[str, Any]:
@@ -408,15 +433,20 @@ class Web:
         return resp
 
     def fleet(self, page: Page) -> Response:
+        from central.fleet import load_fleet, stored_alerts
+        from core.events import now_ms
+
         u = page.user
         assert u is not None
         if not u.sees_fleet():
             raise Forbidden()
-        rows = page.conn.execute(
-            "SELECT d.site, d.device, d.role, s.availability, s.availability_ms, s.status_ms "
-            "FROM devices d LEFT JOIN device_status s ON s.site = d.site AND s.device = d.device "
-            "ORDER BY d.site, d.device").fetchall()
-        return page.render("fleet.html", devices=rows)
+        now = now_ms()
+        month = page.request.query_params.get("month") or None
+        try:
+            fleet = load_fleet(page.conn, now, month=month)
+        except ValueError:
+            fleet = load_fleet(page.conn, now)
+        return page.render("fleet.html", fleet=fleet, alerts=stored_alerts(page.conn), now=now)
 
     # --- a site's configuration, uploaded -------------------------------------------------------
 
