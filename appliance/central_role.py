@@ -63,7 +63,10 @@ ALERTS_TIMER = "palvelupiste-central-alerts.timer"
 TIMERS_TARGET = "timers.target"
 MOSQUITTO_DROPIN_TEMPLATE = "mosquitto.service.d/palvelupiste-central.conf"
 #: the units provisioning writes (the ingest template once; its instances are enabled by links)
-UNIT_FILES = (INGEST_TEMPLATE, DB_UNIT, PRUNE_UNIT, PRUNE_TIMER, ALERTS_UNIT, ALERTS_TIMER)
+WEB_UNIT = "palvelupiste-central-web.service"
+#: where the web service listens (loopback: a reverse proxy with TLS publishes it)
+WEB_PORT = 8080
+UNIT_FILES = (INGEST_TEMPLATE, DB_UNIT, PRUNE_UNIT, PRUNE_TIMER, ALERTS_UNIT, ALERTS_TIMER, WEB_UNIT)
 CONFIG_HEADER = (
     "palvelupiste central host configuration, written by `palvelupiste provision --role central`.",
     "Running it again sets only the keys given as options; every other key and comment is kept.",
@@ -168,6 +171,14 @@ def render_alerts_unit(bin: str = U.DEFAULT_BIN, config: str = S.CENTRAL_CONFIG)
     U.check_unit_path(bin, "the palvelupiste executable")
     U.check_unit_path(config, "the central configuration")
     return _with_exec(ALERTS_UNIT, [bin, "central", "alerts", "--config", config])
+
+
+def render_web_unit(s: S.CentralSettings, bin: str = U.DEFAULT_BIN) -> str:
+    """`palvelupiste central web` on loopback, publishing uploaded site configurations as the publisher."""
+    U.check_unit_path(bin, "the palvelupiste executable")
+    return _with_exec(WEB_UNIT, [bin, "central", "web", "--db", s.dsn, "--port", str(WEB_PORT), "--broker",
+                                 s.service_url, "--username", S.PUBLISHER_USER, "--password-file",
+                                 s.publisher_password_file])
 
 
 def mosquitto_dropin(conf: str = S.MOSQUITTO_CONF) -> str:
@@ -469,6 +480,8 @@ def make_plan(opts: CentralOptions) -> P.Plan:
     f(f"{U.UNIT_DIR}/{PRUNE_TIMER}", unit_template(PRUNE_TIMER))
     f(f"{U.UNIT_DIR}/{ALERTS_UNIT}", render_alerts_unit(bin_))
     f(f"{U.UNIT_DIR}/{ALERTS_TIMER}", unit_template(ALERTS_TIMER))
+    f(f"{U.UNIT_DIR}/{WEB_UNIT}", render_web_unit(s, bin_))
+    link(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{WEB_UNIT}", f"{U.UNIT_DIR}/{WEB_UNIT}")
     link(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{DB_UNIT}", f"{U.UNIT_DIR}/{DB_UNIT}")
     for i in range(1, s.workers + 1):
         link(_worker_link(i), f"{U.UNIT_DIR}/{INGEST_TEMPLATE}")
@@ -481,7 +494,8 @@ def make_plan(opts: CentralOptions) -> P.Plan:
             if not (instance.isdigit() and 1 <= int(instance) <= s.workers):
                 plan.items.append(P.Item("remove", f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{h.name}", "remove"))
     f(U.SYSUSERS_FILE, U.sysusers_conf())
-    secret_owners = [(s.ingest_password_file, U.SERVICE_USER), (s.key_file, U.MOSQUITTO_USER),
+    secret_owners = [(s.ingest_password_file, U.SERVICE_USER), (s.publisher_password_file, U.SERVICE_USER),
+                     (s.key_file, U.MOSQUITTO_USER),
                      (s.password_file, U.MOSQUITTO_USER), (s.service_password_file, U.MOSQUITTO_USER),
                      (s.acl_file, U.MOSQUITTO_USER)]
     if s.alerts.smtp_password_file:  # read by palvelupiste-central-alerts.service
@@ -517,11 +531,11 @@ def _commands(plan: P.Plan, s: S.CentralSettings) -> list[list[str]]:
         cmds.append(["systemctl", "restart", U.MOSQUITTO_UNIT])
     workers = list(s.worker_units)
     cmds.append(["systemctl", "enable", "--now", U.MOSQUITTO_UNIT, DB_UNIT, *workers, PRUNE_TIMER])
-    cmds.append(["systemctl", "enable", "--now", ALERTS_TIMER])
+    cmds.append(["systemctl", "enable", "--now", ALERTS_TIMER, WEB_UNIT])
     if changed & {S.CENTRAL_CONFIG, f"{U.UNIT_DIR}/{DB_UNIT}"}:
         # the database unit is a oneshot: restarting runs it again (new settings); its workers follow
         cmds.append(["systemctl", "restart", DB_UNIT])
-    cmds.append(["systemctl", "try-restart", *workers])
+    cmds.append(["systemctl", "try-restart", *workers, WEB_UNIT])
     return cmds
 
 

@@ -155,15 +155,17 @@ def test_provision_writes_the_central_host(host):
     assert U.directive(db_unit, "Service", "Type") == ["oneshot"]
     assert U.directive(ingest, "Service", "User") == [U.SERVICE_USER]
     prune = U.exec_start(in_root(root, f"{U.UNIT_DIR}/{C.PRUNE_UNIT}").read_text())
+    web = U.exec_start(in_root(root, f"{U.UNIT_DIR}/{C.WEB_UNIT}").read_text())
+    assert web[1:3] == ["central", "web"] and "--broker" in web and s.publisher_password_file in web
     from cli.main import build_parser
 
-    for words in (argv[1:-2] + ["--client-id", "1"], U.exec_start(db_unit)[1:], prune[1:]):
+    for words in (argv[1:-2] + ["--client-id", "1"], U.exec_start(db_unit)[1:], prune[1:], web[1:]):
         args = build_parser().parse_args(words)
         assert callable(args.func), words
-    # enabled: the set-up, N worker instances of the template, the daily prune
+    # enabled: the set-up, N worker instances of the template, the web service, the daily prune
     wants = in_root(root, f"{U.UNIT_DIR}/multi-user.target.wants")
     assert {p.name: os.readlink(p) for p in wants.iterdir()} == {
-        C.DB_UNIT: f"{U.UNIT_DIR}/{C.DB_UNIT}",
+        C.DB_UNIT: f"{U.UNIT_DIR}/{C.DB_UNIT}", C.WEB_UNIT: f"{U.UNIT_DIR}/{C.WEB_UNIT}",
         "palvelupiste-ingest@1.service": f"{U.UNIT_DIR}/{C.INGEST_TEMPLATE}",
         "palvelupiste-ingest@2.service": f"{U.UNIT_DIR}/{C.INGEST_TEMPLATE}"}
     assert os.readlink(in_root(root, f"{U.UNIT_DIR}/timers.target.wants/{C.PRUNE_TIMER}")) == \
@@ -304,7 +306,7 @@ def test_live_commands_only_for_what_changed(host, monkeypatch):
     workers = [f"palvelupiste-ingest@{i}.service" for i in (1, 2, 3)]
     assert ["systemctl", "enable", "--now", "mosquitto.service", C.DB_UNIT, *workers, C.PRUNE_TIMER] in cmds
     assert ["systemctl", "restart", C.DB_UNIT] in cmds       # central.toml changed: the set-up runs again
-    assert ["systemctl", "try-restart", *workers] in cmds
+    assert ["systemctl", "try-restart", *workers, C.WEB_UNIT] in cmds
     assert not any(c[:2] == ["systemctl", "restart"] and "mosquitto.service" in c for c in cmds)
     assert C.run(opts, io.StringIO(), io.StringIO()) == 0
     plan = C.make_plan(opts)
