@@ -16,7 +16,7 @@ from core.figures import SITE_LEVEL
 from .views import LEVELS
 
 
-def _plain(v: Any) -> Any:
+def plain(v: Any) -> Any:
     if isinstance(v, Decimal):
         exponent = v.as_tuple().exponent
         return int(v) if isinstance(exponent, int) and exponent >= 0 else float(v)
@@ -33,7 +33,7 @@ def rows(conn: psycopg.Connection, view: str, where: Sequence[tuple[str, Any]] =
             sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c, _ in where)
     cur = conn.execute(query, [v for _, v in where])
     names = [c.name for c in cur.description or ()]
-    out = [{k: _plain(v) for k, v in zip(names, r)} for r in cur.fetchall()]
+    out = [{k: plain(v) for k, v in zip(names, r)} for r in cur.fetchall()]
     keys = ["month", "day", *LEVELS.get(view.removeprefix("monthly_"), ())]
     return sorted(out, key=lambda r: tuple(str(r.get(k, "")) for k in keys))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from central.monthly import rows
+from central.monthly import plain, rows
 
 #: scope kind → (the view of its headline row, the column that names it)
 SCOPES: dict[str, tuple[str, str | None]] = {
@@ -109,11 +109,25 @@ def _breakdowns(conn: psycopg.Connection, scope: str, key: str | None,
     return [("sites", "site", rows(conn, "monthly_site_service", [("month", month), ("authority", key)]))]
 
 
-def _headline(conn: psycopg.Connection, scope: str, key: str | None, month: str) -> dict[str, Any] | None:
+def _headlines(conn: psycopg.Connection, scope: str, key: str | None, first: str,
+               last: str) -> dict[str, dict[str, Any]]:
+    """The scope's headline row of each month from `first` to `last`."""
+    from psycopg import sql
+
     view, col = SCOPES[scope]
-    where = [("month", month)] + ([(col, key)] if col else [])
-    got = rows(conn, view, where)
-    return _with_rate(got[0]) if got else None
+    query = sql.SQL("SELECT * FROM {} WHERE month BETWEEN %s AND %s").format(sql.Identifier(view))
+    args: list[Any] = [first, last]
+    if col:
+        query += sql.SQL(" AND {} = %s").format(sql.Identifier(col))
+        args.append(key)
+    cur = conn.execute(query, args)
+    names = [c.name for c in cur.description or ()]
+    out = {}
+    for r in cur.fetchall():
+        row = _with_rate({k: plain(v) for k, v in zip(names, r)})
+        assert row is not None
+        out[row["month"]] = row
+    return out
 
 
 def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, compare: str = "previous",
@@ -121,8 +135,11 @@ def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, com
     if scope not in SCOPES:
         raise ValueError(scope)
     cmp_month = comparison_month(month, compare)
-    rep = Report(scope, key, month, compare, cmp_month, _headline(conn, scope, key, month),
-                 _headline(conn, scope, key, cmp_month))
+    # The headline of the month, of its comparison and of the last 12 months: one query.
+    trend_months = [month_shift(month, -i) for i in range(11, -1, -1)]
+    by_month = _headlines(conn, scope, key, min(cmp_month, trend_months[0]), month)
+    rep = Report(scope, key, month, compare, cmp_month, by_month.get(month), by_month.get(cmp_month))
+    rep.trend = [by_month.get(m) or {"month": m} for m in trend_months]
     rep.breakdowns = _breakdowns(conn, scope, key, month)
     rep.previous_breakdowns = {b[0]: b[2] for b in _breakdowns(conn, scope, key, cmp_month)}
     outcome_where: list[tuple[str, Any]] = [("month", month)] + (
@@ -133,8 +150,6 @@ def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, com
         outcomes = [o for o in outcomes if o["site"] in allowed]
     rep.outcomes = _sum_outcomes(outcomes)
     rep.heat = heat(conn, scope, key, month)
-    rep.trend = [h or {"month": m} for m, h in
-                 ((m, _headline(conn, scope, key, m)) for m in (month_shift(month, -i) for i in range(11, -1, -1)))]
     return rep
 
 
