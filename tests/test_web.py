@@ -196,18 +196,24 @@ def test_wrong_passwords_are_throttled(web, browser):
 
 
 @pytest.mark.parametrize("lang", ["fi", "sv", "en"])
-def test_no_accessibility_violation_on_any_page(web, page, lang):
+def test_no_accessibility_violation_on_any_page(web, page, lang, output_dir):
+    """Every page, in each language: axe-core finds nothing at WCAG 2.1 A and AA; a screenshot
+    of each goes to test-output/web/pages/."""
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
     options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
                "resultTypes": ["violations"]}
+    shots = output_dir / "web" / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
     page.goto(f"{web.url}/login?lang={lang}")
     found = {"/login": axe.run(page, options=options)}
+    page.screenshot(path=str(shots / f"login-{lang}.png"), full_page=True)
     log_in(page, web.url, "nat", PASSWORD)
-    for path in [*PAGES, "/reports/site/nowhere"]:
+    for path in [*PAGES, "/reports/site/nowhere", "/sites/site-a/config"]:
         page.goto(f"{web.url}{path}?lang={lang}")
         found[path] = axe.run(page, options=options)
+        page.screenshot(path=str(shots / f"{path.strip('/').replace('/', '-')}-{lang}.png"), full_page=True)
     bad = {p: r.generate_report() for p, r in found.items() if r.violations_count}
     assert not bad, bad
 
