@@ -506,7 +506,7 @@ def test_provisioning_installs_and_enables_the_alerts_timer(tmp_path, fake_bin):
     plan = C.make_plan(C.CentralOptions(root=str(root), bin=str(fake_bin)))
     plan.live = True
     assert [i.path for i in plan.changes] == [U.TMPFILES_FILE]
-    assert ["systemctl", "enable", "--now", C.ALERTS_TIMER] in C._commands(plan, h.settings())
+    assert ["systemctl", "enable", "--now", C.ALERTS_TIMER, C.WEB_UNIT] in C._commands(plan, h.settings())
     rc, out, err = h.provision()
     assert rc == 0, err
     assert "z /etc/palvelupiste/central/smtp.password 0600 palvelupiste palvelupiste -" in \
