@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,16 @@ class PostgresCluster:
                                       "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
                                      stdout=log, stderr=log, cwd=self.root, **self._as)
         log.close()
-        if not wait_port(self.port, timeout):
-            self.stop()
-            raise RuntimeError(f"postgres did not start on port {self.port}: {self.log.read_text()[-2000:]}")
+        # The port opens before the server takes queries ("the database system is starting up"):
+        # ready means pg_isready says so.
+        deadline = time.monotonic() + timeout
+        while not (wait_port(self.port, 0.5) and subprocess.run(
+                [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER],
+                capture_output=True).returncode == 0):
+            if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
+                self.stop()
+                raise RuntimeError(f"postgres did not start on port {self.port}: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)  # pg_isready has no wait of its own shorter than a second
         return self
 
     def dsn(self, dbname: str = "postgres", user: str = SUPERUSER) -> str:

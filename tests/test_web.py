@@ -169,6 +169,52 @@ def test_tables_download_as_csv(web, page):
     assert got.value.suggested_filename == "nation-fi-2026-11-headline.csv"
 
 
+def test_every_table_downloads(web, page):
+    log_in(page, web.url, "nat", PASSWORD)
+    for table in ("headline", "authorities", "regions", "sites", "outcomes", "transfers", "trend", "heat", "side"):
+        r = page.request.get(f"{web.url}/reports/nation?month=2026-11&csv={table}&lang=en")
+        rows = list(csv.reader(io.StringIO(r.text().lstrip("\ufeff"))))
+        assert r.status == 200 and len(rows) >= 2, (table, rows[:3])
+    # transfers from → to: the same total as the view
+    r = page.request.get(f"{web.url}/reports/nation?month=2026-11&csv=transfers&lang=en")
+    rows = list(csv.reader(io.StringIO(r.text().lstrip("\ufeff"))))
+    with psycopg.connect(web.dsn) as conn:
+        total = conn.execute("SELECT sum(n) FROM rollup_transfers WHERE month = '2026-11'").fetchone()[0]
+    assert sum(int(x[2]) for x in rows[1:] if x[2].isdigit()) == total
+    assert page.request.get(f"{web.url}/reports/nation?month=2026-11&csv=nothing").status == 404
+
+
+def test_the_users_command(web, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.support.web import REPO
+
+    pw = tmp_path / "pw"
+    pw.write_text("a long enough password\n")
+
+    def users(*args):
+        return subprocess.run([sys.executable, "-m", "cli", "central", "users", *args, "--db", web.dsn], cwd=REPO,
+                              capture_output=True, text=True)
+
+    assert users("add", "kirsi", "--role", "regional", "--scope", "MK19", "--password-file", str(pw)).returncode == 0
+    bad = users("add", "x1", "--role", "regional", "--password-file", str(pw))
+    assert bad.returncode == 2 and "needs --scope" in bad.stderr
+    listed = json.loads(users("list", "--json").stdout)
+    assert {"name": "kirsi", "role": "regional", "scope": "MK19"}.items() <= \
+        next(u for u in listed if u["name"] == "kirsi").items()
+    assert "password" not in json.dumps(listed) and "argon2" not in json.dumps(listed)
+    with psycopg.connect(web.dsn) as conn:
+        assert accounts.authenticate(conn, "kirsi", "a long enough password", "test") is not None
+        pw.write_text("another long password\n")
+        assert users("reset", "kirsi", "--password-file", str(pw)).returncode == 0
+        assert accounts.authenticate(conn, "kirsi", "a long enough password", "test") is None
+        assert users("remove", "kirsi").returncode == 0
+        assert accounts.authenticate(conn, "kirsi", "another long password", "test") is None
+    assert users("remove", "kirsi").returncode == 2
+
+
 def test_forms_need_their_csrf_token(web, page):
     status, _, _ = fetch(web.url + "/login", data=b"name=nat&password=" + PASSWORD.replace(" ", "+").encode(),
                          headers={"Content-Type": "application/x-www-form-urlencoded"})

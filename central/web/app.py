@@ -343,13 +343,13 @@ class Web:
         compare = compare if compare in R.COMPARISONS else "previous"
         rep = R.build(page.conn, scope, key, month, compare,
                       sites_of_region=R.sites_in(page.conn, key) if scope == "region" else None)
-        table = page.request.query_params.get("csv")
-        if table:
-            return self._csv(page, rep, table)
         figures = {c: (c, label, kind) for c, label, kind in R.FIGURES}
         side_figure = figures.get(page.request.query_params.get("figure", ""), figures["waiting_median_min"])
         sites_side = R.compare_sites(page.conn, month, side_figure[0], key if scope == "region" else None) \
             if scope in ("nation", "region") else []
+        table = page.request.query_params.get("csv")
+        if table:
+            return self._csv(page, rep, table, sites_side, side_figure)
         ctx: dict[str, Any] = dict(rep=rep, scope_name=page.scope_name(scope, key),
                    months=[R.month_shift(month, -i) for i in range(0, 24)],
                    sites_side=sites_side, side_figure=side_figure,
@@ -404,7 +404,8 @@ class Web:
                            service=service, services=services, scope_name=page.scope_name(scope, key),
                            months=[R.month_shift(month, -i) for i in range(0, 24)])
 
-    def _csv(self, page: Page, rep: R.Report, table: str) -> Response:
+    def _csv(self, page: Page, rep: R.Report, table: str, sites_side: list[dict[str, Any]],
+             side_figure: tuple[str, str, str]) -> Response:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
         t = page.t.gettext
@@ -416,6 +417,30 @@ class Web:
             w.writerow([t("Outcome"), t("Count")])
             for o in rep.outcomes:
                 w.writerow([o["outcome"], t("withheld") if o["n"] is None else o["n"]])
+        elif table == "transfers":
+            w.writerow([t("From"), t("To"), t("Count")])
+            for x in rep.transfers:
+                w.writerow([x["from"], x["to"], t("withheld") if x["n"] is None else x["n"]])
+        elif table == "trend":
+            w.writerow([t("Month"), t("Tickets"), t("Waiting time, median (min)"),
+                        t("Waiting time, 90th percentile (min)"), t("Satisfaction, mean (1–5)")])
+            for r in rep.trend:
+                w.writerow([r["month"], page.fmt(r, "tickets"), page.fmt(r, "waiting_median_min", "min"),
+                            page.fmt(r, "waiting_p90_min", "min"), page.fmt(r, "satisfaction_mean", "mean5")])
+        elif table == "heat":
+            hours = page.heat_hours(rep.heat)
+            w.writerow([t("Hour"), *page.weekdays()])
+            for h in hours:
+                cells = []
+                for d in range(1, 8):
+                    tickets, wait = rep.heat.get((d, h), (0, math.nan))
+                    shown = t("withheld") if wait is None else "–" if math.isnan(wait) else page.number(wait, "min")
+                    cells.append(f"{t('withheld') if tickets is None else tickets} / {shown}")
+                w.writerow([f"{h:02d}", *cells])
+        elif table == "side":
+            w.writerow([t("Site"), t(side_figure[1])])
+            for r in sites_side:
+                w.writerow([r["site"], page.fmt(r, side_figure[0], side_figure[2])])
         else:
             found = [b for b in rep.breakdowns if b[0] == table]
             if not found:

@@ -8,6 +8,7 @@ before), a breakdown (per authority, per site) and the clerks' outcomes.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,7 @@ class Report:
     previous_breakdowns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id → the comparison's
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     trend: list[dict[str, Any]] = field(default_factory=list)  # the last 12 months' headline rows
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # from service → to service, n
     #: arrivals and mean waits by ISO weekday (1–7) × hour: {(dow, hour): (tickets, mean wait min)}
     heat: dict[tuple[int, int], tuple[int | None, float | None]] = field(default_factory=dict)
 
@@ -150,6 +152,7 @@ def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, com
         outcomes = [o for o in outcomes if o["site"] in allowed]
     rep.outcomes = _sum_outcomes(outcomes)
     rep.heat = heat(conn, scope, key, month)
+    rep.transfers = transfers(conn, scope, key, month)
     return rep
 
 
@@ -172,9 +175,30 @@ def heat(conn: psycopg.Connection, scope: str, key: str | None, month: str,
             f"WHERE h.month = %(month)s AND {_SCOPE_WHERE[scope]} GROUP BY 1, 2",
             {"month": month, "key": key}).fetchall():
         tickets = int(issued) if issued >= small_cell or issued == 0 else None
-        mean = round(float(wait_ms) / float(waits) / 60000, 1) if waits and waits >= small_cell else None
+        # None: withheld (a few waits); NaN: no wait at all that hour
+        mean = math.nan if not waits else round(float(wait_ms) / float(waits) / 60000, 1) \
+            if waits >= small_cell else None
         out[(dow, hour)] = (tickets, mean)
     return out
+
+
+def transfers(conn: psycopg.Connection, scope: str, key: str | None, month: str) -> list[dict[str, Any]]:
+    """Transfers between authorities in the scope's month (from → to, the national authorities;
+    at a site, its services); withheld below the small-cell count."""
+    by_service = scope == "site"
+    src = "t.from_service" if by_service else "coalesce(af.authority, pp_authority(t.from_service))"
+    dst = "t.to_service" if by_service else "coalesce(at.authority, pp_authority(t.to_service))"
+    where = {"nation": "TRUE", "region": "s.region = %(key)s", "site": "t.site = %(key)s",
+             "authority": "(coalesce(af.authority, pp_authority(t.from_service)) = %(key)s "
+                          "OR coalesce(at.authority, pp_authority(t.to_service)) = %(key)s)"}[scope]
+    got = conn.execute(
+        f"SELECT {src} AS source, {dst} AS target, sum(t.n) AS n, pp_small_cell() FROM rollup_transfers t "
+        "LEFT JOIN sites s ON s.site = t.site "
+        "LEFT JOIN site_services af ON af.site = t.site AND af.service = t.from_service "
+        "LEFT JOIN site_services at ON at.site = t.site AND at.service = t.to_service "
+        f"WHERE t.month = %(month)s AND {where} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        {"month": month, "key": key}).fetchall()
+    return [{"from": a, "to": b, "n": int(n) if n >= small else None} for a, b, n, small in got]
 
 
 def compare_sites(conn: psycopg.Connection, month: str, column: str, region: str | None = None) -> list[dict[str, Any]]:
