@@ -7,7 +7,6 @@ import socket
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from bus import topics
 from central import accounts
