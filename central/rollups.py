@@ -78,6 +78,10 @@ def register_site(conn: psycopg.Connection, site: Site, text: str, when: int) ->
             "INSERT INTO site_services(site, service, authority, target_wait_min) VALUES (%s,%s,%s,%s)",
             [(site.id, s.id, authority_of(s.id, s.authority), s.target_wait_min)
              for s in sorted(site.services.values(), key=lambda s: s.id)])
+    # The site's keys made now, once: two ingest workers inserting the same new keys in the
+    # middle of their batches, in different orders, deadlocked (an existing key takes no lock).
+    conn.execute("INSERT INTO rollup_keys(site, service) SELECT %s, s FROM unnest(%s::text[]) AS u(s) "
+                 "ORDER BY s ON CONFLICT DO NOTHING", (site.id, sorted({NO_SERVICE, *site.services})))
 
 
 def apply(conn: psycopg.Connection, site: str, events: Iterable[Stored], rules: SiteRules) -> None:

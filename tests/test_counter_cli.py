@@ -96,7 +96,8 @@ def test_counter_and_display_take_their_settings_from_the_device_configuration(t
 
 def test_call_number_park_requeue_and_outcomes_from_the_cli(tmp_path, broker, capsys):
     site = write_site_with_outcomes(tmp_path / "site.toml")
-    b = ["--broker", broker.url, "--device", "counter-1", "--site", str(site), "--lang", "en"]
+    # A loaded CI machine may take longer than the default 5 s to answer.
+    b = ["--broker", broker.url, "--device", "counter-1", "--site", str(site), "--lang", "en", "--timeout", "20"]
     with hub_with_outcomes(tmp_path / "hub", broker.url):
         for svc in ("kela", "kela", "kela", "neuvonta"):
             assert command(broker.url, "kiosk-1", {"cmd": "take", "service": svc})["ok"]
