@@ -23,6 +23,13 @@ def plain(v: Any) -> Any:
     return v
 
 
+def add_withheld(total: dict[str, int | None], key: str, n: int | None) -> None:
+    """Adds a count that may be withheld (None) to a total: a withheld part keeps the total
+    withheld, else the difference between two totals would tell it."""
+    prev = total.get(key, 0)
+    total[key] = None if prev is None or n is None else prev + n
+
+
 def rows(conn: psycopg.Connection, view: str, where: Sequence[tuple[str, Any]] = ()) -> list[dict[str, Any]]:
     """A view's rows as dicts, filtered by column = value pairs, in key order."""
     from psycopg import sql
@@ -86,10 +93,7 @@ def per_site(conn: psycopg.Connection, month: str | None = None, site: str | Non
     where: list[tuple[str, Any]] = [(c, v) for c, v in (("month", month), ("site", site)) if v]
     for o in rows(conn, "monthly_outcomes", where):
         for key in ((o["month"], o["site"], o["service"]), (o["month"], o["site"], SITE_LEVEL)):
-            got = outcomes.setdefault(key, {})
-            # A withheld count stays withheld in the site's total too (else the difference tells it).
-            prev = got.get(o["outcome"], 0)
-            got[o["outcome"]] = None if prev is None or o["n"] is None else prev + o["n"]
+            add_withheld(outcomes.setdefault(key, {}), o["outcome"], o["n"])
     for r in level_rows(conn, "site", month, site):
         m = out.setdefault(r["site"], {}).setdefault(r["month"], {"services": {}, "printer_faults": 0})
         m["services"][SITE_LEVEL] = shaped(r, outcomes.get((r["month"], r["site"], SITE_LEVEL), {}))

@@ -39,7 +39,29 @@ SMTP_USER, SMTP_PASSWORD = "alerts", "a long test password"
 
 # --- the test's own servers -------------------------------------------------------------------------
 
-class Webhook:
+class _Served:
+    """What both test servers share: a server thread, the queue of what arrived, shutting down."""
+
+    server: socketserver.BaseServer
+    received: queue.Queue
+
+    def serve(self) -> None:
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def drained(self) -> list:
+        out = []
+        while not self.received.empty():
+            out.append(self.received.get_nowait())
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Webhook(_Served):
     """An HTTPS server on 127.0.0.1: each POST's JSON goes to `received` when `answer` is 2xx; every
     attempt is counted."""
 
@@ -66,25 +88,13 @@ class Webhook:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls.certfile, tls.keyfile)
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve()
 
     def url(self, path: str = "/hook/secret-token") -> str:
         return f"https://127.0.0.1:{self.port}{path}"
 
-    def drained(self) -> list:
-        out = []
-        while not self.received.empty():
-            out.append(self.received.get_nowait())
-        return out
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Smtp:
+class Smtp(_Served):
     """A small SMTP server on 127.0.0.1: EHLO, STARTTLS, AUTH PLAIN (only after STARTTLS), MAIL, RCPT,
     DATA, RSET, NOOP, QUIT. Each accepted message goes to `received` as a dict."""
 
@@ -156,19 +166,8 @@ class Smtp:
             allow_reuse_address = True
 
         self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve()
 
-    def drained(self) -> list:
-        out = []
-        while not self.received.empty():
-            out.append(self.received.get_nowait())
-        return out
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -399,7 +399,7 @@ class Web:
         sentiment = q.get("face") if q.get("face") in R.SENTIMENTS else None
         service = q.get("service") or None
         found = R.comments(page.conn, scope, key, month, sentiment, service)
-        services = sorted({c["service"] for c in R.comments(page.conn, scope, key, month)} - {""})
+        services = R.comment_services(page.conn, scope, key, month)
         return page.render("comments.html", scope=scope, key=key, month=month, found=found, face=sentiment,
                            service=service, services=services, scope_name=page.scope_name(scope, key),
                            months=[R.month_shift(month, -i) for i in range(0, 24)])

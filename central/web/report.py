@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from central.monthly import plain, rows
+from central.monthly import add_withheld, plain, rows
 
 #: scope kind → (the view of its headline row, the column that names it)
 SCOPES: dict[str, tuple[str, str | None]] = {
@@ -213,8 +213,7 @@ def _sum_outcomes(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     between two totals would tell it)."""
     total: dict[str, int | None] = {}
     for o in outcomes:
-        prev = total.get(o["outcome"], 0)
-        total[o["outcome"]] = None if prev is None or o["n"] is None else prev + o["n"]
+        add_withheld(total, o["outcome"], o["n"])
     return [{"outcome": k, "n": v} for k, v in sorted(total.items())]
 
 
@@ -259,3 +258,12 @@ def comments(conn: psycopg.Connection, scope: str, key: str | None, month: str, 
         out.append({"day": day, "site": site, "service": svc, "rating": rating, "scale": scale,
                     "sentiment": senti, "comment": text})
     return out
+
+
+def comment_services(conn: psycopg.Connection, scope: str, key: str | None, month: str) -> list[str]:
+    """The services the month's comments in the scope are about (the page's filter choices)."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT f.service FROM feedback_responses f JOIN events e ON e.site = f.site "
+        "AND e.device = f.device AND e.seq = f.seq JOIN pp_attr a ON a.site = f.site AND a.service = f.service "
+        f"WHERE f.month = %(month)s AND NOT f.flagged AND {_SCOPE_WHERE[scope]} AND f.service <> '' "
+        "AND coalesce(e.data::json->>'comment', '') <> '' ORDER BY 1", {"month": month, "key": key}).fetchall()]
