@@ -85,4 +85,81 @@ MIGRATIONS: tuple[str, ...] = (
         detail text NOT NULL, first_ms bigint NOT NULL, last_ms bigint NOT NULL, cleared_ms bigint,
         sent_ms bigint);
     """,
+    # 4: the month's sums per (site, service), so that a national month's figures read about a
+    # thousand rows instead of every hour and every feedback response of the month. rollup_month
+    # is added to by the ingest beside rollup_hours. feedback_month follows feedback_responses
+    # through statement triggers: their transition tables hold exactly the rows inserted, replaced
+    # or deleted, also when two workers write the same response at once. A row whose responses
+    # are all gone (n = 0) is deleted, so the table holds what a rebuild would make.
+    """
+    CREATE TABLE rollup_month (site text NOT NULL, service text NOT NULL, month text NOT NULL,
+        issued bigint NOT NULL, walk_in bigint NOT NULL, appointment bigint NOT NULL, waits bigint NOT NULL,
+        wait_sum_ms bigint NOT NULL, within_target bigint NOT NULL, judged bigint NOT NULL,
+        served bigint NOT NULL, service_sum_ms bigint NOT NULL, no_show bigint NOT NULL,
+        cancelled bigint NOT NULL, transferred bigint NOT NULL, printer_faults bigint NOT NULL,
+        PRIMARY KEY (month, site, service));
+    INSERT INTO rollup_month SELECT site, service, month, sum(issued), sum(walk_in), sum(appointment),
+        sum(waits), sum(wait_sum_ms), sum(within_target), sum(judged), sum(served), sum(service_sum_ms),
+        sum(no_show), sum(cancelled), sum(transferred), sum(printer_faults)
+        FROM rollup_hours GROUP BY site, service, month;
+    CREATE TABLE feedback_month (site text NOT NULL, service text NOT NULL, month text NOT NULL,
+        n bigint NOT NULL, responses bigint NOT NULL, score_n bigint NOT NULL, score_sum numeric NOT NULL,
+        positive bigint NOT NULL, neutral bigint NOT NULL, negative bigint NOT NULL,
+        matter_n bigint NOT NULL, done bigint NOT NULL, started bigint NOT NULL, not_done bigint NOT NULL,
+        self_service_n bigint NOT NULL, self_service_yes bigint NOT NULL, self_service_no bigint NOT NULL,
+        flagged bigint NOT NULL, PRIMARY KEY (month, site, service));
+    -- TG_ARGV[0]: the changed rows, each with its sign (+1 added, -1 taken away).
+    CREATE FUNCTION pp_feedback_month() RETURNS trigger LANGUAGE plpgsql AS $f$
+    DECLARE r record;
+    BEGIN
+      FOR r IN EXECUTE format($q$
+        WITH d AS (
+          SELECT r.site, r.service, r.month, sum(sg) AS n,
+                 sum(sg * (r.rating IS NOT NULL)::int) AS responses,
+                 sum(sg * (r.rating IS NOT NULL AND r.scale IS NOT NULL)::int) AS score_n,
+                 sum(sg * coalesce(1 + (r.rating - 1) * 4.0 / (r.scale - 1), 0)) AS score_sum,
+                 sum(sg * (r.sentiment IS NOT DISTINCT FROM 'positive')::int) AS positive,
+                 sum(sg * (r.sentiment IS NOT DISTINCT FROM 'neutral')::int) AS neutral,
+                 sum(sg * (r.sentiment IS NOT DISTINCT FROM 'negative')::int) AS negative,
+                 sum(sg * (r.outcome IS NOT NULL)::int) AS matter_n,
+                 sum(sg * (r.outcome IS NOT DISTINCT FROM 'done')::int) AS done,
+                 sum(sg * (r.outcome IS NOT DISTINCT FROM 'started')::int) AS started,
+                 sum(sg * (r.outcome IS NOT DISTINCT FROM 'not_done')::int) AS not_done,
+                 sum(sg * (r.self_service IS NOT NULL)::int) AS self_service_n,
+                 sum(sg * (r.self_service IS NOT DISTINCT FROM 'yes')::int) AS self_service_yes,
+                 sum(sg * (r.self_service IS NOT DISTINCT FROM 'no')::int) AS self_service_no,
+                 sum(sg * r.flagged::int) AS flagged
+          FROM (%s) r GROUP BY r.site, r.service, r.month)
+        INSERT INTO feedback_month AS m SELECT * FROM d ORDER BY month, site, service
+          ON CONFLICT (month, site, service) DO UPDATE SET n = m.n + excluded.n,
+            responses = m.responses + excluded.responses, score_n = m.score_n + excluded.score_n,
+            score_sum = m.score_sum + excluded.score_sum, positive = m.positive + excluded.positive,
+            neutral = m.neutral + excluded.neutral, negative = m.negative + excluded.negative,
+            matter_n = m.matter_n + excluded.matter_n, done = m.done + excluded.done,
+            started = m.started + excluded.started, not_done = m.not_done + excluded.not_done,
+            self_service_n = m.self_service_n + excluded.self_service_n,
+            self_service_yes = m.self_service_yes + excluded.self_service_yes,
+            self_service_no = m.self_service_no + excluded.self_service_no, flagged = m.flagged + excluded.flagged
+        RETURNING m.month, m.site, m.service, m.n
+      $q$, TG_ARGV[0]) LOOP
+        IF r.n = 0 THEN
+          DELETE FROM feedback_month WHERE month = r.month AND site = r.site AND service = r.service;
+        END IF;
+      END LOOP;
+      RETURN NULL;
+    END $f$;
+    -- The responses already stored go through the insert trigger once (taken out, put back).
+    CREATE TEMPORARY TABLE pp_responses ON COMMIT DROP AS SELECT * FROM feedback_responses;
+    DELETE FROM feedback_responses;
+    CREATE TRIGGER feedback_month_insert AFTER INSERT ON feedback_responses
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION pp_feedback_month('SELECT 1 AS sg, * FROM new_rows');
+    CREATE TRIGGER feedback_month_update AFTER UPDATE ON feedback_responses
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION pp_feedback_month('SELECT 1 AS sg, * FROM new_rows UNION ALL SELECT -1, * FROM old_rows');
+    CREATE TRIGGER feedback_month_delete AFTER DELETE ON feedback_responses
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION pp_feedback_month('SELECT -1 AS sg, * FROM old_rows');
+    INSERT INTO feedback_responses SELECT * FROM pp_responses;
+    """,
 )

@@ -22,8 +22,8 @@ from core.national import authority_of
 from core.rollup import HOUR_COLUMNS, NO_SERVICE, Delta, SiteRules, Stored, contributions
 
 #: every table the roll-ups fill (rebuild empties them)
-TABLES = ("rollup_hours", "rollup_hist", "rollup_outcomes", "rollup_transfers", "rollup_days",
-          "first_calls", "feedback_responses", "rollup_keys")
+TABLES = ("rollup_hours", "rollup_month", "rollup_hist", "rollup_outcomes", "rollup_transfers", "rollup_days",
+          "first_calls", "feedback_responses", "feedback_month", "rollup_keys")
 #: events read per round by a rebuild
 REBUILD_CHUNK = 20_000
 
@@ -92,7 +92,7 @@ def apply(conn: psycopg.Connection, site: str, events: Iterable[Stored], rules: 
     if delta.calls:
         calls = sorted(delta.calls, key=lambda c: c.key)
         new = set(conn.execute(
-            "INSERT INTO first_calls(site, ticket, service) SELECT %s, t, s FROM unnest(%s::text[], %s::text[]) "
+            "INSERT INTO first_calls(site, ticket, service) SELECT %b, t, s FROM unnest(%b::text[], %b::text[]) "
             "AS u(t, s) ON CONFLICT DO NOTHING RETURNING ticket, service",
             (site, [c.key[0] for c in calls], [c.key[1] for c in calls])).fetchall())
         for c in calls:
@@ -104,7 +104,7 @@ def apply(conn: psycopg.Connection, site: str, events: Iterable[Stored], rules: 
 def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
     services = {k[0] for k in d.hours} | {k[0] for k in d.hist} | {k[0] for k in d.outcomes} \
         | {k[0] for k in d.transfers} | {r.service for r in d.feedback.values()}
-    conn.execute("INSERT INTO rollup_keys(site, service) SELECT %s, s FROM unnest(%s::text[]) AS u(s) "
+    conn.execute("INSERT INTO rollup_keys(site, service) SELECT %b, s FROM unnest(%b::text[]) AS u(s) "
                  "ORDER BY s ON CONFLICT DO NOTHING", (site, sorted(services)))
     if d.hours:
         keys = sorted(d.hours, key=lambda k: (k[1], k[0], k[2]))
@@ -112,18 +112,33 @@ def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
         arrays = [[d.hours[k][i] for k in keys] for i in range(len(HOUR_COLUMNS))]
         conn.execute(
             f"INSERT INTO rollup_hours(site, day, service, hour, month, {cols}) "
-            f"SELECT %s, u.* FROM unnest(%s::date[], %s::text[], %s::smallint[], %s::text[], "
-            + ", ".join(["%s::bigint[]"] * len(HOUR_COLUMNS)) + ") AS u "
+            f"SELECT %b, u.* FROM unnest(%b::date[], %b::text[], %b::smallint[], %b::text[], "
+            + ", ".join(["%b::bigint[]"] * len(HOUR_COLUMNS)) + ") AS u "
             "ON CONFLICT (site, day, service, hour) DO UPDATE SET "
             + ", ".join(f"{c} = rollup_hours.{c} + excluded.{c}" for c in HOUR_COLUMNS),
             (site, [k[1] for k in keys], [k[0] for k in keys], [k[2] for k in keys],
              [_month(k[1]) for k in keys], *arrays))
+        # The same sums per month: what the monthly views read (migration 4).
+        months: dict[tuple[str, str], list[int]] = {}
+        for k in keys:
+            row = months.setdefault((_month(k[1]), k[0]), [0] * len(HOUR_COLUMNS))
+            for i, v in enumerate(d.hours[k]):
+                row[i] += v
+        mk = sorted(months)
+        conn.execute(
+            f"INSERT INTO rollup_month(month, site, service, {cols}) SELECT u.m, %b, u.s, "
+            + ", ".join(f"u.{c}" for c in HOUR_COLUMNS) + " FROM unnest(%b::text[], %b::text[], "
+            + ", ".join(["%b::bigint[]"] * len(HOUR_COLUMNS)) + f") AS u(m, s, {cols}) "
+            "ON CONFLICT (month, site, service) DO UPDATE SET "
+            + ", ".join(f"{c} = rollup_month.{c} + excluded.{c}" for c in HOUR_COLUMNS),
+            (site, [k[0] for k in mk], [k[1] for k in mk],
+             *[[months[k][i] for k in mk] for i in range(len(HOUR_COLUMNS))]))
     if d.hist:
         hk = sorted(d.hist)
         conn.execute(
             "INSERT INTO rollup_hist(month, site, service, metric, bin, n) "
-            "SELECT u.m, %s, u.s, u.x, u.b, u.n FROM unnest(%s::text[], %s::text[], %s::text[], %s::smallint[], "
-            "%s::bigint[]) AS u(m, s, x, b, n) "
+            "SELECT u.m, %b, u.s, u.x, u.b, u.n FROM unnest(%b::text[], %b::text[], %b::text[], %b::smallint[], "
+            "%b::bigint[]) AS u(m, s, x, b, n) "
             "ON CONFLICT (month, site, service, metric, bin) DO UPDATE SET n = rollup_hist.n + excluded.n",
             (site, [k[1] for k in hk], [k[0] for k in hk], [k[2] for k in hk], [k[3] for k in hk],
              [d.hist[k] for k in hk]))
@@ -131,7 +146,7 @@ def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
         ok = sorted(d.outcomes, key=lambda k: (k[1], k[0], k[2]))
         conn.execute(
             "INSERT INTO rollup_outcomes(site, day, service, outcome, month, n) "
-            "SELECT %s, u.* FROM unnest(%s::date[], %s::text[], %s::text[], %s::text[], %s::bigint[]) AS u "
+            "SELECT %b, u.* FROM unnest(%b::date[], %b::text[], %b::text[], %b::text[], %b::bigint[]) AS u "
             "ON CONFLICT (site, day, service, outcome) DO UPDATE SET n = rollup_outcomes.n + excluded.n",
             (site, [k[1] for k in ok], [k[0] for k in ok], [k[2] for k in ok], [_month(k[1]) for k in ok],
              [d.outcomes[k] for k in ok]))
@@ -139,7 +154,7 @@ def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
         tk = sorted(d.transfers, key=lambda k: (k[2], k[0], k[1]))
         conn.execute(
             "INSERT INTO rollup_transfers(site, day, from_service, to_service, month, n) "
-            "SELECT %s, u.* FROM unnest(%s::date[], %s::text[], %s::text[], %s::text[], %s::bigint[]) AS u "
+            "SELECT %b, u.* FROM unnest(%b::date[], %b::text[], %b::text[], %b::text[], %b::bigint[]) AS u "
             "ON CONFLICT (site, day, from_service, to_service) DO UPDATE SET n = rollup_transfers.n + excluded.n",
             (site, [k[2] for k in tk], [k[0] for k in tk], [k[1] for k in tk], [_month(k[2]) for k in tk],
              [d.transfers[k] for k in tk]))
@@ -147,7 +162,7 @@ def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
         days = sorted(d.days)
         conn.execute(
             "INSERT INTO rollup_days(site, day, month, open_s) "
-            "SELECT %s, u.* FROM unnest(%s::date[], %s::text[], %s::integer[]) AS u ON CONFLICT DO NOTHING",
+            "SELECT %b, u.* FROM unnest(%b::date[], %b::text[], %b::integer[]) AS u ON CONFLICT DO NOTHING",
             (site, days, [_month(x) for x in days], [d.days[x] for x in days]))
     if d.feedback:
         rs = sorted(d.feedback.values(), key=lambda r: r.response)
@@ -163,8 +178,8 @@ def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
         # A response keeps its last snapshot: the highest (rev, device, seq), compared as
         # core/figures.py does (device ids byte-wise, whatever the database's collation).
         conn.execute(
-            f"INSERT INTO feedback_responses(site, {', '.join(fcols)}) SELECT %s, u.* FROM unnest("
-            + ", ".join(f"%s::{t}[]" for t in types) + ") AS u "
+            f"INSERT INTO feedback_responses(site, {', '.join(fcols)}) SELECT %b, u.* FROM unnest("
+            + ", ".join(f"%b::{t}[]" for t in types) + ") AS u "
             "ON CONFLICT (site, response) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in fcols if c != "response")
             + " WHERE (feedback_responses.rev, feedback_responses.device COLLATE \"C\", feedback_responses.seq) "
@@ -217,7 +232,8 @@ def rebuild(conn: psycopg.Connection, since_month: str | None = None, sites: Ite
 
 def _clear(conn: psycopg.Connection, site: str, since_month: str | None) -> None:
     month = since_month or ""
-    for table in ("rollup_hours", "rollup_hist", "rollup_outcomes", "rollup_transfers", "rollup_days",
+    # feedback_month follows feedback_responses by itself (its triggers).
+    for table in ("rollup_hours", "rollup_month", "rollup_hist", "rollup_outcomes", "rollup_transfers", "rollup_days",
                   "feedback_responses"):
         conn.execute(f"DELETE FROM {table} WHERE site = %s AND month >= %s", (site, month))
     # A ticket id starts with its day ("2026-11-23/K001").

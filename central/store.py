@@ -111,18 +111,31 @@ class CentralStore:
         self.conn = psycopg.connect(dsn, autocommit=True)
         migrate(self.conn)
         self._rules = rollups.Rules()
+        self._pending: dict[str, list[Event]] = {}
 
     # --- transactions -----------------------------------------------------------------------
 
     def begin(self) -> None:
+        self._pending.clear()
         self.conn.execute("BEGIN")
 
     def commit(self) -> None:
+        self._apply_pending()
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending.clear()
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.execute("ROLLBACK")
+
+    def _apply_pending(self) -> None:
+        """What the transaction's new events add to the roll-ups, site by site in sorted order:
+        every worker then takes the roll-ups' row locks in one global order (site, table, key) and
+        never deadlocks another, and a group of messages costs one set of statements per site
+        instead of one per message."""
+        pending, self._pending = self._pending, {}
+        for site in sorted(pending):
+            rollups.apply(self.conn, site, pending[site], self._rules.get(self.conn, site))
 
     # --- writes (inside a transaction the caller opened) ------------------------------------
 
@@ -133,8 +146,8 @@ class CentralStore:
 
     def insert_events(self, events: Iterable[Event], received_ms: int | None = None) -> int:
         """One statement for the batch; an event already stored under its (site, device, seq)
-        stays as it was. What the new ones add to the roll-ups is added in the same transaction.
-        Returns how many were new."""
+        stays as it was. What the new ones add to the roll-ups is added in the same transaction,
+        at its commit. Returns how many were new."""
         events = list(events)
         when = now_ms() if received_ms is None else received_ms
         cols: list[list[Any]] = [[] for _ in range(9)]
@@ -145,14 +158,18 @@ class CentralStore:
                 col.append(value)
         if not cols[0]:
             return 0
+        # Binary parameters (%b): psycopg's text format escapes every quote of the JSON with a
+        # regular expression, a quarter of the ingest's CPU (bench/RESULTS.md).
         new = set(self.conn.execute(
             "INSERT INTO events(site, device, seq, id, type, ts, data, v, received_ms) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::bigint[], "
-            "%s::text[], %s::integer[], %s::bigint[]) ON CONFLICT DO NOTHING RETURNING site, device, seq",
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::bigint[], "
+            "%b::text[], %b::integer[], %b::bigint[]) ON CONFLICT DO NOTHING RETURNING site, device, seq",
             cols).fetchall())
         fresh = [e for e in events if (e.site, e.device, e.seq) in new]
         for site, site_events in rollups.group_by_site(fresh).items():
-            rollups.apply(self.conn, site, site_events, self._rules.get(self.conn, site))
+            self._pending.setdefault(site, []).extend(site_events)
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self._apply_pending()  # autocommit, no transaction of the caller's: add them now
         return len(new)
 
     def refuse(self, site: str, device: str, seq: int, event_id: str | None, when: int | None = None) -> None:
@@ -189,13 +206,13 @@ class CentralStore:
         return row[0] if row else 0
 
     def _run_end(self, table: str, site: str, device: str, wm: int) -> int:
-        """The end of the contiguous run of `table`'s rows right after `wm` (wm itself if none)."""
+        """The end of the contiguous run of `table`'s rows right after `wm` (wm itself if none).
+        One range scan above the watermark whatever the statistics say: a plan made while the
+        table was nearly empty (a self-join) once took 19 s per call (bench/RESULTS.md)."""
         row = self.conn.execute(
-            f"SELECT e.seq FROM {table} e WHERE e.site=%s AND e.device=%s AND e.seq > %s AND NOT EXISTS "
-            f"(SELECT 1 FROM {table} n WHERE n.site=e.site AND n.device=e.device AND n.seq=e.seq+1) "
-            f"AND EXISTS (SELECT 1 FROM {table} f WHERE f.site=%s AND f.device=%s AND f.seq=%s) "
-            "ORDER BY e.seq LIMIT 1", (site, device, wm, site, device, wm + 1)).fetchone()
-        return row[0] if row else wm
+            f"SELECT max(seq) FROM (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS gap FROM {table} "
+            "WHERE site = %s AND device = %s AND seq > %s) x WHERE gap = %s", (site, device, wm, wm)).fetchone()
+        return row[0] if row and row[0] is not None else wm
 
     def advance_watermark(self, site: str, device: str, when: int | None = None) -> int:
         when = now_ms() if when is None else when

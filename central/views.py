@@ -107,13 +107,6 @@ BASE_VIEWS = (
               CASE WHEN k.service = '' THEN '' ELSE coalesce(ss.authority, pp_authority(k.service)) END AS authority
        FROM rollup_keys k LEFT JOIN sites s ON s.site = k.site
        LEFT JOIN site_services ss ON ss.site = k.site AND ss.service = k.service""",
-    """CREATE VIEW pp_month_base AS
-       SELECT month, site, service, sum(issued) AS issued, sum(walk_in) AS walk_in,
-              sum(appointment) AS appointment, sum(waits) AS waits, sum(wait_sum_ms) AS wait_sum_ms,
-              sum(within_target) AS within_target, sum(judged) AS judged, sum(served) AS served,
-              sum(service_sum_ms) AS service_sum_ms, sum(no_show) AS no_show, sum(cancelled) AS cancelled,
-              sum(transferred) AS transferred, sum(printer_faults) AS printer_faults
-       FROM rollup_hours GROUP BY month, site, service""",
     # A site's opening hours in a month: the configured hours of the days it issued tickets,
     # or, for a site without [opening_hours], the hours in which a ticket was taken.
     """CREATE VIEW pp_site_open_hours AS
@@ -145,12 +138,12 @@ def monthly_view(level: str) -> str:
              sum(b.waits) AS waiting_n, sum(b.wait_sum_ms) AS wait_sum_ms, sum(b.within_target) AS within_target,
              sum(b.judged) AS judged, sum(b.served) AS service_n, sum(b.service_sum_ms) AS service_sum_ms,
              sum(b.printer_faults) AS printer_faults
-      FROM pp_month_base b JOIN pp_attr a ON a.site = b.site AND a.service = b.service
+      FROM rollup_month b JOIN pp_attr a ON a.site = b.site AND a.service = b.service
       GROUP BY b.month{', ' if grp else ''}{grp}"""
     open_hours = f"""
       SELECT g.month{''.join(f', g.{c}' for c in cols)}, sum(o.hours) AS hours
       FROM (SELECT DISTINCT b.month{''.join(f', a.{c}' for c in cols)}, b.site AS open_site
-            FROM pp_month_base b JOIN pp_attr a ON a.site = b.site AND a.service = b.service
+            FROM rollup_month b JOIN pp_attr a ON a.site = b.site AND a.service = b.service
             WHERE b.issued > 0) g
       JOIN pp_site_open_hours o ON o.month = g.month AND o.site = g.open_site
       GROUP BY g.month{''.join(f', g.{c}' for c in cols)}"""
@@ -170,20 +163,13 @@ def monthly_view(level: str) -> str:
       GROUP BY x.month{''.join(f', x.{c}' for c in cols)}"""
     feedback = f"""
       SELECT f.month{''.join(f', a.{c}' for c in cols)},
-             count(f.rating) AS responses,
-             avg(1 + (f.rating - 1) * 4.0 / (f.scale - 1)) AS mean5,
-             count(*) FILTER (WHERE f.sentiment = 'positive') AS positive,
-             count(*) FILTER (WHERE f.sentiment = 'neutral') AS neutral,
-             count(*) FILTER (WHERE f.sentiment = 'negative') AS negative,
-             count(f.outcome) AS matter_n,
-             count(*) FILTER (WHERE f.outcome = 'done') AS done,
-             count(*) FILTER (WHERE f.outcome = 'started') AS started,
-             count(*) FILTER (WHERE f.outcome = 'not_done') AS not_done,
-             count(f.self_service) AS self_service_n,
-             count(*) FILTER (WHERE f.self_service = 'yes') AS self_service_yes,
-             count(*) FILTER (WHERE f.self_service = 'no') AS self_service_no,
-             count(*) FILTER (WHERE f.flagged) AS flagged
-      FROM feedback_responses f JOIN pp_attr a ON a.site = f.site AND a.service = f.service
+             sum(f.responses) AS responses, sum(f.score_sum) / nullif(sum(f.score_n), 0) AS mean5,
+             sum(f.positive) AS positive, sum(f.neutral) AS neutral, sum(f.negative) AS negative,
+             sum(f.matter_n) AS matter_n, sum(f.done) AS done, sum(f.started) AS started,
+             sum(f.not_done) AS not_done, sum(f.self_service_n) AS self_service_n,
+             sum(f.self_service_yes) AS self_service_yes, sum(f.self_service_no) AS self_service_no,
+             sum(f.flagged) AS flagged
+      FROM feedback_month f JOIN pp_attr a ON a.site = f.site AND a.service = f.service
       GROUP BY f.month{''.join(f', a.{c}' for c in cols)}"""
     # Every group that has tickets or responses.
     keys = f"""
@@ -284,7 +270,8 @@ _FUNCTION_NAMES = ("pp_small_cell()", "pp_bin_bounds(integer)", "pp_authority(te
 
 def statements() -> list[str]:
     """Drop and create every view and function, in order (run in one transaction)."""
-    out = [f"DROP VIEW IF EXISTS {v} CASCADE" for v in (*reversed(VIEWS), "pp_site_open_hours", "pp_month_base",
+    out = [f"DROP VIEW IF EXISTS {v} CASCADE" for v in (*reversed(VIEWS), "pp_site_open_hours",
+                                                         "pp_month_base",  # before migration 4
                                                          "pp_attr")]
     out += [f"DROP FUNCTION IF EXISTS {f} CASCADE" for f in _FUNCTION_NAMES]
     out += list(FUNCTIONS) + list(BASE_VIEWS) + [monthly_view(level) for level in LEVELS] + list(OTHER_VIEWS)

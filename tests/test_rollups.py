@@ -25,6 +25,7 @@ from core import histogram
 from core.config import loads_site
 from core.events import Event
 from core.figures import SITE_LEVEL, Row, figures
+from core.rollup import HOUR_COLUMNS
 from tests.support.national import SITES, month_of_events, ms, site_text, store_shuffled
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,6 +122,82 @@ def test_a_rebuild_gives_identical_roll_ups(national):
     db.commit()
     rollups.rebuild(db.conn, since_month="2026-11", sites=["site-b"])
     assert rollups.snapshot(db.conn) == before
+
+
+def month_tables(conn) -> tuple[list, list, list, list]:
+    """rollup_month and feedback_month as stored, and as summed again from their detail."""
+    cols = ", ".join(f"sum({c})" for c in HOUR_COLUMNS)
+    fb = ("count(*), count(rating), count(rating), coalesce(sum(1 + (rating - 1) * 4.0 / (scale - 1)), 0), "
+          "count(*) FILTER (WHERE sentiment = 'positive'), count(*) FILTER (WHERE sentiment = 'neutral'), "
+          "count(*) FILTER (WHERE sentiment = 'negative'), count(outcome), "
+          "count(*) FILTER (WHERE outcome = 'done'), count(*) FILTER (WHERE outcome = 'started'), "
+          "count(*) FILTER (WHERE outcome = 'not_done'), count(self_service), "
+          "count(*) FILTER (WHERE self_service = 'yes'), count(*) FILTER (WHERE self_service = 'no'), "
+          "count(*) FILTER (WHERE flagged)")
+    q = lambda sql: sorted(tuple(r) for r in conn.execute(sql))  # noqa: E731
+    return (q(f"SELECT site, service, month, {', '.join(HOUR_COLUMNS)} FROM rollup_month"),
+            q(f"SELECT site, service, month, {cols} FROM rollup_hours GROUP BY site, service, month"),
+            q("SELECT site, service, month, n, responses, score_n, score_sum, positive, neutral, negative, "
+              "matter_n, done, started, not_done, self_service_n, self_service_yes, self_service_no, flagged "
+              "FROM feedback_month"),
+            q(f"SELECT site, service, month, {fb} FROM feedback_responses GROUP BY site, service, month"))
+
+
+def test_the_month_tables_are_the_sums_of_their_detail(national):
+    db, _ = national
+    months, from_hours, feedback, from_responses = month_tables(db.conn)
+    assert months and months == from_hours
+    assert feedback and feedback == from_responses
+
+
+def test_a_replaced_response_leaves_its_old_service_and_month(central_dsn):
+    """A response's later snapshot moves it to another service and month: the month table takes it
+    out of the old row (deleted when empty) and an older snapshot arriving late changes nothing."""
+    db = CentralStore(central_dsn)
+    db.begin()
+    db.register_site(loads_site(site_text("site-a")), site_text("site-a"))
+    db.commit()
+
+    def give(seq: int, rev: int, day: _dt.date, service: str, rating: int) -> None:
+        db.begin()
+        db.insert_events([Event(id=f"fb{seq:06d}", site="site-a", device="feedback-1", seq=seq,
+                                type="feedback.given", ts=ms(day, 600),
+                                data={"response": "r1", "rev": rev, "rating": rating, "scale": 5,
+                                      "service": service, "outcome": "done"})])
+        db.commit()
+
+    give(1, 1, _dt.date(2026, 10, 31), "vero", 2)
+    give(2, 3, _dt.date(2026, 11, 2), "kela", 5)
+    give(3, 2, _dt.date(2026, 11, 2), "vero", 1)  # rev 2 after rev 3: ignored
+    months, from_hours, feedback, from_responses = month_tables(db.conn)
+    assert feedback == from_responses
+    # (site, service, month, n, responses, score_n, score_sum): the rating of rev 3 only
+    assert [r[:7] for r in feedback] == [("site-a", "kela", "2026-11", 1, 1, 1, 5)]
+    db.close()
+
+
+def test_migration_4_sums_what_was_stored_before_it(central_dsn):
+    """A database made before the month tables: migration 4 fills them from the detail."""
+    from central.migrations import MIGRATIONS
+
+    with psycopg.connect(central_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_ms bigint NOT NULL)")
+        for version, sql in enumerate(MIGRATIONS[:3], start=1):
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, 0)", (version,))
+        conn.execute("INSERT INTO rollup_hours VALUES ('site-a', 'vero', '2026-11-02', 9, '2026-11', "
+                     + ", ".join(str(i + 1) for i in range(len(HOUR_COLUMNS))) + ")")
+        conn.execute("INSERT INTO rollup_hours VALUES ('site-a', 'vero', '2026-11-03', 10, '2026-11', "
+                     + ", ".join("1" for _ in HOUR_COLUMNS) + ")")
+        for i, (rating, flagged) in enumerate([(4, False), (None, True), (2, False)]):
+            conn.execute("INSERT INTO feedback_responses VALUES ('site-a', %s, 1, 'feedback-1', %s, 'vero', "
+                         "'2026-11-02', '2026-11', 9, %s, 5, NULL, 'done', 'yes', %s)",
+                         (f"r{i}", i + 1, rating, flagged))
+    db = CentralStore(central_dsn)
+    months, from_hours, feedback, from_responses = month_tables(db.conn)
+    assert months == from_hours and months[0][3] == 2
+    assert feedback == from_responses and feedback[0][3:5] == (3, 2)
+    db.close()
 
 
 def test_the_same_batch_twice_counts_once(national):
