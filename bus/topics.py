@@ -10,6 +10,9 @@ Site bus (the site broker; user name = device id):
     pp/<site>/calls                     hub: one message per call or recall, for displays to react at once
     pp/<site>/dev/<device>/availability retained "online" / last will "offline"
     pp/<site>/dev/<device>/status       retained JSON health of the device
+    pp/<site>/follow                    hub, retained: each ticket's state for its phone page (core/follow.py);
+                                        the site broker's bridge copies it to the central broker
+    pp/<site>/follow/cancel             "I'm not coming" from a phone page, copied in by the bridge; hub only
 
 Sync (the central broker; user name = "<site>.<device>"):
     pp/<site>/dev/<device>/events       device → central: a batch of events, QoS 1
@@ -18,6 +21,8 @@ Sync (the central broker; user name = "<site>.<device>"):
     pp/<site>/config                    central, retained: the site configuration (TOML text)
     pp/<site>/appointments              central, retained: the appointment list (JSON)
     $share/<group>/pp/+/dev/+/events    what ingest workers subscribe to, sharing the load
+    pp/<site>/follow, pp/<site>/follow/cancel   as above, between the site's bridge and the web service
+    pp/<site>/bridge                    retained "1" / last will "0": the site broker's bridge is connected
 
 The ingest's shared-subscription group is a secret derived from the ingest's password
 (`ingest_group`): Mosquitto 2.0 checks a `$share/<group>/<filter>` subscription against the ACL as
@@ -74,6 +79,37 @@ def state(site: str) -> str:
 def calls(site: str) -> str:
     _check(site)
     return f"{ROOT}/{site}/calls"
+
+
+def follow(site: str) -> str:
+    _check(site)
+    return f"{ROOT}/{site}/follow"
+
+
+def follow_cancel(site: str) -> str:
+    _check(site)
+    return f"{ROOT}/{site}/follow/cancel"
+
+
+def follow_all() -> str:
+    return f"{ROOT}/+/follow"
+
+
+def bridge_state(site: str) -> str:
+    _check(site)
+    return f"{ROOT}/{site}/bridge"
+
+
+def bridge_state_all() -> str:
+    return f"{ROOT}/+/bridge"
+
+
+def parse_site_topic(topic: str, leaf: str) -> str | None:
+    """'pp/<site>/<leaf>' → site; anything else → None."""
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == ROOT and parts[2] == leaf and parts[1]:
+        return parts[1]
+    return None
 
 
 def availability(site: str, device: str) -> str:
