@@ -79,9 +79,13 @@ def migrate(conn: psycopg.Connection) -> int:
         # The views' plans look expensive to the planner (set-returning and plpgsql functions), so
         # PostgreSQL's JIT would compile each one: ~2 s of compiling for a query that runs in
         # milliseconds. Off for every session of this database, a BI tool's included.
+        # And the national views sort ~150,000 histogram rows a month: with the default 4 MB of
+        # work_mem that sort spills to disk (bench/RESULTS.md); 32 MB keeps it in memory.
         conn.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET jit = off', current_database()); "
+                     "EXECUTE format('ALTER DATABASE %I SET work_mem = %L', current_database(), '32MB'); "
                      "EXCEPTION WHEN insufficient_privilege THEN NULL; END $$")
         conn.execute("SET jit = off")
+        conn.execute("SET work_mem = '32MB'")
         for (role,) in conn.execute("SELECT value FROM settings WHERE key LIKE 'reader:%%'").fetchall():
             _grant(conn, role)
     return len(MIGRATIONS)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 
 
@@ -22,6 +23,11 @@ def register(a) -> None:
     w.add_argument("--username", default="publisher", help="its user (default: publisher)")
     w.add_argument("--password-file", help="that user's password file")
     w.add_argument("--ca-file", help="CA of an mqtts:// broker")
+    w.add_argument("--follow-username", default="web",
+                   help="the user that reads the sites' ticket states for the phone pages and sends their "
+                        "cancels (default: web)")
+    w.add_argument("--follow-password-file",
+                   help="that user's password file; without it (or --broker) the phone pages find no ticket")
     w.set_defaults(func=run_web)
 
     u = a.add_parser("users", help="the web service's accounts: add, list, remove, reset")
@@ -103,7 +109,18 @@ def run_web(args) -> int:
 
         broker = Broker(url=args.broker, username=args.username, password_file=args.password_file,
                         ca_file=args.ca_file)
-    app = create_app(args.db, secure=not args.insecure_cookies, broker=broker)
+    follow = None
+    if args.broker and args.follow_password_file:
+        from bus import topics
+        from bus.link import link_options
+        from central.follow import FollowBoard, FollowLink
+        from core.config import Broker
+
+        fb = Broker(url=args.broker, username=args.follow_username, password_file=args.follow_password_file,
+                    ca_file=args.ca_file)
+        follow = FollowLink(link_options(fb, topics.client_id(args.follow_username, f"web-{os.getpid()}")),
+                            FollowBoard())
+    app = create_app(args.db, secure=not args.insecure_cookies, broker=broker, follow=follow)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 proxy_headers=True, server_header=False)
     return 0

@@ -239,6 +239,7 @@ class Ticket:
     was_parked: bool = False
     calls: int = 0
     queue_key: tuple | None = None  # the heap entry that is currently valid for this ticket
+    cancel_reason: str | None = None  # the ticket.cancelled's reason (the phone page tells a customer's own)
 
 
 @dataclass(slots=True)
@@ -466,6 +467,7 @@ class QueueState:
         t = self.tickets.get(d["ticket"])
         if t is not None and t.state in OPEN_STATES:
             self._close(t, CANCELLED)
+            t.cancel_reason = d.get("reason")
 
     def _on_transferred(self, d: dict, ts: int) -> None:
         t = self.tickets.get(d["ticket"])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .follow import CUSTOMER_CANCEL_REASON
 from .privacy import COMMENT_MAX_LIMIT, clean_comment, has_controls
 from .schema import Bool, Choice, Int, Invalid, ListOf, Number, Text, Type
 
@@ -104,6 +105,9 @@ _COUNT = Int(0, 10**6)
 _KINDS = Choice("walk_in", "appointment")
 #: Why a ticket was cancelled: a clerk picks one (no free text); "day_closed" only by the hub's housekeeping.
 CANCEL_REASONS = ("cancelled", "left", "duplicate", "mistake")
+#: Reasons only the hub itself writes, never a command: its housekeeping's, and the customer's own
+#: cancel from the phone page (core.follow), which the hub acts on for the customer.
+HUB_CANCEL_REASONS = ("day_closed", CUSTOMER_CANCEL_REASON)
 _NEEDS = _Object({"interpreter": _OrNull(_LANG), "hearing_loop": Bool(), "accessible_room": Bool()})
 #: Feedback answers (feedback_terminal.recorder writes them; the figures read them).
 FEEDBACK_SCALES = (3, 4, 5)
@@ -131,7 +135,8 @@ EVENT_SCHEMAS: dict[str, dict[str, Type]] = {
     "ticket.no_show": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID},
     "ticket.transferred": {"ticket": _TICKET, "counter": _SHORT_ID, "from_service": _SHORT_ID,
                            "to_service": _SHORT_ID, "service_s": _SECONDS},
-    "ticket.cancelled": {"ticket": _TICKET, "reason": Choice(*CANCEL_REASONS, "day_closed"), "service": _SHORT_ID},
+    "ticket.cancelled": {"ticket": _TICKET, "reason": Choice(*CANCEL_REASONS, *HUB_CANCEL_REASONS),
+                         "service": _SHORT_ID},
     "counter.opened": {"counter": _SHORT_ID},
     "counter.closed": {"counter": _SHORT_ID},
     "help.requested": {"request": _REQUEST, "device": _SHORT_ID, "lang": _LANG},

@@ -40,6 +40,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "display": OFFICIAL,
     "counter": OFFICIAL,
     "web": OFFICIAL,  # the central web service's pages (central/web/i18n.py updates its catalogs)
+    "phone": OFFICIAL + CITIZEN_EXTRA,  # the page behind a ticket's QR code (central/web/follow.py)
 }
 
 #: Each language named in its own language (never a flag).

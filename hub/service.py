@@ -33,6 +33,12 @@ events (hub/authority.py, core/store.py), so a retry after a crash between the c
 answer gets the first answer, not a second ticket. `_answered` in memory is the fast path in front
 of it, and the only record of refusals (which stored nothing, so running them again after a
 restart just answers from the queue as it is then).
+
+Following one's turn on a phone (core/follow.py, hub/follow.py): the retained snapshot on
+``pp/<site>/follow`` goes out on every connect and whenever the queue (the store's sequence) or the
+local day changed, at most every FOLLOW_EVERY_S. A customer's cancel on ``pp/<site>/follow/cancel``
+takes its turn like a device's command (a line of its own in hub.turns) and cancels today's waiting
+ticket with that key through the engine, durably, with the customer's reason; nothing is answered.
 """
 from __future__ import annotations
 
@@ -54,12 +60,14 @@ from bus.link import Connected, ConnectFailed, Disconnected, Message, MqttLink, 
 from core.appointments import appointments_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
-from core.engine import Appointment, HelpLimits
+from core.engine import Appointment, Cancel, HelpLimits, local_day
 from core.errors import WireError, error_reply
 from core.events import now_ms
+from core.follow import CUSTOMER_CANCEL_REASON, FollowError, check_cancel
 from core.store import EventStore
 from runtime import sdnotify
 
+from . import follow
 from .authority import QueueAuthority
 from .settings import hub_settings
 from .turns import Turns
@@ -109,6 +117,9 @@ TAKEOVERS = 3
 
 #: Staff commands whose twin on the other link has not come yet, at most (the oldest forgotten).
 TWINS_KEPT = 4096
+#: The follow snapshot goes out at most this often: a busy minute changes the queue many times, and
+#: each copy is up to 64 KB through the bridge to the centre; a page need not see every step.
+FOLLOW_EVERY_S = 0.5
 
 _STOP = object()
 
@@ -201,6 +212,13 @@ class HubService:
         self._next_drop_log = 0.0
         self._state_shortened: tuple[str, ...] = ()
         self.appointments: list[Appointment] = []
+        # The follow snapshot (hub/follow.py): (store seq, local day) of the copy last published,
+        # None when the broker should get one again; not before _follow_at (FOLLOW_EVERY_S).
+        self._follow_sent: tuple[int, str] | None = None
+        self._follow_at = 0.0
+        self._follow_pending = False
+        self._follow_left_out = 0
+        self.follow_cancels = 0  # tickets cancelled from a phone page
 
     @classmethod
     def from_config(cls, path: str | Path, **kw: Any) -> "HubService":
@@ -299,7 +317,8 @@ class HubService:
         opts = link_options(self.broker, topics.client_id(self.broker.username or self.device.id),
                             username=self.device.id,
                             will=(avail, b"offline", True), online=(avail, b"online", True),
-                            subscriptions=[(topics.commands_all(self.site.id), 0)], **self._link_kw)
+                            subscriptions=[(topics.commands_all(self.site.id), 0),
+                                           (topics.follow_cancel(self.site.id), 1)], **self._link_kw)
         self._link = MqttLink(opts, self.inbox).start()
         if self._staff_topics:
             sopts = link_options(self.broker, topics.client_id(self.broker.username or self.device.id, "staff"),
@@ -356,6 +375,8 @@ class HubService:
             turn = self._turns.wait_s(now, self._servable(now))
             if turn is not None:
                 wait = min(wait, turn)
+            if self._follow_pending:
+                wait = min(wait, max(0.0, self._follow_at - now))
             self._take_inbox(wait)
             if self._stop.is_set():
                 break
@@ -498,6 +519,11 @@ class HubService:
             self._dirty = True  # a new local day closed yesterday's tickets
         if self._dirty or now >= self._next_heartbeat:
             self.publish_state()
+        # Pending only while connected: the loop wakes for it (_loop), and must not spin without a
+        # broker; a new connection forgets what was sent, so it goes out then.
+        self._follow_pending = self.link.connected and self._follow_sent != (self.store.last_seq, self._today())
+        if self._follow_pending and now >= self._follow_at:
+            self.publish_follow()
 
     def _handle_item(self, item: Any) -> None:
         if isinstance(item, Message):
@@ -518,6 +544,7 @@ class HubService:
             self._connected_at["main"] = time.monotonic()
             self._unacked = 0  # what was in flight is gone with the old connection
             self._dirty = True  # (re)publish the state: the broker may have lost its retained copy
+            self._follow_sent = None  # and the follow snapshot
         elif isinstance(item, Disconnected):
             log.warning("hub: disconnected from the site broker (%s)", item.reason)
             self._link_lost("main")
@@ -527,6 +554,9 @@ class HubService:
     # --- commands -------------------------------------------------------------------------
 
     def _on_message(self, msg: Message) -> None:
+        if msg.topic == topics.follow_cancel(self.site.id):
+            self._on_follow_cancel(msg)
+            return
         parsed = topics.parse_command_topic(msg.topic)
         if parsed is None or parsed[0] != self.site.id:
             log.warning("hub: ignoring a message on %r", msg.topic[:200])
@@ -599,6 +629,36 @@ class HubService:
             return error_reply(WireError.INTERNAL, f"the hub could not handle the command: {type(exc).__name__}"), \
                 False
 
+    def _on_follow_cancel(self, msg: Message) -> None:
+        """A customer's "I'm not coming" from the phone page (core/follow.py): today's waiting ticket
+        with that key is cancelled through the engine like any cancel, durably, with the customer's
+        reason; anything else changes nothing (a repeat finds the ticket no longer waiting)."""
+        if msg.retain:  # left on the topic, it would come again at every start
+            log.warning("hub: a retained follow cancel is not acted on")
+            return
+        try:
+            doc = check_cancel(msg.payload)
+        except FollowError as exc:
+            # Only what is wrong, never the payload: the text after ":" may quote some of it.
+            log.warning("hub: ignoring a malformed follow cancel of %d bytes (%s)", len(msg.payload),
+                        str(exc).split(":", 1)[0])
+            return
+        now = self.clock()
+        tid = follow.waiting_ticket(self.authority.state, doc["key"], now)
+        if tid is None:
+            log.info("hub: a follow cancel for no waiting ticket of today; nothing to do")
+            return
+        reply = self.authority.handle(Cancel(tid, CUSTOMER_CANCEL_REASON), now)
+        if self.authority.last_events:
+            self.authority.last_events = []
+            self._dirty = True
+        if reply.get("ok"):
+            self.follow_cancels += 1
+            log.info("hub: ticket %s cancelled by its customer from the phone page (request %s)",
+                     reply.get("number"), doc["req"])
+        else:
+            log.error("hub: could not cancel ticket %s for its customer: %s", tid, reply.get("message"))
+
     # --- publishing -----------------------------------------------------------------------
 
     def _publish(self, topic: str, body: bytes, corr: bytes | None = None, retain: bool = False) -> None:
@@ -658,6 +718,25 @@ class HubService:
         self._dirty = False
         self._publish(topics.state(self.site.id), self._fitted(live.fit_state(self.state_message()), "the state"),
                       retain=True)
+
+    def _today(self) -> str:
+        return local_day(self.clock(), self.site.tz)
+
+    def publish_follow(self) -> None:
+        """Publish the retained follow snapshot now (on the service thread, while connected)."""
+        self._follow_at = time.monotonic() + FOLLOW_EVERY_S
+        seq = self.store.last_seq
+        snap = follow.build(self.authority.state, self.site.id, self.clock())
+        if snap.active_left_out != self._follow_left_out:
+            if snap.active_left_out:
+                log.warning("hub: the follow snapshot is larger than its budget even without finished tickets; "
+                            "%d waiting or called tickets left out", snap.active_left_out)
+            else:
+                log.info("hub: the follow snapshot holds every open ticket again")
+            self._follow_left_out = snap.active_left_out
+        self._publish(topics.follow(self.site.id), snap.body, retain=True)
+        self._follow_sent = (seq, snap.day)
+        self._follow_pending = False
 
     # --- appointments ---------------------------------------------------------------------
 

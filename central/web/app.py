@@ -11,6 +11,7 @@ and no-store for everything behind the login.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hmac
 import io
@@ -18,7 +19,7 @@ import logging
 import math
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central import accounts, charts
+from central.follow import FollowBoard, FollowLink
 from central.publish import DownwireError, PublishError, publish_config_text
 from central.store import CentralStore
 from central.views import GROUPS
@@ -43,6 +45,7 @@ from core.national import AUTHORITIES, REGIONS
 from core.tomllines import line_of
 
 from . import report as R
+from .follow import FollowPages
 
 log = logging.getLogger("palvelupiste.web")
 HERE = Path(__file__).resolve().parent
@@ -252,7 +255,8 @@ def _same(a: str, b: str) -> bool:
 
 
 class Web:
-    def __init__(self, dsn: str, *, secure: bool = True, broker: Broker | None = None) -> None:
+    def __init__(self, dsn: str, *, secure: bool = True, broker: Broker | None = None,
+                 follow: FollowLink | None = None) -> None:
         CentralStore(dsn).close()  # the schema and views are made before the first request
         self.db = Connections(dsn)
         self.secure = secure
@@ -262,6 +266,10 @@ class Web:
         self.env.globals["LANGS"] = LANGS
         self.env.globals["FIGURES"] = R.FIGURES
         self.env.globals["BREAKDOWN"] = R.BREAKDOWN
+        # The phone pages behind the tickets' QR codes: public, fed by the follow link (without
+        # one every ticket's page says "not found").
+        self.follow_link = follow
+        self.phone = FollowPages(self.env, self.db, follow.board if follow else FollowBoard(), follow)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -552,9 +560,22 @@ class Web:
             Route("/fleet", g(self.fleet)),
             Route("/sites/{site}/config", g(self.config_form), methods=["GET"]),
             Route("/sites/{site}/config", self.config_upload, methods=["POST"]),
+            *self.phone.routes(),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self.follow_link is not None:
+            self.follow_link.start()
+        await self.phone.startup()
+        try:
+            yield
+        finally:
+            self.phone.shutdown()
+            if self.follow_link is not None:
+                self.follow_link.stop()
 
 
 async def _in_thread(fn: Callable[..., Response], *args: Any) -> Response:
@@ -563,5 +584,6 @@ async def _in_thread(fn: Callable[..., Response], *args: Any) -> Response:
     return await run_in_threadpool(fn, *args)
 
 
-def create_app(dsn: str, *, secure: bool = True, broker: Broker | None = None) -> Starlette:
-    return Web(dsn, secure=secure, broker=broker).app()
+def create_app(dsn: str, *, secure: bool = True, broker: Broker | None = None,
+               follow: FollowLink | None = None) -> Starlette:
+    return Web(dsn, secure=secure, broker=broker, follow=follow).app()
