@@ -17,12 +17,16 @@ the files):
     /etc/palvelupiste/central.toml                  the central host's one configuration file
     /etc/palvelupiste/central/tls/{ca.pem,server.crt,server.key}   copies of --tls-ca/-cert/-key
     /etc/palvelupiste/central/{ingest,publisher}.password          the services' passwords (0600)
+    /etc/palvelupiste/central/web.password          the web service's broker password (user "web": reads
+                                                    the sites' follow snapshots and bridge states, publishes
+                                                    cancels), 0600, owned by palvelupiste (the web unit's user)
     /etc/mosquitto/palvelupiste-central.conf        the central broker (bus.brokerconf, the template
                                                     systemd/mosquitto/central-broker.conf.in): the
                                                     devices' TLS listener and the services' loopback one
-    /etc/mosquitto/palvelupiste-central.passwd      the devices (palvelupiste central devices add|remove;
+    /etc/mosquitto/palvelupiste-central.passwd      the devices and the site brokers' bridges ("<site>.bridge")
+                                                    (palvelupiste central devices add|remove;
                                                     provisioning never changes it, only makes it)
-    /etc/mosquitto/palvelupiste-central-services.passwd   ingest and publisher
+    /etc/mosquitto/palvelupiste-central-services.passwd   ingest, publisher and web
     /etc/mosquitto/palvelupiste-central.acl         rendered from the device list
     /etc/systemd/system/mosquitto.service.d/palvelupiste.conf   Debian's mosquitto runs that file
     /etc/systemd/system/palvelupiste-central-db.service         oneshot, as postgres: database ready
@@ -46,6 +50,7 @@ from typing import Any, TextIO
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from bus import brokerconf
 from central import settings as S
 from core import resources
 from core.config import Broker, ConfigError
@@ -66,6 +71,11 @@ MOSQUITTO_DROPIN_TEMPLATE = "mosquitto.service.d/palvelupiste-central.conf"
 WEB_UNIT = "palvelupiste-central-web.service"
 #: where the web service listens (loopback: a reverse proxy with TLS publishes it)
 WEB_PORT = 8080
+#: The web service's user on the services' listener (the phone pages: every site's follow snapshot and
+#: bridge state, and the cancels; bus.brokerconf.render_central_acl) and its password, readable by the
+#: web unit's user (palvelupiste), as the ingest's is by the workers.
+WEB_USER = brokerconf.WEB_USER
+WEB_PASSWORD = f"{S.CENTRAL_DIR}/web.password"
 UNIT_FILES = (INGEST_TEMPLATE, DB_UNIT, PRUNE_UNIT, PRUNE_TIMER, ALERTS_UNIT, ALERTS_TIMER, WEB_UNIT)
 CONFIG_HEADER = (
     "palvelupiste central host configuration, written by `palvelupiste provision --role central`.",
@@ -174,11 +184,13 @@ def render_alerts_unit(bin: str = U.DEFAULT_BIN, config: str = S.CENTRAL_CONFIG)
 
 
 def render_web_unit(s: S.CentralSettings, bin: str = U.DEFAULT_BIN) -> str:
-    """`palvelupiste central web` on loopback, publishing uploaded site configurations as the publisher."""
+    """`palvelupiste central web` on loopback, publishing uploaded site configurations as the publisher
+    and following the sites' tickets for the phone pages as the web user."""
     U.check_unit_path(bin, "the palvelupiste executable")
     return _with_exec(WEB_UNIT, [bin, "central", "web", "--db", s.dsn, "--port", str(WEB_PORT), "--broker",
                                  s.service_url, "--username", S.PUBLISHER_USER, "--password-file",
-                                 s.publisher_password_file])
+                                 s.publisher_password_file, "--follow-username", WEB_USER,
+                                 "--follow-password-file", WEB_PASSWORD])
 
 
 def mosquitto_dropin(conf: str = S.MOSQUITTO_CONF) -> str:
@@ -420,7 +432,8 @@ def make_plan(opts: CentralOptions) -> P.Plan:
         plan.items.append(P.Item("link", path, state, target=dest))
 
     files = [S.CENTRAL_CONFIG, s.ca_file, s.cert_file, s.key_file, s.ingest_password_file,
-             s.publisher_password_file, s.password_file, s.service_password_file, s.acl_file, S.MOSQUITTO_CONF]
+             s.publisher_password_file, WEB_PASSWORD, s.password_file, s.service_password_file, s.acl_file,
+             S.MOSQUITTO_CONF]
     for path in [U.CONFIG_DIR, *sorted({str(Path(p).parent) for p in files}), U.UNIT_DIR,
                  f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants", f"{U.UNIT_DIR}/{TIMERS_TARGET}.wants",
                  f"{U.UNIT_DIR}/mosquitto.service.d", "/etc/sysusers.d", "/etc/tmpfiles.d"]:
@@ -435,7 +448,8 @@ def make_plan(opts: CentralOptions) -> P.Plan:
 
     # the services' passwords (kept once made) and their Mosquitto entries (kept while they match)
     passwords = {}
-    for user, path in ((S.INGEST_USER, s.ingest_password_file), (S.PUBLISHER_USER, s.publisher_password_file)):
+    for user, path in ((S.INGEST_USER, s.ingest_password_file), (S.PUBLISHER_USER, s.publisher_password_file),
+                       (WEB_USER, WEB_PASSWORD)):
         pw = P._existing_secret(root, path) or P._new_password()
         passwords[user] = pw
         f(path, pw + "\n", 0o600, secret=True, note=f"the {user}'s broker password")
@@ -448,11 +462,11 @@ def make_plan(opts: CentralOptions) -> P.Plan:
     entries = [old[u] if u in old and brokerconf.verify_password_entry(old[u], pw) else
                brokerconf.password_entry(u, pw) for u, pw in passwords.items()]
     f(s.service_password_file, "".join(e + "\n" for e in entries), 0o600, secret=True,
-      note="Mosquitto password file of the services' listener: ingest and publisher")
+      note="Mosquitto password file of the services' listener: ingest, publisher and web")
 
     # the devices: the list is `palvelupiste central devices`'s; provisioning only makes the file
     registry = DeviceRegistry(plan.host(s.password_file), plan.host(s.acl_file),
-                              ingest_user=S.INGEST_USER, publisher_user=S.PUBLISHER_USER)
+                              ingest_user=S.INGEST_USER, publisher_user=S.PUBLISHER_USER, web_user=WEB_USER)
     try:
         devices_text = plan.host(s.password_file).read_bytes()
     except FileNotFoundError:
@@ -461,7 +475,7 @@ def make_plan(opts: CentralOptions) -> P.Plan:
     f(s.password_file, devices_text, 0o600, secret=True,
       note=f"Mosquitto password file of the devices: {len(devices)} (palvelupiste central devices add)")
     f(s.acl_file, registry.render_acl(devices), 0o600, show=False,
-      note=f"ACL: the services and {len(devices)} devices (bus.brokerconf.render_central_acl)")
+      note=f"ACL: the services and {len(devices)} devices and bridges (bus.brokerconf.render_central_acl)")
     others = registry.others()
     if others:
         plan.notes.append(f"{s.password_file} has users that are no device ({', '.join(others[:5])}): they can log "
@@ -495,7 +509,7 @@ def make_plan(opts: CentralOptions) -> P.Plan:
                 plan.items.append(P.Item("remove", f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{h.name}", "remove"))
     f(U.SYSUSERS_FILE, U.sysusers_conf())
     secret_owners = [(s.ingest_password_file, U.SERVICE_USER), (s.publisher_password_file, U.SERVICE_USER),
-                     (s.key_file, U.MOSQUITTO_USER),
+                     (WEB_PASSWORD, U.SERVICE_USER), (s.key_file, U.MOSQUITTO_USER),
                      (s.password_file, U.MOSQUITTO_USER), (s.service_password_file, U.MOSQUITTO_USER),
                      (s.acl_file, U.MOSQUITTO_USER)]
     if s.alerts.smtp_password_file:  # read by palvelupiste-central-alerts.service

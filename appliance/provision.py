@@ -28,21 +28,33 @@ Layout on the device (appliance.units has the names):
     /etc/palvelupiste/site-broker.password      0600, this device's site broker password
     /etc/palvelupiste/central-broker.password   0600, its central broker password
     /etc/palvelupiste/central-broker.entry      its Mosquitto password-file line (a hash) to send
-                                                to the central broker's administrators
+                                                to the central broker's administrators; on the hub
+                                                also the line of the site broker's bridge
     /etc/palvelupiste/site-credentials/<id>.password   hub only: every site device's password
+    /etc/palvelupiste/central-bridge.password   hub only, 0600: the central broker password of the
+                                                site broker's bridge, user "<site>.bridge"
     /var/lib/palvelupiste/                      data dir (StateDirectory): events.sqlite, site.toml,
                                                 kivy/config.ini
     /etc/systemd/system/palvelupiste-<role>.service, palvelupiste-sync.service (+ enable links)
-    /etc/mosquitto/palvelupiste-site.{conf,passwd,acl}, mosquitto.service.d/palvelupiste.conf  (hub)
+    /etc/mosquitto/palvelupiste-site.{conf,passwd,acl}, mosquitto.service.d/palvelupiste.conf  (hub;
+                                                the .conf holds the bridge to the central broker and
+                                                its password: 0600, owned by mosquitto)
     /etc/sysusers.d/palvelupiste.conf, /etc/tmpfiles.d/palvelupiste.conf
 
 Site broker passwords: the hub makes one for every device of the site (its site-credentials
 folder). Provision the hub first and give each device its file with --site-password-file; or
 provision a device first, copy its site-broker.password to the hub's site-credentials/<id>.password
 and provision the hub again.
+
+The bridge (following one's turn on a phone, core/follow.py): the hub's site broker connects to the
+central broker itself, as "<site>.bridge", with the central CA the sync agents trust
+(bus.brokerconf.render_site_bridge_conf). Its password is made once and kept; its password-file line
+goes into the hub's central-broker.entry beside the hub's own, so the central administrators add
+both with one `palvelupiste central devices add`.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -61,7 +73,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 
-from core.config import Broker, ConfigError, load_site, parse_device
+from core.config import Broker, ConfigError, device_id_problem, load_site, parse_device
 from core.events import valid_id
 from runtime.files import atomic_write
 
@@ -74,6 +86,8 @@ SITE_PASSWORD = f"{U.CONFIG_DIR}/site-broker.password"
 CENTRAL_PASSWORD = f"{U.CONFIG_DIR}/central-broker.password"
 CENTRAL_ENTRY = f"{U.CONFIG_DIR}/central-broker.entry"
 CENTRAL_CA = f"{U.CONFIG_DIR}/central-ca.pem"
+#: hub only: the central broker password of the site broker's bridge ("<site>.bridge")
+CENTRAL_BRIDGE_PASSWORD = f"{U.CONFIG_DIR}/central-bridge.password"
 SITE_CREDENTIALS = f"{U.CONFIG_DIR}/site-credentials"
 SITE_TOML = f"{U.DATA_DIR}/site.toml"
 STORE = f"{U.DATA_DIR}/events.sqlite"
@@ -128,6 +142,8 @@ class Item:
     target: str = ""     # link target
     site: str = ""       # store identity
     device: str = ""
+    #: what dry-run prints instead of `content` (a file that holds a secret among much that is not)
+    preview: bytes | None = None
 
 
 @dataclass
@@ -250,6 +266,9 @@ def validate(opts: Options) -> tuple[list[str], dict]:
     for what, value in (("--site", opts.site), ("--device", opts.device)):
         if not valid_id(value):
             problems.append(f"{what} {value!r}: must be a short id of letters, digits, '-' or '_'")
+    device_problem = device_id_problem(opts.device) if valid_id(opts.device) else None
+    if device_problem:
+        problems.append(f"--device {device_problem}")
     ctx["site_b"] = _broker_url(opts.site_broker, "--site-broker", problems)
     ctx["central_b"] = _broker_url(opts.central_broker, "--central-broker", problems)
     if ctx["central_b"] is not None and not ctx["central_b"].tls:
@@ -330,7 +349,7 @@ def validate(opts: Options) -> tuple[list[str], dict]:
             problems.append(f"--site-config {src}: " + "; ".join(str(i) for i in exc.issues))
         except OSError as exc:  # pragma: no cover — load_site reports unreadable files itself
             problems.append(f"--site-config {src}: {exc}")
-    if site is not None and valid_id(opts.site) and valid_id(opts.device):
+    if site is not None and valid_id(opts.site) and valid_id(opts.device) and not device_problem:
         if site.id != opts.site:
             problems.append(f"--site-config {src}: it is site {site.id!r}, not {opts.site!r}")
         elif opts.device not in site.devices:
@@ -416,6 +435,16 @@ def _set_keys(doc: Any, name: str, values: dict[str, Any]) -> None:
             tbl[k] = v
 
 
+#: what a dry run shows in place of the bridge's password in the site broker's configuration
+BRIDGE_PASSWORD_SHOWN = "(secret-not-shown)"
+
+
+def _central_ca_known(ctx: dict) -> bool:
+    """Whether the device trusts the central broker through CENTRAL_CA (given now, or copied by an
+    earlier run) rather than the system's CAs."""
+    return ctx.get("central_ca") is not None or host_path(ctx["root"], CENTRAL_CA).exists()
+
+
 def device_toml(opts: Options, ctx: dict) -> str:
     """The device configuration: the existing one with provisioning's keys set, or a new one."""
     doc = ctx.get("doc")
@@ -426,7 +455,7 @@ def device_toml(opts: Options, ctx: dict) -> str:
         doc.add(tomlkit.nl())
     central: dict[str, Any] = {"url": opts.central_broker, "username": f"{opts.site}.{opts.device}",
                                "password_file": CENTRAL_PASSWORD}
-    if ctx.get("central_ca") is not None or host_path(ctx["root"], CENTRAL_CA).exists():
+    if _central_ca_known(ctx):
         central["ca_file"] = CENTRAL_CA
     _set_keys(doc, "device", {"id": opts.device, "role": opts.role, "site": opts.site, "data_dir": U.DATA_DIR})
     # The hub reaches its broker on its own loopback listener; --site-broker is where the devices do.
@@ -473,10 +502,11 @@ def make_plan(opts: Options) -> Plan:
         plan.items.append(Item("dir", path, "unchanged" if p.is_dir() else "create", mode=mode))
 
     def f(path: str, content: str | bytes, mode: int = 0o644, *, secret: bool = False, show: bool = True,
-          note: str = "") -> None:
+          note: str = "", preview: str | None = None) -> None:
         data = content.encode("utf-8") if isinstance(content, str) else content
         plan.items.append(Item("file", path, _file_state(plan.host(path), data, mode), data, mode,
-                               secret=secret, show=show and not secret, note=note))
+                               secret=secret, show=show and not secret, note=note,
+                               preview=None if preview is None else preview.encode("utf-8")))
 
     # directories
     for path, mode in ((U.CONFIG_DIR, 0o755), (U.DATA_DIR, 0o750), (U.UNIT_DIR, 0o755),
@@ -514,18 +544,31 @@ def make_plan(opts: Options) -> Plan:
     f(SITE_PASSWORD, site_pw + "\n", 0o600, secret=True, note="site broker password")
     central_pw = ctx.get("central_password") or _existing_secret(root, CENTRAL_PASSWORD) or _new_password()
     f(CENTRAL_PASSWORD, central_pw + "\n", 0o600, secret=True, note="central broker password")
-    central_user = topics.central_username(opts.site, opts.device)
-    old_entry = _existing_secret(root, CENTRAL_ENTRY)
-    if old_entry and old_entry.split(":", 1)[0] == central_user and \
-            brokerconf.verify_password_entry(old_entry, central_pw):
-        entry = old_entry
-    else:
-        entry = brokerconf.password_entry(central_user, central_pw)
-    f(CENTRAL_ENTRY, entry + "\n", 0o644,
-      note="a hash, safe to send: the central broker's password-file line for this device")
-    if _file_state(plan.host(CENTRAL_ENTRY), (entry + "\n").encode(), 0o644) != "unchanged":
-        plan.notes.append(f"send {CENTRAL_ENTRY} (one Mosquitto password-file line, a hash: safe to send) to "
-                          "the central broker's administrators, so that the sync agent can log in")
+    central_users = {topics.central_username(opts.site, opts.device): central_pw}
+    if opts.role == "hub":
+        # the site broker's bridge to the central broker: a user of its own, its password kept once made
+        bridge_pw = _existing_secret(root, CENTRAL_BRIDGE_PASSWORD) or _new_password()
+        f(CENTRAL_BRIDGE_PASSWORD, bridge_pw + "\n", 0o600, secret=True,
+          note="central broker password of the site broker's bridge")
+        central_users[brokerconf.bridge_username(opts.site)] = bridge_pw
+    old_entries: dict[str, str] = {}
+    for line in (_existing_secret(root, CENTRAL_ENTRY) or "").splitlines():
+        old_entries.setdefault(line.split(":", 1)[0].strip(), line.strip())
+    entries = []
+    for user, pw in central_users.items():
+        old = old_entries.get(user)
+        entries.append(old if old and brokerconf.verify_password_entry(old, pw)
+                       else brokerconf.password_entry(user, pw))
+    entry_text = "".join(e + "\n" for e in entries)
+    f(CENTRAL_ENTRY, entry_text, 0o644,
+      note="a hash, safe to send: the central broker's password-file line"
+           + (" for this device and the site broker's bridge" if opts.role == "hub" else " for this device"))
+    if _file_state(plan.host(CENTRAL_ENTRY), entry_text.encode(), 0o644) != "unchanged":
+        what = ("two Mosquitto password-file lines, the hub's and the site broker's bridge's"
+                if opts.role == "hub" else "one Mosquitto password-file line")
+        plan.notes.append(f"send {CENTRAL_ENTRY} ({what}, hashes: safe to send) to the central broker's "
+                          "administrators (palvelupiste central devices add FILE), so that the sync agent "
+                          + ("and the bridge can" if opts.role == "hub" else "can") + " log in")
     if ctx.get("central_ca") is not None:
         f(CENTRAL_CA, ctx["central_ca"], 0o644, show=False, note=f"copy of {opts.central_ca}")
 
@@ -591,12 +634,24 @@ def make_plan(opts: Options) -> Plan:
         f(U.MOSQUITTO_HUB_PASSWD, entries[opts.device] + "\n", 0o600, secret=True,
           note="Mosquitto password file of the hub's own listener: the hub alone")
         f(U.MOSQUITTO_ACL, brokerconf.render_site_acl(opts.site, site.devices), 0o600)
-        f(U.MOSQUITTO_CONF, brokerconf.render_site_broker_conf(
+        central_b: Broker = ctx["central_b"]
+        bridge = brokerconf.SiteBridge(opts.site, central_b.host, central_b.port, bridge_pw, tls=central_b.tls,
+                                       cafile=CENTRAL_CA if _central_ca_known(ctx) else None)
+        conf_kw: dict[str, Any] = dict(
             data_dir=U.MOSQUITTO_DATA, password_file=U.MOSQUITTO_PASSWD, hub_password_file=U.MOSQUITTO_HUB_PASSWD,
-            acl_file=U.MOSQUITTO_ACL, port=port, bind_address=opts.listen or "0.0.0.0", user=U.MOSQUITTO_USER))
+            acl_file=U.MOSQUITTO_ACL, port=port, bind_address=opts.listen or "0.0.0.0", user=U.MOSQUITTO_USER)
+        try:
+            conf = brokerconf.render_site_broker_conf(**conf_kw, bridge=bridge)
+            # dry-run shows the same text with the password left out
+            preview = brokerconf.render_site_broker_conf(**conf_kw, bridge=dataclasses.replace(
+                bridge, password=BRIDGE_PASSWORD_SHOWN))
+        except brokerconf.BrokerConfError as exc:
+            raise ProvisionError([f"{U.MOSQUITTO_CONF}: {exc}"]) from None
+        f(U.MOSQUITTO_CONF, conf, 0o600, preview=preview,
+          note="with the bridge to the central broker and its password (0600, owned by mosquitto)")
         f(U.MOSQUITTO_DROPIN, U.mosquitto_dropin())
         secret_owners += [(U.MOSQUITTO_PASSWD, U.MOSQUITTO_USER), (U.MOSQUITTO_HUB_PASSWD, U.MOSQUITTO_USER),
-                          (U.MOSQUITTO_ACL, U.MOSQUITTO_USER)]
+                          (U.MOSQUITTO_ACL, U.MOSQUITTO_USER), (U.MOSQUITTO_CONF, U.MOSQUITTO_USER)]
     f(U.TMPFILES_FILE, U.tmpfiles_conf(secret_owners))
 
     plan.commands = _commands(plan, names)
@@ -721,7 +776,8 @@ def print_plan(plan: Plan, out: TextIO) -> None:
     for item in plan.items:
         print(f"  {item.state:9} {_describe(item)}", file=out)
         if item.kind == "file" and item.show and item.state in ("create", "update"):
-            for line in item.content.decode("utf-8", "replace").splitlines():
+            shown = item.content if item.preview is None else item.preview
+            for line in shown.decode("utf-8", "replace").splitlines():
                 print(f"            | {line}", file=out)
     if plan.commands:
         for cmd in plan.commands:

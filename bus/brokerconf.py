@@ -10,7 +10,16 @@ Topic rights (see systemd/README-mqtt.md for the whole model):
                   every other device publishes only its own command topic, availability, status.
     central       user = "<site>.<device>" for devices (own events/status/availability; reads own
                   ack, the site's config and appointments); `ingest` alone writes acks; `publisher`
-                  alone writes config and appointments.
+                  alone writes config and appointments; "<site>.bridge", the site broker's bridge,
+                  writes the site's follow snapshot and bridge state and reads its cancels; `web`
+                  (the web service) reads every site's follow snapshot and bridge state and writes
+                  cancels.
+
+The bridge (render_site_bridge_conf, systemd/mosquitto/site-bridge.conf.in): the site broker itself
+connects to the central broker's devices' listener, over TLS with the CA the devices trust, and
+carries pp/<site>/follow out and pp/<site>/follow/cancel in (core/follow.py). Mosquitto has no
+password file for a bridge: its password is in the site broker's configuration, which is therefore a
+secret when it has a bridge.
 
 Sessions (bus.topics.client_id): every listener a device can reach uses the user name as the
 client id (`use_username_as_clientid`), so whatever client id a device sends, it can only ever
@@ -32,6 +41,7 @@ from pathlib import Path
 from bus import topics
 from bus.live import BROKER_MAX_PACKET
 from core import resources
+from core.config import BRIDGE_DEVICE_ID
 from core.events import valid_id
 from runtime.files import atomic_write
 
@@ -78,6 +88,70 @@ class TlsFiles:
 
 # --- broker configurations -------------------------------------------------------------------------
 
+#: The central user of a site broker's bridge is "<site>.bridge" (core.config reserves the id).
+BRIDGE_ID = BRIDGE_DEVICE_ID
+#: The web service's user on the central broker's services' listener (the follow pages).
+WEB_USER = "web"
+#: Where a bridge finds the system's trusted CAs when no CA file is given (Debian's hashed folder).
+SYSTEM_CAPATH = "/etc/ssl/certs"
+
+
+def bridge_username(site: str) -> str:
+    """The user (and client id) of `site`'s bridge on the central broker: "<site>.bridge"."""
+    return topics.central_username(site, BRIDGE_ID)
+
+
+@dataclass(frozen=True)
+class SiteBridge:
+    """The site broker's bridge to the central broker. `tls`: the central broker is mqtts:// (its
+    certificate is checked against `cafile`, or the system's CAs when None, and its host name);
+    plain MQTT only for a test bench (provisioning's --insecure-central-link)."""
+    site: str
+    host: str
+    port: int
+    password: str
+    tls: bool = True
+    cafile: str | None = None
+
+
+def _bridge_problem(b: SiteBridge) -> str | None:
+    if not valid_id(b.site):
+        return f"site id {b.site!r} is not a valid id"
+    if not b.host or any(c.isspace() or c in "#:" for c in b.host):
+        return f"{b.host!r} cannot be the central broker's host in a bridge"
+    if not 1 <= int(b.port) <= 65535:
+        return f"port {b.port} of the central broker is not a port"
+    # Mosquitto splits a configuration line at blanks: a password with one would be cut short.
+    if not b.password or any(c.isspace() for c in b.password) or b.password.startswith("#"):
+        return "the bridge's password cannot be empty, hold blanks or start with #"
+    return None
+
+
+def render_site_bridge_conf(bridge: SiteBridge) -> str:
+    """The bridge section of a site broker's configuration (appended to it by
+    render_site_broker_conf): pp/<site>/follow out, retained, QoS 1; pp/<site>/follow/cancel in;
+    the bridge's state "1"/"0" on bus.topics.bridge_state(site) of the central broker."""
+    problem = _bridge_problem(bridge)
+    if problem:
+        raise BrokerConfError(f"bridge: {problem}")
+    site = bridge.site
+    follow, cancel = topics.follow(site), topics.follow_cancel(site)
+    prefix = follow.rsplit("/", 1)[0] + "/"
+    if not cancel.startswith(prefix):  # pragma: no cover — bus.topics puts both under pp/<site>/
+        raise BrokerConfError(f"bridge: {cancel!r} is not under {prefix!r}")
+    user = bridge_username(site)
+    text = template("site-bridge.conf.in")
+    values: dict[str, object] = dict(
+        address=f"{bridge.host}:{int(bridge.port)}", username=user, password=bridge.password,
+        local_clientid=f"local.{user}", notification_topic=topics.bridge_state(site),
+        prefix=prefix, follow=follow[len(prefix):], cancel=cancel[len(prefix):])
+    if bridge.tls:
+        values["ca_option"] = (f"bridge_cafile {_path(bridge.cafile)}" if bridge.cafile is not None
+                               else f"bridge_capath {SYSTEM_CAPATH}")
+    else:
+        text = _TLS_BLOCK.sub("", text)
+    return render(text, **values)
+
 #: The hub's own listener on the site broker, on the hub's loopback (site_hub_url).
 SITE_HUB_PORT = 1884
 
@@ -89,18 +163,21 @@ def site_hub_url(hub_port: int = SITE_HUB_PORT) -> str:
 
 def render_site_broker_conf(*, data_dir: str | Path, password_file: str | Path, hub_password_file: str | Path,
                             acl_file: str | Path, port: int = 1883, bind_address: str = "0.0.0.0",
-                            hub_port: int = SITE_HUB_PORT, user: str = "mosquitto") -> str:
+                            hub_port: int = SITE_HUB_PORT, user: str = "mosquitto",
+                            bridge: SiteBridge | None = None) -> str:
     """Two listeners: `port` for the site's devices (users in `password_file`), and `hub_port` on
-    the loopback for the hub alone (its user in `hub_password_file`)."""
+    the loopback for the hub alone (its user in `hub_password_file`); with `bridge`, the bridge to
+    the central broker after them (render_site_bridge_conf: the text then holds its password)."""
     if Path(_path(password_file)).resolve() == Path(_path(hub_password_file)).resolve():
         raise BrokerConfError("the devices and the hub need separate password files "
                               "(a device must not be able to log in on the hub's listener)")
     if int(port) == int(hub_port):
         raise BrokerConfError(f"the devices' and the hub's listener cannot share port {port}")
-    return render(template("site-broker.conf.in"), port=int(port), bind_address=bind_address, user=user,
+    text = render(template("site-broker.conf.in"), port=int(port), bind_address=bind_address, user=user,
                   dir=_path(data_dir), password_file=_path(password_file), acl_file=_path(acl_file),
                   hub_password_file=_path(hub_password_file), hub_port=int(hub_port),
                   max_packet_size=BROKER_MAX_PACKET)
+    return text if bridge is None else text + render_site_bridge_conf(bridge)
 
 
 def render_central_broker_conf(*, data_dir: str | Path, password_file: str | Path,
@@ -148,23 +225,42 @@ def render_site_acl(site: str, devices: Mapping[str, str]) -> str:
 
 
 def render_central_acl(sites: Mapping[str, Iterable[str]], *, ingest_user: str = "ingest",
-                       publisher_user: str = "publisher") -> str:
-    """ACL of the central broker. `sites`: site id → its device ids."""
-    for u in (ingest_user, publisher_user):
+                       publisher_user: str = "publisher", web_user: str = WEB_USER,
+                       bridges: Iterable[str] = ()) -> str:
+    """ACL of the central broker. `sites`: site id → its device ids; `bridges`: the sites whose
+    site broker's bridge may log in ("<site>.bridge": that site's follow topics, nothing else)."""
+    services = (ingest_user, publisher_user, web_user)
+    for u in services:
         _check_username(u)
-    out = [render(template("central-acl-header.in"), ingest_user=ingest_user, publisher_user=publisher_user)]
+    if len(set(services)) != len(services):
+        raise BrokerConfError(f"the services need a user each, not {', '.join(services)}")
+    out = [render(template("central-acl-header.in"), ingest_user=ingest_user, publisher_user=publisher_user,
+                  web_user=web_user)]
     dev_t = template("central-acl-device.in")
+    bridge_t = template("central-acl-bridge.in")
+    bridge_sites = set(bridges)
     seen: dict[str, tuple[str, str]] = {}
-    for site, devs in sorted(sites.items()):
+
+    def claim(site: str, dev: str, name: str) -> None:
+        if name in seen or name in services:
+            # Two blocks for one user would give one device the rights of another.
+            raise BrokerConfError(f"site {site!r} device {dev!r}: user name {name!r} is taken")
+        seen[name] = (site, dev)
+
+    for site in sorted(set(sites) | bridge_sites):
         _check_id("site", site)
-        for dev in sorted(devs):
+        for dev in sorted(sites.get(site, ())):
             _check_id("device", dev)
+            if dev == BRIDGE_ID:
+                raise BrokerConfError(f"site {site!r}: {BRIDGE_ID!r} is no device's id: it is the site broker's "
+                                      "bridge (give the site in `bridges`)")
             name = topics.central_username(site, dev)
-            if name in seen or name in (ingest_user, publisher_user):
-                # Two blocks for one user would give one device the rights of another.
-                raise BrokerConfError(f"site {site!r} device {dev!r}: user name {name!r} is taken")
-            seen[name] = (site, dev)
+            claim(site, dev, name)
             out.append(render(dev_t, site=site, device=dev, username=name))
+        if site in bridge_sites:
+            name = bridge_username(site)
+            claim(site, BRIDGE_ID, name)
+            out.append(render(bridge_t, site=site, username=name))
     return "".join(out)
 
 

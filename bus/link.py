@@ -126,6 +126,11 @@ class MqttLink:
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
         c.on_socket_open = self._on_socket_open
+        # Only the network thread touches the socket. Without an external-loop hook paho 2 writes
+        # a publish straight from the calling thread while this thread may be reading: over TLS
+        # that corrupted the stream ("bad record mac", a QoS 1 message delivered twice). With the
+        # hook set, publish() queues the packet and wakes loop() through paho's socket pair.
+        c.on_socket_register_write = lambda *_: None
         self.client = c
         self.connects = 0
 

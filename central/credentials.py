@@ -3,7 +3,9 @@ the ACL made from it (`palvelupiste central devices add|list|remove`).
 
 The password file is the list of devices: one line per device, "<site>.<device>:$7$…" — exactly the
 line device provisioning writes to /etc/palvelupiste/central-broker.entry (a PBKDF2 hash, safe to
-send). The ACL is never edited: it is rendered again from that list by
+send). A hub's entry file has a second line, "<site>.bridge:$7$…": the site broker's bridge (the
+follow pages, core/follow.py), which gets the bridge's rights in the ACL, never a device's ("bridge"
+is no device's id: core.config refuses it). The ACL is never edited: it is rendered again from that list by
 bus.brokerconf.render_central_acl() (systemd/mosquitto/central-acl-*.in, the same blocks the tests
 and the demo run), so a device in the list has exactly its own topics and a device out of it has
 none. Both files are replaced atomically (runtime.files.atomic_write) under a lock, keeping their
@@ -48,6 +50,11 @@ class DeviceEntry:
     @property
     def user(self) -> str:
         return topics.central_username(self.site, self.device)
+
+    @property
+    def is_bridge(self) -> bool:
+        """The site broker's bridge of `site`, not a device."""
+        return self.device == brokerconf.BRIDGE_ID
 
 
 def _check_hash(user: str, rest: str) -> None:
@@ -130,10 +137,11 @@ class DeviceRegistry:
     """The devices' password file and the ACL rendered from it."""
 
     def __init__(self, password_file: str | Path, acl_file: str | Path, *,
-                 ingest_user: str = "ingest", publisher_user: str = "publisher") -> None:
+                 ingest_user: str = "ingest", publisher_user: str = "publisher",
+                 web_user: str = brokerconf.WEB_USER) -> None:
         self.password_file = Path(password_file)
         self.acl_file = Path(acl_file)
-        self.ingest_user, self.publisher_user = ingest_user, publisher_user
+        self.ingest_user, self.publisher_user, self.web_user = ingest_user, publisher_user, web_user
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -166,10 +174,17 @@ class DeviceRegistry:
         return out
 
     def render_acl(self, devices: Iterable[DeviceEntry]) -> str:
+        """The ACL of these entries: a device block for each device, the bridge block for each
+        "<site>.bridge"."""
         sites: dict[str, list[str]] = {}
+        bridges: list[str] = []
         for e in devices:
-            sites.setdefault(e.site, []).append(e.device)
-        return brokerconf.render_central_acl(sites, ingest_user=self.ingest_user, publisher_user=self.publisher_user)
+            if e.is_bridge:
+                bridges.append(e.site)
+            else:
+                sites.setdefault(e.site, []).append(e.device)
+        return brokerconf.render_central_acl(sites, ingest_user=self.ingest_user, publisher_user=self.publisher_user,
+                                             web_user=self.web_user, bridges=bridges)
 
     # --- writing ---------------------------------------------------------------------------------
 

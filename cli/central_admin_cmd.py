@@ -1,7 +1,8 @@
 """palvelupiste central devices|backup|restore|setup-db|alerts — running the central host (issues 13, 14).
 
     palvelupiste central devices add FILE…|-|LINE       a device's central-broker.entry (what device
-                                                        provisioning writes), or several
+                                                        provisioning writes; a hub's also holds its
+                                                        site broker's bridge, "<site>.bridge"), or several
     palvelupiste central devices add --site S --device D --password-file F
     palvelupiste central devices list [--json]
     palvelupiste central devices remove SITE.DEVICE… | --site S --device D
@@ -44,12 +45,14 @@ def register(a) -> None:
     d = a.add_parser("devices", help="the central broker's device credentials and ACL: add, list, remove",
                      description="The devices' password file of the central broker is the device list; the ACL is "
                                  "made from it (each device: its own events, status and availability, its ack, its "
-                                 "site's configuration and appointments). Both are replaced atomically and the "
-                                 "broker is reloaded.")
+                                 "site's configuration and appointments; each site broker's bridge \"<site>.bridge\": "
+                                 "its site's follow snapshot and bridge state out, its cancels in). Both are replaced "
+                                 "atomically and the broker is reloaded.")
     da = d.add_subparsers(dest="devices_action", metavar="ACTION", required=True)
     add = da.add_parser("add", help="add devices (or replace a device's password hash)",
                         description="ENTRY: a file with a device's line, as device provisioning writes it to "
-                                    "/etc/palvelupiste/central-broker.entry (a hash, safe to send), '-' for "
+                                    "/etc/palvelupiste/central-broker.entry (a hash, safe to send; a hub's file "
+                                    "also has the line of its site broker's bridge), '-' for "
                                     "standard input, or the line itself. Or: --site, --device and --password-file.",
                         epilog="Example: palvelupiste central devices add kiosk-1.entry display-1.entry")
     add.add_argument("entry", nargs="*", metavar="ENTRY")
@@ -208,7 +211,8 @@ def run_devices_list(args) -> int:
     print(f"{'site':24} {'device':24} user")
     for e in devices:
         print(f"{e.site:24} {e.device:24} {e.user}")
-    print(f"{len(devices)} device(s) in {reg.password_file}")
+    bridges = sum(1 for e in devices if e.is_bridge)
+    print(f"{len(devices) - bridges} device(s) and {bridges} site broker bridge(s) in {reg.password_file}")
     for u in others:
         print(f"note: {u!r} is no device's user name: it can log in but the ACL grants it nothing")
     return EXIT_OK

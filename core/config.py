@@ -152,6 +152,24 @@ class Site:
 
 _ID_RULE = "must be a short id of letters, digits, '-' or '_'"
 ID = Text(test=lambda v: None if valid_id(v) else _ID_RULE, label="a short id", message=_ID_RULE)
+#: The device id of the site broker's bridge to the central broker, where it logs in as
+#: "<site>.bridge" (bus.brokerconf.bridge_username): no device of a site may have it, or the two would
+#: share one central user name.
+BRIDGE_DEVICE_ID = "bridge"
+RESERVED_DEVICE_IDS = (BRIDGE_DEVICE_ID,)
+
+
+def device_id_problem(value: str) -> str | None:
+    """What is wrong with `value` as a device's id, or None."""
+    if not valid_id(value):
+        return _ID_RULE
+    if value in RESERVED_DEVICE_IDS:
+        return (f"{value!r} is reserved: the site broker's bridge logs in to the central broker as "
+                f"\"<site>.{value}\"; give the device another id")
+    return None
+
+
+DEVICE_ID = Text(test=device_id_problem, label="a short id", message=_ID_RULE)
 NAMES = Texts(required=REQUIRED_LANGS, known=KNOWN_LANGS, names=LANG_NAMES)
 
 
@@ -315,7 +333,7 @@ OUTCOME = Section("outcomes", (
 ), description="an outcome a clerk may record when finishing a customer (nothing about the person)")
 
 DEVICE_ENTRY = Section("devices", (
-    Field("id", ID, REQUIRED, "the device's id", example="kiosk-1"),
+    Field("id", DEVICE_ID, REQUIRED, "the device's id", example="kiosk-1"),
     Field("role", Choice(*ROLES, message=f"must be one of {', '.join(ROLES)}"), REQUIRED, "what the device does",
           example="kiosk"),
 ), description="one device of the site")
@@ -533,7 +551,7 @@ BROKER = Section("broker", (
 ), make=lambda v: Broker(**v), description="an MQTT broker ([site_broker]: the site's; [central_broker]: the centre's)")
 
 DEVICE = Section("device", (
-    Field("id", ID, REQUIRED, "this device's id (as in the site file's [[devices]])", example="kiosk-1"),
+    Field("id", DEVICE_ID, REQUIRED, "this device's id (as in the site file's [[devices]])", example="kiosk-1"),
     Field("role", Choice(*ROLES, message=f"must be one of {', '.join(ROLES)}"), REQUIRED,
           "what this device does", example="kiosk"),
     Field("site", ID, REQUIRED, "the site's id", example="example-pp"),

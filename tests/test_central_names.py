@@ -33,7 +33,7 @@ def test_every_site_and_device_gets_its_own_user_name():
     assert len(names) == len(set(names)) == 6
     acl = brokerconf.render_central_acl(sites)
     assert sorted(line.split()[1] for line in acl.splitlines() if line.startswith("user ")) == \
-        sorted(names + ["ingest", "publisher"])
+        sorted(names + ["ingest", "publisher", "web"])
     with pytest.raises((brokerconf.BrokerConfError, ValueError)):
         brokerconf.render_central_acl({"a": ["b.c"], "a.b": ["c"]})
 

@@ -139,8 +139,14 @@ def test_provision_writes_the_central_host(host):
     from bus import brokerconf
 
     entries = dict(line.split(":", 1) for line in in_root(root, s.service_password_file).read_text().splitlines())
-    assert set(entries) == {"ingest", "publisher"}
+    assert set(entries) == {"ingest", "publisher", "web"}
     assert brokerconf.verify_password_entry(f"ingest:{entries['ingest']}", host.secret(s.ingest_password_file))
+    # the web service's (the follow pages): its own password, readable by the web unit's user
+    assert brokerconf.verify_password_entry(f"web:{entries['web']}", host.secret(C.WEB_PASSWORD))
+    assert mode(in_root(root, C.WEB_PASSWORD)) == 0o600
+    assert host.secret(C.WEB_PASSWORD) not in (host.secret(s.ingest_password_file), host.secret(s.publisher_password_file))
+    assert f"z {C.WEB_PASSWORD} 0600 palvelupiste palvelupiste -" in in_root(root, U.TMPFILES_FILE).read_text()
+    assert U.directive(in_root(root, f"{U.UNIT_DIR}/{C.WEB_UNIT}").read_text(), "Service", "User") == [U.SERVICE_USER]
     assert in_root(root, s.password_file).read_text() == ""
     assert in_root(root, s.acl_file).read_text() == brokerconf.render_central_acl({})
 

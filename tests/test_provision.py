@@ -157,7 +157,8 @@ def test_provision_every_role_in_a_temporary_root(role, root, fake_bin):
     # secrets: 0600, one line each, never printed
     secret_paths = [P.SITE_PASSWORD, P.CENTRAL_PASSWORD]
     if role == "hub":
-        secret_paths += [f"{P.SITE_CREDENTIALS}/{d}.password" for d in DEVICES.values()] + [U.MOSQUITTO_PASSWD]
+        secret_paths += [f"{P.SITE_CREDENTIALS}/{d}.password" for d in DEVICES.values()] + [
+            U.MOSQUITTO_PASSWD, P.CENTRAL_BRIDGE_PASSWORD, U.MOSQUITTO_CONF]   # the conf holds the bridge's password
     for target in secret_paths:
         p = in_root(root, target)
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, target
@@ -167,9 +168,20 @@ def test_provision_every_role_in_a_temporary_root(role, root, fake_bin):
         assert pw not in out and pw not in err
     from bus.brokerconf import verify_password_entry
 
-    entry = in_root(root, P.CENTRAL_ENTRY).read_text().strip()
+    entry, *more = in_root(root, P.CENTRAL_ENTRY).read_text().splitlines()
     assert entry.startswith(f"example-pp.{dev}:$7$")
     assert verify_password_entry(entry, in_root(root, P.CENTRAL_PASSWORD).read_text().strip())
+    if role == "hub":
+        # the hub's entry file also carries the site broker's bridge, with a password of its own
+        bridge_pw = in_root(root, P.CENTRAL_BRIDGE_PASSWORD).read_text().strip()
+        assert len(more) == 1 and more[0].startswith("example-pp.bridge:$7$")
+        assert verify_password_entry(more[0], bridge_pw) and len(bridge_pw) >= 24
+        assert bridge_pw not in out and bridge_pw not in err
+        conf = in_root(root, U.MOSQUITTO_CONF).read_text()
+        assert f"remote_password {bridge_pw}\n" in conf and "address 127.0.0.1:8883\n" in conf
+        assert f"z {U.MOSQUITTO_CONF} 0600 mosquitto mosquitto -" in in_root(root, U.TMPFILES_FILE).read_text()
+    else:
+        assert more == []
 
     # Kivy: screen roles only, exactly one input provider
     kivy = in_root(root, P.KIVY_CONFIG)

@@ -39,6 +39,8 @@ ALMOST = 2
 #: how often the sites' configurations are read again, and a silent stream says it is alive
 SITES_REFRESH_S = 10.0
 KEEPALIVE_S = 15.0
+#: a cancel the snapshot has not confirmed within this long may be sent again
+CANCEL_PENDING_MS = 60_000
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
                                "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -88,7 +90,9 @@ class FollowPages:
         self.sites: dict[str, SiteInfo] = {}
         self.per_token = Limiter(3, 600)
         self.per_address = Limiter(20, 600)
-        self.asked: set[str] = set()        # keys whose cancel was sent (until the snapshot says so)
+        # keys whose cancel was sent → when: "cancelling" until the snapshot says cancelled, or
+        # until CANCEL_PENDING_MS pass (the hub may have missed it: the customer may press again)
+        self.asked: dict[str, int] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -168,8 +172,8 @@ class FollowPages:
         """The ticket as words and numbers in one language (what the template and the stream show)."""
         tk, site = seen.ticket, info.site
         svc = site.services.get(tk["s"])
-        if tk["st"] != "waiting":
-            self.asked.discard(seen.key)
+        if tk["st"] != "waiting" or self.clock() - self.asked.get(seen.key, 0) > CANCEL_PENDING_MS:
+            self.asked.pop(seen.key, None)
         st = "cancelling" if tk["st"] == "waiting" and seen.key in self.asked else tk["st"]
         out: dict[str, Any] = {"st": st, "number": tk["n"], "service": svc.label(t.lang) if svc else tk["s"],
                                "ahead": tk.get("a"), "almost": st == "waiting" and tk.get("a", 99) <= ALMOST,
@@ -264,6 +268,7 @@ class FollowPages:
             return self._missing(request)
         lang = self._lang(request, info, seen)
         back = request.url.path.rsplit("/", 1)[0] + f"?lang={lang}"
+        self.state(info, seen, translator(lang, DOMAIN))  # drops a cancel pending too long
         if seen.ticket["st"] != "waiting" or seen.key in self.asked:
             return RedirectResponse(back, status_code=303, headers=HEADERS)  # once: nothing more to do
         if not self.per_address.allow(address) or not self.per_token.allow(seen.key):
@@ -277,7 +282,7 @@ class FollowPages:
                                 s=self.state(info, seen, t), back=back, path=request.url.path,
                                 error=t.gettext("The cancellation could not be sent. Please try again, or tell "
                                                 "the staff."))
-        self.asked.add(seen.key)
+        self.asked[seen.key] = self.clock()
         self._changed(site)
         log.info("follow: a cancel was sent to site %s", site)
         return RedirectResponse(back, status_code=303, headers=HEADERS)
