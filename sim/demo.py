@@ -110,6 +110,9 @@ class ServicePoint:
         self.site = None
         self.pg: Any = None  # sim.postgres.PostgresCluster, once started
         self.web: Any = None  # sim.demo_web.DemoWeb, once started
+        self._phone: threading.Thread | None = None  # one customer's phone page, headless
+        self._phone_stop = threading.Event()
+        self.phone_shots: list[str] = []
 
     # --- preparation --------------------------------------------------------------------------
 
@@ -134,7 +137,12 @@ class ServicePoint:
         all_devices = {**DEVICES, **SIM_DEVICES}
         users = {dev: secrets.token_urlsafe(18) for dev in all_devices}
         central_users = {topics.central_username(sid, dev): secrets.token_urlsafe(18) for dev in DEVICES}
-        service_users = {"ingest": secrets.token_urlsafe(18), "publisher": secrets.token_urlsafe(18)}
+        # The site broker's bridge to the central broker (the phone pages' ticket states and cancels)
+        central_users[brokerconf.bridge_username(sid)] = secrets.token_urlsafe(18)
+        service_users = {"ingest": secrets.token_urlsafe(18), "publisher": secrets.token_urlsafe(18),
+                         brokerconf.WEB_USER: secrets.token_urlsafe(18)}
+        # the web service's port is known before the kiosks' configurations: their QR codes lead to it
+        self.web_port = free_port()
         self.passwords = {**users, **central_users, **service_users}
         me = _user()
         # site broker
@@ -144,16 +152,19 @@ class ServicePoint:
         hubs = [dev for dev, role in DEVICES.items() if role == "hub"]
         brokerconf.write_password_file(sb / "hub-passwd", {dev: users[dev] for dev in hubs})
         (sb / "acl").write_text(brokerconf.render_site_acl(sid, all_devices))
+        self.tls = make_ca(self.work / "ca", "palvelupiste demo CA")
+        bridge = brokerconf.SiteBridge(sid, "127.0.0.1", self.central_port,
+                                       central_users[brokerconf.bridge_username(sid)], cafile=str(self.tls.cafile))
         (sb / "mosquitto.conf").write_text(brokerconf.render_site_broker_conf(
             data_dir=sb, password_file=sb / "passwd", hub_password_file=sb / "hub-passwd", acl_file=sb / "acl",
-            port=self.site_port, hub_port=self.hub_port, bind_address="127.0.0.1", user=me))
+            port=self.site_port, hub_port=self.hub_port, bind_address="127.0.0.1", user=me, bridge=bridge))
+        (sb / "mosquitto.conf").chmod(0o600)  # it holds the bridge's password
         # central broker: the devices over TLS, as in production; the ingest on its own listener
         cb = self.work / "central-broker"
         cb.mkdir()
-        self.tls = make_ca(self.work / "ca", "palvelupiste demo CA")
         brokerconf.write_password_file(cb / "passwd", central_users)
         brokerconf.write_password_file(cb / "service-passwd", service_users)
-        (cb / "acl").write_text(brokerconf.render_central_acl({sid: list(DEVICES)}))
+        (cb / "acl").write_text(brokerconf.render_central_acl({sid: list(DEVICES)}, bridges=[sid]))
         (cb / "mosquitto.conf").write_text(brokerconf.render_central_broker_conf(
             data_dir=cb, password_file=cb / "passwd", service_password_file=cb / "service-passwd",
             acl_file=cb / "acl", tls=self.tls, port=self.central_service_port, bind_address="127.0.0.1",
@@ -194,7 +205,7 @@ class ServicePoint:
         if role == "hub":
             return ["[hub]", "heartbeat_s = 5"]
         if role == "kiosk":
-            return ["[kiosk]", "idle_s = 30", 'ticket_url = "https://jono.example.fi/{site}/{token}?n={number}"',
+            return ["[kiosk]", "idle_s = 30", f'ticket_url = "http://127.0.0.1:{self.web_port}/t/{{site}}/{{token}}"',
                     "", "[printer]", 'url = "{printer_url}"']
         if role == "display":
             return ["[display]", 'orientation = "landscape"', "speak = true"]
@@ -230,7 +241,9 @@ class ServicePoint:
         # The web service, with a login per role (and a year behind today with --history).
         from sim.demo_web import DemoWeb
 
-        self.web = DemoWeb(self.central_db, self.site, self.site_file.read_text(encoding="utf-8"), self.logs)
+        self.web = DemoWeb(self.central_db, self.site, self.site_file.read_text(encoding="utf-8"), self.logs,
+                           port=self.web_port, follow=(f"mqtt://127.0.0.1:{self.central_service_port}",
+                                                       self.secret(brokerconf.WEB_USER)))
         self.web.make_users()
         if self.history:
             log.info("filling a year of history …")
@@ -323,6 +336,9 @@ class ServicePoint:
                 self.start_printer()
                 self.start_apps()
             self.start_crowd()
+            if self.headless and self.web is not None:
+                self._phone = threading.Thread(target=self._phone_screenshots, name="phone", daemon=True)
+                self._phone.start()
             print(f"Service point running: site broker mqtt://127.0.0.1:{self.site_port}, "
                   f"central broker mqtts://127.0.0.1:{self.central_port}; output in {self.out}")
             if self.web is not None:
@@ -344,7 +360,18 @@ class ServicePoint:
             signal.signal(signal.SIGTERM, prev)
         return self.finish(interrupted)
 
+    def _phone_screenshots(self) -> None:
+        try:
+            self.phone_shots = self.web.phone_screenshots(self.work / "hub-1" / "events.sqlite", self.shots,
+                                                          self._phone_stop, timeout=self.duration or 120.0)
+        except Exception as exc:  # the demo's summary matters more than its pictures
+            log.warning("phone screenshots failed: %s", exc)
+
     def finish(self, interrupted: bool = False) -> dict[str, Any]:
+        if self._phone is not None:
+            self._phone.join(60)  # the customer's page once called, if the counters are about to
+            self._phone_stop.set()
+            self._phone.join(30)
         if self.crowd is not None:
             self.crowd.stop()
         summary: dict[str, Any] = {}
@@ -355,6 +382,7 @@ class ServicePoint:
             if self.headless and self.web is not None:
                 try:
                     summary["web_screenshots"] = self.web.screenshots(self.shots)
+                    summary["phone_screenshots"] = self.phone_shots
                 except Exception as exc:  # the demo's summary matters more than its pictures
                     log.warning("web screenshots failed: %s", exc)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -3,7 +3,8 @@
 Runs the real command (brokers with passwords and ACLs, hub, ingest, sync agents, every app on
 its own Xvfb, emulated printer, simulated crowd) and checks its summary: no ticket lost, every
 event of every device in the central database, a screenshot of every window; with --history, the
-web service's pages (a year of five sites behind them) as screenshots.
+web service's pages (a year of five sites behind them) as screenshots, and one customer's phone
+page while waiting and once called.
 """
 import json
 import os
@@ -45,3 +46,8 @@ def test_demo_runs_a_whole_service_point_headless(tmp_path):
     assert sorted(s["web_screenshots"]) == ["web-fleet.png", "web-national-report.png", "web-site-report.png"]
     for name in s["web_screenshots"]:
         assert (out / "screenshots" / name).stat().st_size > 20_000, name
+    # One customer's phone page (the ticket's QR code leads to the demo's web service, through the
+    # site broker's bridge): while waiting, and once called.
+    assert s["phone_screenshots"] == ["phone-waiting.png", "phone-called.png"], s.get("phone_screenshots")
+    for name in s["phone_screenshots"]:
+        assert (out / "screenshots" / name).stat().st_size > 5_000, name
