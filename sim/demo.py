@@ -387,17 +387,21 @@ class ServicePoint:
                     log.warning("web screenshots failed: %s", exc)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
         finally:
-            self.stop_event.set()
-            for p in reversed(self.procs):
-                p.stop()
-            if self.pg is not None:
-                self.pg.stop()
-            for x in self.xservers:
-                x.stop()
-            if self.printer is not None:
-                self.printer.stop()
+            self.stop()
         summary["interrupted"] = interrupted
         return summary
+
+    def stop(self) -> None:
+        """Every process, the database, the X servers and the printer, stopped."""
+        self.stop_event.set()
+        for p in reversed(self.procs):
+            p.stop()
+        if self.pg is not None:
+            self.pg.stop()
+        for x in self.xservers:
+            x.stop()
+        if self.printer is not None:
+            self.printer.stop()
 
     def _screenshots(self, timeout: float = 15.0) -> None:
         for p in self.app_procs.values():

@@ -56,7 +56,7 @@ def test_the_bridge_section_of_the_site_broker():
         "local_clientid local.example-pp.bridge",
         "cleansession false",
         "start_type automatic",
-        "restart_timeout 2 60",
+        "restart_timeout 1 4",
         "keepalive_interval 30",
         "try_private true",
         "bridge_protocol_version mqttv311",
