@@ -52,6 +52,8 @@
   check(st, ahead);
 
   var es = new EventSource(live.getAttribute("data-live"));
+  es.onopen = function () { live.setAttribute("data-connected", "1"); };
+  es.onerror = function () { live.removeAttribute("data-connected"); };
   es.addEventListener("state", function (ev) {
     var d = JSON.parse(ev.data);
     live.innerHTML = d.html;
