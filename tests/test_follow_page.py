@@ -357,3 +357,38 @@ def test_a_snapshot_with_personal_looking_text_is_refused(setup):
     wait_until(lambda: "snapshot of site site-a refused" in web.log.read_text(), 10, "the refusal in the log")
     assert "K070" in get(f"{web.url}/t/{SITE}/{mine}")[1]
     assert "Matti" not in web.log.read_text()
+
+
+def test_the_reminder_and_the_call_alert(setup, browser):
+    """The customer asks to be alerted at 3 ahead: the phone vibrates (and beeps) when 3 are ahead,
+    and again once called. navigator.vibrate is recorded (a headless browser has no motor)."""
+    web, central = setup
+    mine = token()
+    key = follow_key(mine)
+    tickets = {key: {"n": "K080", "s": "kela", "st": "waiting", "a": 6, "e": [900, 1200], "l": "en"}}
+    shown(web, central, tickets, mine)
+    # bypass_csp: Playwright's wait_for_function evaluates a string, which the page's CSP forbids
+    ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
+    ctx.add_init_script("navigator.vibrate = () => { window.__buzz = (window.__buzz || 0) + 1; return true; };")
+    page = ctx.new_page()
+    page.goto(f"{web.url}/t/{SITE}/{mine}")
+    page.wait_for_function("document.getElementById('live').dataset.connected === '1'")
+    page.select_option("#remind-n", "3")
+    page.click("#remind-on")  # a tap: the alert as it will be, and sound unlocked
+    assert page.evaluate("window.__buzz") == 1
+    assert "when 3 are ahead" in page.inner_text("#remind-state")
+    tickets[key]["a"] = 4
+    central.snapshot(tickets)
+    page.wait_for_selector("text=4 customers ahead of you")
+    assert page.evaluate("window.__buzz") == 1  # not yet
+    tickets[key]["a"] = 3
+    central.snapshot(tickets)
+    page.wait_for_function("window.__buzz === 2", timeout=5000)
+    assert "Only 3 ahead of you now" in page.inner_text("#remind-state")
+    tickets[key] = {"n": "K080", "s": "kela", "st": "called", "c": "1", "ct": 1, "l": "en"}
+    central.snapshot(tickets)
+    page.wait_for_function("window.__buzz === 3", timeout=5000)
+    assert "Counter 1" in page.inner_text(".called")
+    # The choice is kept for this ticket's page: a reload remembers it.
+    assert page.evaluate(f"localStorage.getItem('pp-remind-{key}')") == "3"
+    ctx.close()
