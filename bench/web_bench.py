@@ -3,6 +3,9 @@ line of stdout is one JSON object:
 
     report_page_p95_ms   the national month report page (GET /reports/nation?month=M, logged in
                          as a national user), 95th percentile of --requests; target ≤ 300
+                         (report_page_cold_ms: the first one, before the web service's report
+                         cache holds it; report_page_changing_median_ms: while the month's data
+                         change before every request)
     site_page_p95_ms     the busiest site's month report page; target ≤ 150
     csv_export_s         the national report's per-site table as CSV
     pdf_report_s         the national month report as a PDF (WeasyPrint); target ≤ 5
@@ -116,7 +119,20 @@ def main() -> None:
                     times.append((time.perf_counter() - t) * 1000)
                 return times
 
-            timed(f"/reports/nation?month={month}", 2)  # warm: connections, templates, catalogs
+            # Cold: the first report of each kind, made from the views (the web service's report
+            # cache, central/figcache.py, is empty); then a few made while the month's data change
+            # before every request (a batch from any site moves the month's stamp), as on the
+            # current month with the sites open; then the steady state: nothing changed since.
+            out["report_page_cold_ms"] = round(timed(f"/reports/nation?month={month}", 1)[0], 1)
+            out["site_page_cold_ms"] = round(timed(f"/reports/site/{busiest.id}?month={month}", 1)[0], 1)
+            out["pdf_report_cold_s"] = round(timed(f"/reports/nation?month={month}&format=pdf", 1)[0] / 1000, 2)
+            changing = []
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for _ in range(5):
+                    conn.execute("UPDATE rollup_stamps SET version = version + 1 WHERE month = %s AND site = %s",
+                                 (month, busiest.id))
+                    changing += timed(f"/reports/nation?month={month}", 1)
+            out["report_page_changing_median_ms"] = round(statistics.median(changing), 1)
             nation = timed(f"/reports/nation?month={month}", args.requests)
             site = timed(f"/reports/site/{busiest.id}?month={month}", args.requests)
             out["report_page_p95_ms"] = round(p95(nation), 1)

@@ -162,4 +162,30 @@ MIGRATIONS: tuple[str, ...] = (
         EXECUTE FUNCTION pp_feedback_month('SELECT -1 AS sg, * FROM old_rows');
     INSERT INTO feedback_responses SELECT * FROM pp_responses;
     """,
+    # 5: a change counter per (month, site): every transaction that adds to a site's roll-ups of a
+    # month adds 1 (rollups._write, and the feedback trigger for the months it moves responses
+    # between), so the sum over a set of months changes exactly when their figures may have:
+    # what the web service's figure cache (central/figcache.py) checks before reusing a report.
+    """
+    CREATE TABLE rollup_stamps (month text NOT NULL, site text NOT NULL, version bigint NOT NULL,
+        PRIMARY KEY (month, site));
+    INSERT INTO rollup_stamps SELECT month, site, 1 FROM rollup_month GROUP BY month, site
+        UNION SELECT month, site, 1 FROM feedback_month GROUP BY month, site
+        ON CONFLICT DO NOTHING;
+    CREATE FUNCTION pp_feedback_stamps() RETURNS trigger LANGUAGE plpgsql AS $f$
+    BEGIN
+      EXECUTE format($q$
+        INSERT INTO rollup_stamps AS s (month, site, version)
+        SELECT DISTINCT r.month, r.site, 1 FROM (%s) r ORDER BY 1, 2
+        ON CONFLICT (month, site) DO UPDATE SET version = s.version + 1
+      $q$, TG_ARGV[0]);
+      RETURN NULL;
+    END $f$;
+    CREATE TRIGGER feedback_stamps_update AFTER UPDATE ON feedback_responses
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION pp_feedback_stamps('SELECT month, site FROM new_rows UNION SELECT month, site FROM old_rows');
+    CREATE TRIGGER feedback_stamps_delete AFTER DELETE ON feedback_responses
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION pp_feedback_stamps('SELECT month, site FROM old_rows');
+    """,
 )

@@ -24,6 +24,8 @@ from core.rollup import HOUR_COLUMNS, NO_SERVICE, Delta, SiteRules, Stored, cont
 #: every table the roll-ups fill (rebuild empties them)
 TABLES = ("rollup_hours", "rollup_month", "rollup_hist", "rollup_outcomes", "rollup_transfers", "rollup_days",
           "first_calls", "feedback_responses", "feedback_month", "rollup_keys")
+#: not compared by `snapshot`: a change counter, which a rebuild moves on (migration 5)
+STAMPS = "rollup_stamps"
 #: events read per round by a rebuild
 REBUILD_CHUNK = 20_000
 
@@ -164,6 +166,12 @@ def _write(conn: psycopg.Connection, site: str, d: Delta) -> None:
             "INSERT INTO rollup_days(site, day, month, open_s) "
             "SELECT %b, u.* FROM unnest(%b::date[], %b::text[], %b::integer[]) AS u ON CONFLICT DO NOTHING",
             (site, days, [_month(x) for x in days], [d.days[x] for x in days]))
+    # The months whose figures this changes (the feedback trigger adds the months a replaced
+    # response left): the web service's cache of reports sees it.
+    touched = {_month(k[1]) for k in d.hours} | {k[1] for k in d.hist} | {_month(k[1]) for k in d.outcomes} \
+        | {_month(k[2]) for k in d.transfers} | {_month(x) for x in d.days} | {_month(r.day) for r in d.feedback.values()}
+    conn.execute("INSERT INTO rollup_stamps AS s (month, site, version) SELECT m, %b, 1 FROM unnest(%b::text[]) AS u(m) "
+                 "ORDER BY m ON CONFLICT (month, site) DO UPDATE SET version = s.version + 1", (site, sorted(touched)))
     if d.feedback:
         rs = sorted(d.feedback.values(), key=lambda r: r.response)
         fcols = ("response", "rev", "device", "seq", "service", "day", "month", "hour", "rating", "scale",
@@ -238,6 +246,7 @@ def _clear(conn: psycopg.Connection, site: str, since_month: str | None) -> None
         conn.execute(f"DELETE FROM {table} WHERE site = %s AND month >= %s", (site, month))
     # A ticket id starts with its day ("2026-11-23/K001").
     conn.execute("DELETE FROM first_calls WHERE site = %s AND ticket >= %s", (site, month))
+    conn.execute("UPDATE rollup_stamps SET version = version + 1 WHERE site = %s AND month >= %s", (site, month))
 
 
 def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:

@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from central import accounts, charts
+from central.figcache import FigureCache
 from central.follow import FollowBoard, FollowLink
 from central.publish import DownwireError, PublishError, publish_config_text
 from central.store import CentralStore
@@ -266,6 +267,8 @@ class Web:
         self.env.globals["LANGS"] = LANGS
         self.env.globals["FIGURES"] = R.FIGURES
         self.env.globals["BREAKDOWN"] = R.BREAKDOWN
+        # Reports reused while their figures cannot have changed (central/figcache.py)
+        self.figures = FigureCache()
         # The phone pages behind the tickets' QR codes: public, fed by the follow link (without
         # one every ticket's page says "not found").
         self.follow_link = follow
@@ -349,11 +352,15 @@ class Web:
         scope, key, month = self._scope(page)
         compare = page.request.query_params.get("compare")
         compare = compare if compare in R.COMPARISONS else "previous"
-        rep = R.build(page.conn, scope, key, month, compare,
-                      sites_of_region=R.sites_in(page.conn, key) if scope == "region" else None)
+        sites_of_region = R.sites_in(page.conn, key) if scope == "region" else None
+        months = R.report_months(month, compare)
+        rep = self.figures.get(page.conn, months, ("report", scope, key, month, compare, tuple(sites_of_region or ())),
+                               lambda: R.build(page.conn, scope, key, month, compare, sites_of_region=sites_of_region))
         figures = {c: (c, label, kind) for c, label, kind in R.FIGURES}
         side_figure = figures.get(page.request.query_params.get("figure", ""), figures["waiting_median_min"])
-        sites_side = R.compare_sites(page.conn, month, side_figure[0], key if scope == "region" else None) \
+        region = key if scope == "region" else None
+        sites_side = self.figures.get(page.conn, [month], ("side", month, side_figure[0], region),
+                                      lambda: R.compare_sites(page.conn, month, side_figure[0], region)) \
             if scope in ("nation", "region") else []
         table = page.request.query_params.get("csv")
         if table:
@@ -364,21 +371,25 @@ class Web:
                    comments_url=page.url(page.request.url.path.replace("/reports/", "/comments/", 1), month=month),
                    pdf_url=page.url(page.request.url.path, month=month, compare=compare, format="pdf"))
         if page.request.query_params.get("format") == "pdf":
-            return self._pdf(page, rep, ctx)
+            assert page.user is not None
+            body = self.figures.get(page.conn, months, ("pdf", scope, key, month, compare, side_figure[0],
+                                                        page.lang, page.user.name),
+                                    lambda: self._pdf(page, ctx))
+            name = f"{rep.scope}-{rep.key or 'fi'}-{rep.month}.pdf"
+            resp = Response(body, media_type="application/pdf",
+                            headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+            page.finish(resp)
+            return resp
         return page.render("report.html", **ctx)
 
-    def _pdf(self, page: Page, rep: R.Report, ctx: dict[str, Any]) -> Response:
+    def _pdf(self, page: Page, ctx: dict[str, Any]) -> bytes:
         """The same report as a PDF (WeasyPrint), the style sheet inlined (no request back to us)."""
         from weasyprint import HTML
 
         html = self.env.get_template("report.html").render(page=page, _=page.t.gettext, t=page.t, pdf=True,
                                                            css=(HERE / "static" / "style.css").read_text(), **ctx)
-        body = HTML(string=html, base_url=str(HERE)).write_pdf()
-        name = f"{rep.scope}-{rep.key or 'fi'}-{rep.month}.pdf"
-        resp = Response(body, media_type="application/pdf",
-                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
-        page.finish(resp)
-        return resp
+        body: bytes = HTML(string=html, base_url=str(HERE)).write_pdf()
+        return body
 
     def _scope(self, page: Page) -> tuple[str, str | None, str]:
         """The scope and month a report page asks for, after checking the user may see it

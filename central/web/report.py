@@ -132,13 +132,18 @@ def _headlines(conn: psycopg.Connection, scope: str, key: str | None, first: str
     return out
 
 
+def report_months(month: str, compare: str) -> list[str]:
+    """Every month a report of `month` reads: its trend (the last 12) and its comparison."""
+    return [month_shift(month, -i) for i in range(11, -1, -1)] + [comparison_month(month, compare)]
+
+
 def build(conn: psycopg.Connection, scope: str, key: str | None, month: str, compare: str = "previous",
           sites_of_region: list[str] | None = None) -> Report:
     if scope not in SCOPES:
         raise ValueError(scope)
     cmp_month = comparison_month(month, compare)
     # The headline of the month, of its comparison and of the last 12 months: one query.
-    trend_months = [month_shift(month, -i) for i in range(11, -1, -1)]
+    trend_months = report_months(month, compare)[:12]
     by_month = _headlines(conn, scope, key, min(cmp_month, trend_months[0]), month)
     rep = Report(scope, key, month, compare, cmp_month, by_month.get(month), by_month.get(cmp_month))
     rep.trend = [by_month.get(m) or {"month": m} for m in trend_months]
