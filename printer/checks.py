@@ -84,6 +84,14 @@ def check_printer(ctx: Context) -> Result:
         except Exception as exc:  # a driver error is a finding, not a crash of the doctor
             status, reported = "disconnected", f" ({type(exc).__name__}: {exc})"
     text, st, hint = _PRINTER.get(status, (status, FAIL, "see the printer's manual"))
+    if st == OK:
+        # Latin tickets would print, but Arabic or Chinese ones would not be readable.
+        from .raster import missing_support
+
+        lacking = missing_support()
+        if lacking:
+            return Result(name, WARN, f"{url}: {text}{reported}; cannot draw every script: "
+                          + ", ".join(lacking), "make install (or apt-get install the packages named)")
     return Result(name, st, f"{url}: {text}{reported}", hint)
 
 

@@ -201,6 +201,12 @@ class PrinterLink:
 
     def write(self, data: bytes) -> None:
         self.open()
+        if self.spec.kind == "serial":
+            # Scaled to the job: a ticket with image lines (Arabic, Chinese: ~16 KB) takes
+            # ~8 s at 19200 baud, which is sending, not a printer holding flow control.
+            dev = self.escpos.device
+            baud = getattr(dev, "baudrate", 0) or 9600
+            dev.write_timeout = max(self.write_timeout, 2 * 10 * len(data) / baud)
         try:
             # No flush() after it on serial: pyserial's flush is tcdrain(), which waits without
             # any timeout while the printer holds flow control. write_timeout bounds write().

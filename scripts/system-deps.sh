@@ -4,7 +4,11 @@
 set -eu
 # chromium: the web pages are tested in it; libpango: WeasyPrint draws the PDF reports with it;
 # poppler-utils: the tests look at those PDFs (pdftoppm).
-PKGS="mosquitto mosquitto-clients postgresql xvfb xauth espeak-ng sox alsa-utils libmtdev1 libgl1 libegl1 openssl fonts-dejavu-core chromium libpango-1.0-0 libpangoft2-1.0-0 poppler-utils"
+# Ticket lines no printer code page carries are drawn (printer/raster.py): libfribidi0 is loaded
+# at run time by the raqm that Pillow's wheels bundle (right-to-left order); fonts-noto-core has
+# Noto Sans Arabic (Arabic, Persian, Sorani) and Noto Sans (Sámi ŋ ŧ, Vietnamese);
+# fonts-wqy-microhei is the smallest Debian font with Chinese (5 MB; fonts-noto-cjk is 90 MB).
+PKGS="mosquitto mosquitto-clients postgresql xvfb xauth espeak-ng sox alsa-utils libmtdev1 libgl1 libegl1 openssl fonts-dejavu-core chromium libpango-1.0-0 libpangoft2-1.0-0 poppler-utils libfribidi0 fonts-noto-core fonts-wqy-microhei"
 # Debian's python3 has no ensurepip unless python3-venv is installed; other Pythons bring it.
 ${PYTHON:-python3} -c "import ensurepip" 2>/dev/null || PKGS="$PKGS python3-venv"
 missing=""

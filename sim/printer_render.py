@@ -109,10 +109,29 @@ def _qr_image(q: QrCode) -> Image.Image:
 
 
 def _raster_image(r: Raster) -> Image.Image:
-    # ESC/POS raster: bit 1 = burn a dot. PIL "1" mode: bit 1 = white, so invert.
-    bits = Image.frombytes("1", (r.width, r.height), bytes(b ^ 0xFF for b in r.data))
-    img = bits.convert("RGB")
+    # ESC/POS raster: bit 1 = burn a dot; read as PIL "1" it is white, so it is the ink mask.
+    ink = Image.frombytes("1", (r.width, r.height), bytes(r.data)).convert("L")
+    img = Image.new("RGB", ink.size, PAPER)
+    img.paste(INK, (0, 0), ink)
     return img.crop((0, 0, min(WIDTH, img.width), img.height))
+
+
+def raster_on_paper(r: Raster, width: int) -> Image.Image:
+    """A decoded image line where the printer puts it on a `width`-dot line (ESC a applied),
+    as a mode "1" image with ink = 1: comparable pixel for pixel with printer.raster's."""
+    ink = Image.frombytes("1", (r.width, r.height), bytes(r.data))
+    x = {"center": (width - r.width) // 2, "right": width - r.width}.get(r.align, 0)
+    paper = Image.new("1", (width, r.height), 0)
+    paper.paste(ink, (x, 0))
+    return paper
+
+
+def cap_height_dots(line: Line) -> int:
+    """Dots from top to bottom of a capital "H" printed in `line`'s size, as drawn here
+    (font A's 24-dot cell, capitals ~15 dots: the emulator errs on the small side)."""
+    img = _line_image(Line("H", line.width, line.height, "left", line.bold)).convert("L")
+    box = img.point(lambda v: 255 if v < 128 else 0).getbbox()
+    return 0 if box is None else box[3] - box[1]
 
 
 def _cut_image() -> Image.Image:

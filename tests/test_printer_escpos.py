@@ -82,7 +82,7 @@ def test_number_is_large_and_bold_and_sizes_reset():
     number = next(li for li in d.lines if li.text == "A001")
     assert (number.width, number.height, number.bold, number.align) == (4, 4, True, "center")
     after = d.lines[d.lines.index(number) + 1]
-    assert (after.width, after.height) == (1, 1)
+    assert (after.width, after.height) == (1, 2)  # body text: double height (>= 3 mm, issue 16)
     assert d.cuts == 1 and d.inits == 1
 
 
