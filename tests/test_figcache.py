@@ -93,3 +93,19 @@ def test_the_least_recently_used_report_goes_first(db):
     assert make.made == 3
     cache.get(db.conn, ["2026-11"], "b", make)
     assert make.made == 4
+
+
+def test_while_the_data_keep_changing_a_report_is_at_most_max_stale_old(db):
+    now = [1000.0]
+    cache, make = FigureCache(max_stale_s=60, clock=lambda: now[0]), Maker()
+
+    def get() -> int:
+        return cache.get(db.conn, ["2026-11"], "november", make)
+
+    assert get() == 1
+    store(db, [feedback(10, _dt.date(2026, 11, 16), 1, "r-a")])
+    now[0] += 59
+    assert get() == 1          # changed, but made 59 s ago: shown
+    now[0] += 2
+    assert get() == 2          # 61 s: made again
+    assert get() == 2

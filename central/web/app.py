@@ -63,6 +63,10 @@ HEADERS = {
 }
 
 
+#: how old a report may be while its month's data keep arriving (central/figcache.py)
+REPORT_MAX_STALE_S = 60.0
+
+
 class Forbidden(Exception):
     pass
 
@@ -267,8 +271,9 @@ class Web:
         self.env.globals["LANGS"] = LANGS
         self.env.globals["FIGURES"] = R.FIGURES
         self.env.globals["BREAKDOWN"] = R.BREAKDOWN
-        # Reports reused while their figures cannot have changed (central/figcache.py)
-        self.figures = FigureCache()
+        # Reports reused while their figures cannot have changed, or, while the data keep
+        # changing, for at most a minute (central/figcache.py)
+        self.figures = FigureCache(max_stale_s=REPORT_MAX_STALE_S)
         # The phone pages behind the tickets' QR codes: public, fed by the follow link (without
         # one every ticket's page says "not found").
         self.follow_link = follow
