@@ -11,6 +11,13 @@ only once the store has returned (RecorderThread callback), so whatever the scre
 survives a SIGKILL or a power cut. Physical buttons (button_source.py) go through the same
 Terminal.press() path as a touched face, misuse flags included.
 
+Sizes (access.py): every touch target is sized in millimetres on the real screen (the [feedback]
+`dpi` setting, or the DPI the screen reports), at least 15 mm with at least 2 mm between targets,
+and every button has an outline of at least 3:1 against the background. The start screen offers
+"Larger text" and "Read aloud" as the kiosk does; with speech on, each screen is read in the
+customer's language (uikit.speech), and a language without a voice is said on screen, never read
+in another language.
+
 Time comes from `clock` (default time.monotonic): the idle warning and reset, the thank-you
 screen's time and the settle time all read it, so a test moves it forward instead of waiting.
 """
@@ -27,7 +34,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.graphics import Color, Line, Rectangle
-from kivy.metrics import dp, sp
+from kivy.metrics import sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.floatlayout import FloatLayout
@@ -39,10 +46,12 @@ from kivy.utils import escape_markup
 from core.i18n import Translator, native_name
 from runtime.status import FEEDBACK_STATUS_FILE as STATUS_FILE
 from runtime.status import write_app_status
+from uikit.speech import has_voice
 from uikit.theme import PALETTES, font_sp
 
 from . import style
 from . import texts as T
+from .access import GAP_MM, TARGET_MM, frame, px_per_mm
 from .attribution import ScanBuffer, service_from_scan
 from .faces import face_button_class
 from .flow import COMMENT, OUTCOME, SELF, START, THANKS, Flow
@@ -63,13 +72,13 @@ CURSOR = f"[font={style.SYMBOL_FONT}]{style.CURSOR}[/font]"
 class Panel(Label):
     """A label with its own background (banners, the comment box)."""
 
-    def __init__(self, bg=(0, 0, 0, 0), border=None, **kwargs: Any) -> None:
+    def __init__(self, bg=(0, 0, 0, 0), border=None, border_w: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         with self.canvas.before:
             self._bg_color = Color(*bg)
             self._bg = Rectangle(pos=self.pos, size=self.size)
             self._border_color = Color(*(border or (0, 0, 0, 0)))
-            self._border = Line(rectangle=(*self.pos, *self.size), width=dp(2))
+            self._border = Line(rectangle=(*self.pos, *self.size), width=border_w)
         self.bind(pos=self._redraw, size=self._redraw)
 
     def set_bg(self, rgba) -> None:
@@ -82,15 +91,6 @@ class Panel(Label):
 
 class OutlinedButton(Button):
     """A secondary action: framed, not filled."""
-
-    def set_frame(self, rgba) -> None:
-        with self.canvas.after:
-            Color(*rgba)
-            self._frame = Line(rectangle=(*self.pos, *self.size), width=dp(2))
-        self.bind(pos=self._redraw_frame, size=self._redraw_frame)
-
-    def _redraw_frame(self, *_: Any) -> None:
-        self._frame.rectangle = (self.x + dp(1), self.y + dp(1), self.width - dp(2), self.height - dp(2))
 
 
 def wrap(label: Label) -> Label:
@@ -115,7 +115,7 @@ class FeedbackApp(App):
     title = "palvelupiste — palaute / respons / feedback"
 
     def __init__(self, settings: FeedbackSettings, *, button_source=None, window_size: tuple[int, int] | None = None,
-                 clock=time.monotonic, **kwargs: Any) -> None:
+                 clock=time.monotonic, speech_player: list[str] | None | str = "auto", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.palette = PALETTES[settings.palette]
@@ -139,6 +139,13 @@ class FeedbackApp(App):
         self._pressed: Widget | None = None
         self._shown: tuple | None = None
         self.w: dict[str, Any] = {}
+        self.px_mm = 0.0          # pixels per millimetre of the screen (set in build)
+        self._built_large: bool | None = None
+        self.speech_player = speech_player
+        self._speaker = None
+        self.spoken: list[tuple[str, str]] = []     # (voice language, text) queued for speech
+        self.speech_done: list[tuple[str, int]] = []  # (tag, bytes of audio) rendered
+        self._spoken_key: tuple | None = None
 
     # --- properties for tests and status -----------------------------------------------------
 
@@ -155,8 +162,35 @@ class FeedbackApp(App):
 
     # --- building --------------------------------------------------------------------------
 
-    def fs(self, kind: str) -> float:
-        return sp(font_sp(kind, self.settings.large_text))
+    def fs(self, kind: str, scaled: bool = True) -> float:
+        """A font size; "larger text" enlarges every kind but the titles (already the largest)
+        and, with scaled=False, texts that must keep their room (the languages' own names)."""
+        return sp(font_sp(kind, self.flow.large_text and scaled and kind != "title"))
+
+    def mm(self, millimetres: float) -> float:
+        """Millimetres on the real screen in pixels."""
+        return millimetres * self.px_mm
+
+    def line_h(self, kind: str, lines: int = 1) -> float:
+        return self.fs(kind) * 1.3 * lines
+
+    @property
+    def target(self) -> float:
+        """The least side of a touch target, in pixels."""
+        return self.mm(TARGET_MM)
+
+    @property
+    def gap(self) -> float:
+        """The least space between two touch targets, in pixels."""
+        return self.mm(GAP_MM)
+
+    def outline_w(self) -> float:
+        return max(2.0, self.mm(0.6))
+
+    def outline(self, widget, outlined: bool = False) -> None:
+        """Every button's edge stands out from the background (3:1 or more), filled or not."""
+        p = self.palette
+        frame(widget, p.text if outlined else p.muted_text, self.outline_w())
 
     def build(self):
         if self.window_size:
@@ -171,6 +205,29 @@ class FeedbackApp(App):
         self.terminal = Terminal(self.recorder, guard, scale=s.flow.scale, tz=s.tz,
                                  context=lambda: (self.flow.lang, self.flow.service),
                                  on_rating=self._rating_done)
+        self.px_mm = px_per_mm(s.dpi)
+        root = _Root(self)
+        self.root_widget = root
+        self.banner = Panel(size_hint=(1, None), pos_hint={"top": 1, "x": 0}, halign="center", valign="middle",
+                            opacity=0, markup=True)
+        wrap(self.banner)
+        root.add_widget(self.banner)
+        self.sm: ScreenManager | None = None
+        self._build_screens()
+        Window.bind(on_textinput=self._on_window_text, on_key_down=self._on_window_key)
+        Clock.schedule_interval(self._tick, 0.2)
+        self.refresh()
+        return root
+
+    def _build_screens(self) -> None:
+        """(Re)build every screen at the current text size: at the start, and when the customer
+        switches "larger text" (sizes follow the fonts; targets never shrink under their mm)."""
+        root = self.root_widget
+        current = self.flow.screen
+        if self.sm is not None:
+            root.remove_widget(self.sm)
+        self.w = {}
+        self._pressed = None
         self.sm = ScreenManager(transition=NoTransition())
         for name, builder in ((START, self._build_start), (OUTCOME, self._build_question),
                               (SELF, self._build_question), (COMMENT, self._build_comment),
@@ -178,32 +235,31 @@ class FeedbackApp(App):
             screen = Screen(name=name)
             screen.add_widget(builder(name))
             self.sm.add_widget(screen)
-        root = _Root(self)
-        root.add_widget(self.sm)
-        self.banner = Panel(font_size=self.fs("large"), size_hint=(1, None), height=dp(110),
-                            pos_hint={"top": 1, "x": 0}, halign="center", valign="middle", opacity=0,
-                            markup=True, padding=(dp(20), dp(10)))
-        wrap(self.banner)
-        root.add_widget(self.banner)
-        Window.bind(on_textinput=self._on_window_text, on_key_down=self._on_window_key)
-        Clock.schedule_interval(self._tick, 0.2)
-        self.refresh()
-        return root
+        self.sm.current = current
+        root.add_widget(self.sm, index=len(root.children))  # under the banner
+        self.banner.font_size = self.fs("large")
+        self.banner.height = self.line_h("large", 2) + self.mm(4)
+        self.banner.padding = (self.mm(4), self.mm(2))
+        self._built_large = self.flow.large_text
+        self._shown = None
+
+    def _nav_h(self, font: str = "normal") -> float:
+        """A row of one-line buttons: the text with room around it, never under the target size."""
+        return max(self.target, self.line_h(font) + self.mm(6))
 
     def _buttons_row(self, items: list[tuple[str, str, Any]], font: str = "normal", height: float | None = None,
                      outlined: bool = False):
         """A row of buttons: (pp_id, text key, callback). Outlined ones (Skip, Finish) look
         different from the answers by shape: a frame, no fill."""
-        row = BoxLayout(orientation="horizontal", spacing=dp(24), size_hint_y=None,
-                        height=height or dp(96))
+        row = BoxLayout(orientation="horizontal", spacing=max(self.gap, self.mm(4)), size_hint_y=None,
+                        height=max(self.target, height or self._nav_h(font)))
         for pp_id, _text, cb in items:
             cls = OutlinedButton if outlined else Button
             b = cls(font_size=self.fs(font), background_normal="", background_down="",
                     background_color=self.palette.background if outlined else self.palette.button,
                     color=self.palette.text if outlined else self.palette.button_text,
                     halign="center", valign="middle", markup=True)
-            if outlined:
-                b.set_frame(self.palette.text)
+            self.outline(b, outlined)
             wrap(b)
             b.pp_id = pp_id
             b.bind(on_release=cb)
@@ -211,59 +267,82 @@ class FeedbackApp(App):
             self.w[pp_id] = b
         return row
 
+    def _toggle_button(self, pref: str):
+        b = Button(font_size=self.fs("normal"), background_normal="", background_down="", markup=True,
+                   halign="center", valign="middle")
+        wrap(b)
+        self.outline(b)
+        b.pp_id = f"toggle-{pref}"
+        b.pref = pref
+        b.bind(on_release=self._on_toggle)
+        self.w[b.pp_id] = b
+        return b
+
     def _build_start(self, name: str):
         p = self.palette
-        box = BoxLayout(orientation="vertical", padding=(dp(40), dp(24)), spacing=dp(12))
-        self.w["concerns"] = wrap(Label(font_size=self.fs("normal"), color=p.text, size_hint_y=None, height=dp(44),
-                                        halign="center", valign="middle"))
-        self.w["question"] = wrap(Label(font_size=self.fs("title"), color=p.text, bold=True, size_hint_y=0.22,
+        box = BoxLayout(orientation="vertical", padding=(self.mm(5), self.mm(3)), spacing=self.mm(2))
+        # top: what the feedback concerns (or that speech has no voice here), and the two choices
+        # that make the terminal easier to use, as on the kiosk
+        top = BoxLayout(orientation="horizontal", spacing=max(self.gap, self.mm(4)), size_hint_y=None,
+                        height=self._nav_h())
+        self.w["concerns"] = wrap(Label(font_size=self.fs("normal"), color=p.text, halign="left", valign="middle",
+                                        size_hint_x=1.0, markup=True))
+        top.add_widget(self.w["concerns"])
+        for pref in ("large_text", "speak"):
+            t = self._toggle_button(pref)
+            t.size_hint_x = 0.55 if self.flow.large_text else 0.42
+            top.add_widget(t)
+        self.w["question"] = wrap(Label(font_size=self.fs("title"), color=p.text, bold=True, size_hint_y=0.3,
                                         halign="center", valign="middle"))
         self.w["touch_hint"] = wrap(Label(font_size=self.fs("normal"), color=p.muted_text, size_hint_y=None,
-                                          height=dp(44), halign="center", valign="middle"))
-        faces = BoxLayout(orientation="horizontal", spacing=dp(16), size_hint_y=0.5)
+                                          height=self.line_h("normal") + self.mm(1), halign="center",
+                                          valign="middle"))
+        faces = BoxLayout(orientation="horizontal", spacing=self.mm(4), size_hint_y=0.5)
         FaceButton = face_button_class()
         self.faces = []
         for rating, kind in enumerate(self.flow.faces, start=1):
-            f = FaceButton(p, font_size=self.fs("normal"), kind=kind, rating=rating)
+            f = FaceButton(p, font_size=self.fs("normal"), kind=kind, rating=rating, padding=[0, self.mm(1.5)])
             f.pp_id = f"face-{rating}"
             f.bind(on_release=self._on_face)
             faces.add_widget(f)
             self.faces.append(f)
-        self.w["anonymous"] = wrap(Label(font_size=self.fs("normal"), color=p.text, size_hint_y=None, height=dp(86),
+        self.w["anonymous"] = wrap(Label(font_size=self.fs("normal"), color=p.text, size_hint_y=None,
+                                         height=self.line_h("normal") + self.fs("normal", scaled=False) * 1.3
+                                         + self.mm(1),
                                          halign="center", valign="middle", markup=True))
-        langs = BoxLayout(orientation="horizontal", spacing=dp(12), size_hint_y=None, height=dp(84))
+        langs = BoxLayout(orientation="horizontal", spacing=self.mm(3), size_hint_y=None, height=self._nav_h())
         self.lang_buttons = {}
         for lang in self.settings.flow.languages:
             # wider for a longer name, so that "✓ Українська" in bold still fits
-            b = Button(font_size=self.fs("normal"), background_normal="", background_down="", markup=True,
-                       size_hint_x=len(native_name(lang)) + 4)
+            b = Button(font_size=self.fs("normal", scaled=False), background_normal="", background_down="",
+                       markup=True, size_hint_x=len(native_name(lang)) + 4)
+            self.outline(b)
             b.pp_id = f"lang-{lang}"
             b.lang = lang
             b.bind(on_release=self._on_lang)
             langs.add_widget(b)
             self.lang_buttons[lang] = b
-        for wdg in (self.w["concerns"], self.w["question"], self.w["touch_hint"], faces, self.w["anonymous"], langs):
+        for wdg in (top, self.w["question"], self.w["touch_hint"], faces, self.w["anonymous"], langs):
             box.add_widget(wdg)
         return box
 
     def _build_question(self, name: str):
         p = self.palette
-        box = BoxLayout(orientation="vertical", padding=(dp(48), dp(28)), spacing=dp(14))
-        saved = wrap(Label(font_size=self.fs("normal"), color=p.text, size_hint_y=None, height=dp(48),
+        box = BoxLayout(orientation="vertical", padding=(self.mm(8), self.mm(4)), spacing=self.mm(2.5))
+        saved = wrap(Label(font_size=self.fs("normal"), color=p.text, size_hint_y=None, height=self.line_h("normal"),
                            halign="center", valign="middle", markup=True))
-        step = wrap(Label(font_size=self.fs("small"), color=p.muted_text, size_hint_y=None, height=dp(36),
-                          halign="center", valign="middle"))
-        question = wrap(Label(font_size=self.fs("title"), color=p.text, bold=True, size_hint_y=0.3,
+        step = wrap(Label(font_size=self.fs("small"), color=p.muted_text, size_hint_y=None,
+                          height=self.line_h("small"), halign="center", valign="middle"))
+        question = wrap(Label(font_size=self.fs("title"), color=p.text, bold=True, size_hint_y=0.24,
                               halign="center", valign="middle"))
-        hint = wrap(Label(font_size=self.fs("normal"), color=p.muted_text, size_hint_y=None, height=dp(48),
-                          halign="center", valign="middle"))
+        hint = wrap(Label(font_size=self.fs("normal"), color=p.muted_text, size_hint_y=None,
+                          height=self.line_h("normal"), halign="center", valign="middle"))
         self.w[f"{name}-saved"], self.w[f"{name}-step"] = saved, step
         self.w[f"{name}-question"], self.w[f"{name}-hint"] = question, hint
         values = ("done", "started", "not_done") if name == OUTCOME else ("yes", "no")
         answers = self._buttons_row([(f"{name}-{v}", "", partial(self._on_answer, name, v)) for v in values],
-                                    font="large", height=dp(170))
-        answers.size_hint_y = 0.4
-        answers.height = 0
+                                    font="large")
+        answers.size_hint_y = 0.46
         nav = self._buttons_row([(f"{name}-skip", "", partial(self._on_skip)),
                                  (f"{name}-finish", "", partial(self._on_finish))], outlined=True)
         for wdg in (saved, step, question, hint, answers, Widget(size_hint_y=0.05), nav):
@@ -271,36 +350,60 @@ class FeedbackApp(App):
         return box
 
     def _build_comment(self, name: str):
+        """The keyboard takes what the texts leave; its keys are sized in mm (checked by the tests
+        at the screen's physical size), Send and Skip sit beside the comment box."""
         p = self.palette
-        box = BoxLayout(orientation="vertical", padding=(dp(40), dp(16)), spacing=dp(10))
-        self.w["comment-saved"] = wrap(Label(font_size=self.fs("small"), color=p.text, size_hint_y=None,
-                                             height=dp(34), halign="center", valign="middle", markup=True))
+        pad_x, pad_y = self.mm(2), self.mm(1.5)
+        box = BoxLayout(orientation="vertical", padding=(pad_x, pad_y), spacing=self.gap)
+        head_h = (self.fs("small") * 2 + self.fs("large")) * 1.15
+        head = BoxLayout(orientation="horizontal", size_hint_y=1, spacing=self.gap)
+        texts = BoxLayout(orientation="vertical")
+        self.w["comment-saved"] = wrap(Label(font_size=self.fs("small"), color=p.text, size_hint_y=1,
+                                             halign="center", valign="middle", markup=True))
         self.w["comment-question"] = wrap(Label(font_size=self.fs("large"), color=p.text, bold=True,
-                                                size_hint_y=None, height=dp(56), halign="center", valign="middle"))
-        self.w["comment-hint"] = wrap(Label(font_size=self.fs("small"), color=p.text, size_hint_y=None,
-                                            height=dp(34), halign="center", valign="middle"))
-        self.w["comment-box"] = wrap(Panel(bg=style.COMMENT_BG, border=p.accent, font_size=self.fs("normal"),
-                                           color=style.COMMENT_TEXT, size_hint_y=None, height=dp(104),
-                                           halign="left", valign="top", padding=(dp(16), dp(10)), markup=True))
-        self.w["comment-box"].pp_id = "comment-box"
-        self.w["comment-count"] = Label(font_size=self.fs("small"), color=p.muted_text, size_hint_y=None,
-                                        height=dp(28), halign="right")
+                                                size_hint_y=self.fs("large") / self.fs("small"),
+                                                halign="center", valign="middle"))
+        self.w["comment-hint"] = wrap(Label(font_size=self.fs("small"), color=p.text, size_hint_y=1,
+                                            halign="center", valign="middle"))
+        for wdg in (self.w["comment-saved"], self.w["comment-question"], self.w["comment-hint"]):
+            texts.add_widget(wdg)
+        self.w["comment-count"] = Label(font_size=self.fs("small"), color=p.muted_text, size_hint_x=0.14,
+                                        halign="right", valign="bottom")
         self.w["comment-count"].bind(size=lambda w, s: setattr(w, "text_size", s))
-        self.kb_state = KeyboardState(layouts=layouts_for(self.flow.lang), max_len=self.settings.flow.comment_max)
+        head.add_widget(texts)
+        head.add_widget(self.w["comment-count"])
+        row_h = max(self._nav_h(), self.line_h("normal", 2) + self.mm(2))  # two lines of the comment
+        row = BoxLayout(orientation="horizontal", spacing=max(self.gap, self.mm(3)), size_hint_y=None, height=row_h)
+        self.w["comment-box"] = wrap(Panel(bg=style.COMMENT_BG, border=p.accent, border_w=self.outline_w(),
+                                           font_size=self.fs("normal"), color=style.COMMENT_TEXT,
+                                           halign="left", valign="top", padding=(self.mm(2), self.mm(1)),
+                                           markup=True, size_hint_x=0.64))
+        self.w["comment-box"].pp_id = "comment-box"
+        row.add_widget(self.w["comment-box"])
+        send = self._buttons_row([("comment-send", "", self._on_send)])
+        skip = self._buttons_row([("comment-skip", "", self._on_skip)], outlined=True)
+        for r in (send, skip):
+            r.size_hint_x = 0.18
+            r.size_hint_y = 1
+            row.add_widget(r)
+        self.kb_state = KeyboardState(layouts=layouts_for(self.flow.lang), max_len=self.settings.flow.comment_max,
+                                      text=self.flow.draft)
+        # The keyboard gets what the texts above leave, but never keys under the target size:
+        # then the texts give way (they are one line each).
+        rows = self.kb_state.layout()["rows"]
+        kb_min = rows * self.mm(TARGET_MM - 0.5) + (rows - 1) * self.gap
+        kb_h = max(kb_min, Window.height - 2 * pad_y - 2 * self.gap - head_h - row_h)
         self.keyboard = make_keyboard_widget(state=self.kb_state, palette=p, font_size=self.fs("normal"),
-                                             size_hint_y=1)
+                                             size_hint_y=None, height=kb_h, gap=self.gap, outline=p.muted_text,
+                                             outline_w=self.outline_w())
         self.keyboard.bind(on_text=self._on_typed)
-        nav = BoxLayout(orientation="horizontal", spacing=dp(24), size_hint_y=None, height=dp(84))
-        nav.add_widget(self._buttons_row([("comment-send", "", self._on_send)], height=dp(84)))
-        nav.add_widget(self._buttons_row([("comment-skip", "", self._on_skip)], height=dp(84), outlined=True))
-        for wdg in (self.w["comment-saved"], self.w["comment-question"], self.w["comment-hint"],
-                    self.w["comment-box"], self.w["comment-count"], self.keyboard, nav):
+        for wdg in (head, row, self.keyboard):
             box.add_widget(wdg)
         return box
 
     def _build_thanks(self, name: str):
         p = self.palette
-        box = BoxLayout(orientation="vertical", padding=(dp(60), dp(40)), spacing=dp(20))
+        box = BoxLayout(orientation="vertical", padding=(self.mm(10), self.mm(6)), spacing=self.mm(3))
         FaceButton = face_button_class()
         face = FaceButton(p, kind="very_satisfied", size_hint_y=0.4)
         face.label.size_hint_y = 0.001
@@ -310,7 +413,7 @@ class FeedbackApp(App):
         self.w["thanks-next"] = wrap(Label(font_size=self.fs("normal"), color=p.muted_text, size_hint_y=0.12,
                                            halign="center", valign="middle"))
         nav = self._buttons_row([("thanks-back", "", self._on_back)])
-        nav.padding = (dp(300), 0)
+        nav.padding = (self.mm(40), 0)
         for wdg in (face, self.w["thanks"], self.w["thanks-next"], nav):
             box.add_widget(wdg)
         return box
@@ -320,20 +423,33 @@ class FeedbackApp(App):
     def refresh(self) -> None:
         """Bring every widget in line with the flow (language, screen, banners)."""
         f, p, tr = self.flow, self.palette, self.tr
+        if self._built_large != f.large_text:
+            self._build_screens()
+        assert self.sm is not None
         if self.sm.current != f.screen:
             self.sm.current = f.screen
         # start
         service = f.service
+        notes = []
+        if f.speak and not has_voice(f.lang):
+            # said in words, in the customer's language: never read in another one without saying so
+            notes.append(f"[b]{tr(T.NO_VOICE)}[/b]")
         if service:
             names = self.settings.service_names.get(service, {})
-            self.w["concerns"].text = tr(T.CONCERNS, service=names.get(f.lang) or names.get("en") or service)
+            notes.append(tr(T.CONCERNS, service=names.get(f.lang) or names.get("en") or service))
         elif self.scan_note and self.now() < self._scan_note_until:
-            self.w["concerns"].text = tr(self.scan_note)
-        else:
-            self.w["concerns"].text = ""
+            notes.append(tr(self.scan_note))
+        self.w["concerns"].text = "\n".join(notes)
+        for pref, msg in (("large_text", T.LARGER_TEXT), ("speak", T.READ_ALOUD)):
+            b, on = self.w[f"toggle-{pref}"], getattr(f, pref)
+            b.text = (f"{CHECK} " if on else "") + tr(msg)
+            b.background_color = p.accent if on else p.button
+            b.color = p.accent_text if on else p.button_text
+            b.bold = on
         self.w["question"].text = tr(T.QUESTION)
         self.w["touch_hint"].text = tr(T.TOUCH_A_FACE)
-        self.w["anonymous"].text = f"[b]{tr(T.ANONYMOUS)}[/b]\n{tr(T.NOTHING_STORED)}"
+        self.w["anonymous"].text = (f"[b]{tr(T.ANONYMOUS)}[/b]\n"
+                                    f"[size={int(self.fs('normal', scaled=False))}]{tr(T.NOTHING_STORED)}[/size]")
         for face in self.faces:
             face.text = tr(T.FACE_LABELS[face.kind])
             face.selected = f.pending_rating and face is self._pressed
@@ -394,11 +510,79 @@ class FeedbackApp(App):
             self.banner.opacity = 0
             self.banner.text = ""
         self._shown = self._state_key()
+        self._speak_screen()
 
     def _state_key(self) -> tuple:
         f = self.flow
-        return (f.screen, f.lang, f.error, f.warning, f.service, f.draft,
+        return (f.screen, f.lang, f.error, f.warning, f.service, f.draft, f.large_text, f.speak,
                 self.scan_note if self.now() < self._scan_note_until else None)
+
+    # --- speech ----------------------------------------------------------------------------
+
+    def speech_text(self) -> str:
+        """What is read aloud of the screen shown: its texts and its buttons, in screen order."""
+        f, tr = self.flow, self.tr
+        parts: list[str] = []
+        if f.error:
+            parts.append(tr(T.SAVE_FAILED))
+        elif f.warning:
+            parts.append(tr(T.STILL_THERE))
+        if f.screen == START:
+            if self.w["concerns"].text and f.service:
+                names = self.settings.service_names.get(f.service, {})
+                parts.append(tr(T.CONCERNS, service=names.get(f.lang) or names.get("en") or f.service))
+            parts += [tr(T.QUESTION), tr(T.TOUCH_A_FACE)]
+            parts += [f"{i}: {tr(T.FACE_LABELS[kind])}" for i, kind in enumerate(f.faces, start=1)]
+            parts += [tr(T.ANONYMOUS), tr(T.NOTHING_STORED), tr(T.LARGER_TEXT), tr(T.READ_ALOUD)]
+        elif f.screen in (OUTCOME, SELF):
+            if self._last_was_store and f.response is not None:
+                parts.append(tr(T.RATING_SAVED if f.response.part == "rating" else T.ANSWER_SAVED))
+            n, total = f.step()
+            q, hint, answers = ((T.OUTCOME_Q, "", T.OUTCOME_ANSWERS) if f.screen == OUTCOME
+                                else (T.SELF_Q, T.SELF_HINT, T.SELF_ANSWERS))
+            parts += [tr(T.STEP, n=n, total=total), tr(q)] + ([tr(hint)] if hint else [])
+            parts += [tr(m) for m in answers.values()] + [tr(T.SKIP), tr(T.FINISH)]
+        elif f.screen == COMMENT:
+            if self._last_was_store and f.response is not None:
+                parts.append(tr(T.ANSWER_SAVED if f.response.part != "rating" else T.RATING_SAVED))
+            parts += [tr(T.COMMENT_Q), tr(T.COMMENT_HINT), tr(T.SEND), tr(T.SKIP)]
+        elif f.screen == THANKS:
+            parts += [tr(T.THANKS), tr(T.THANKS_NEXT), tr(T.BACK_TO_START)]
+        return " ".join(p if p.rstrip().endswith((".", "?", "!", ":")) else p + "." for p in parts if p.strip())
+
+    def _speak_screen(self) -> None:
+        """Read the screen when speech is on and something a listener must know changed: a new
+        screen, the language, speech just switched on, a warning or a failed save."""
+        f = self.flow
+        key = (f.screen, f.lang, f.speak, f.error, f.warning, f.service, f.response.rev if f.response else None)
+        if key == self._spoken_key:
+            return
+        self._spoken_key = key
+        if f.speak and has_voice(f.lang):
+            self.speak(self.speech_text())
+
+    def speak(self, text: str) -> None:
+        """Queue `text` in the customer's language. Never blocks; a failing speaker never stops the
+        screen. A language without a voice is not spoken at all (the screen says so)."""
+        lang = self.flow.lang
+        if not has_voice(lang) or not text:
+            return
+        try:
+            if self._speaker is None:
+                from pathlib import Path
+
+                from uikit.speech import Speaker
+
+                self._speaker = Speaker(Path(self.settings.data_dir) / "speech", player=self.speech_player,
+                                        speed=self.settings.speech_speed, on_done=self._speech_done)
+            self._speaker.say([(lang, text)], tag=self.flow.screen)
+            self.spoken.append((lang, text))
+        except Exception:
+            log.exception("feedback: speech failed")
+
+    def _speech_done(self, utterance: Any, files: list) -> None:
+        """On the speaker's thread: remember what was rendered (the files go away after)."""
+        self.speech_done.append((utterance.tag, sum(f.stat().st_size for f in files if f.exists())))
 
     # --- input -----------------------------------------------------------------------------
 
@@ -498,6 +682,10 @@ class FeedbackApp(App):
             self.flow.back_to_start(self.now())
             self._enter_screen()
         self.refresh()
+
+    def _on_toggle(self, button) -> None:
+        if self.flow.toggle(button.pref, self.now()):
+            self.refresh()
 
     def _on_lang(self, button) -> None:
         if self.flow.set_language(button.lang, self.now()):
@@ -603,6 +791,8 @@ class FeedbackApp(App):
             log.warning("cannot write %s: %s", STATUS_FILE, exc)
 
     def on_stop(self) -> None:
+        if self._speaker is not None:
+            self._speaker.close(timeout=2)
         if self.buttons is not None:
             self.buttons.stop()
         if self.recorder is not None:

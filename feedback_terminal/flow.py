@@ -46,6 +46,8 @@ class FlowSettings:
     thanks_s: float = 6.0       # the thank-you screen stays this long
     settle_s: float = 0.35      # taps ignored right after a screen change
     comment_max: int = COMMENT_MAX_DEFAULT
+    large_text: bool = False    # the customer's "larger text" at the start (the device's setting)
+    speak: bool = False         # the customer's "read aloud" at the start
 
     def __post_init__(self) -> None:
         if self.scale not in FACE_KINDS:
@@ -81,11 +83,14 @@ class Flow:
     changed_at: float = 0.0              # when the screen last changed
     last_touch: float = 0.0
     resets: int = 0
+    large_text: bool = False             # "larger text", chosen by the customer (or the device's default)
+    speak: bool = False                  # "read aloud"
     history: deque = field(default_factory=lambda: deque(maxlen=50))  # the last screens shown
     idle: IdleTimer = field(init=False)
 
     def __post_init__(self) -> None:
         self.lang = self.lang or self.settings.default_language
+        self.large_text, self.speak = self.settings.large_text, self.settings.speak
         self.idle = IdleTimer(timeout_s=self.settings.idle_s, warn_s=self.settings.warn_s)
 
     # --- queries ------------------------------------------------------------------------
@@ -109,7 +114,8 @@ class Flow:
     def idle_active(self) -> bool:
         """Whether the idle timer counts: anywhere but an untouched start screen."""
         return (self.screen != START or self.lang != self.settings.default_language
-                or self.service is not None or self.error)
+                or self.service is not None or self.error
+                or (self.large_text, self.speak) != (self.settings.large_text, self.settings.speak))
 
     # --- transitions --------------------------------------------------------------------
 
@@ -211,6 +217,7 @@ class Flow:
         self.service = None
         self.error = False
         self.lang = self.settings.default_language
+        self.large_text, self.speak = self.settings.large_text, self.settings.speak
         self._go(START, now)
 
     def set_language(self, lang: str, now: float) -> bool:
@@ -218,6 +225,15 @@ class Flow:
         if lang not in self.settings.languages or self.busy:
             return False
         self.lang = lang
+        return True
+
+    def toggle(self, pref: str, now: float) -> bool:
+        """The customer's "larger text" or "read aloud", switched on the start screen; both go
+        back to the device's defaults with the language when the customer has gone."""
+        self.touch(now)
+        if pref not in ("large_text", "speak") or self.screen != START or self.busy:
+            return False
+        setattr(self, pref, not getattr(self, pref))
         return True
 
     def attribute(self, service: str | None, now: float) -> None:

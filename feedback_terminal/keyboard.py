@@ -172,6 +172,8 @@ def _widget_class():
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.button import Button
 
+    from .access import frame
+
     class OnScreenKeyboard(BoxLayout):
         """Rows of buttons from a KeyboardState. Dispatches `on_text` after each change."""
 
@@ -180,9 +182,12 @@ def _widget_class():
         space_label = StringProperty("")
         __events__ = ("on_text",)
 
-        def __init__(self, state: KeyboardState, palette, **kwargs) -> None:
+        def __init__(self, state: KeyboardState, palette, gap: float | None = None, outline=None,
+                     outline_w: float = 2.0, **kwargs) -> None:
+            self.gap = dp(6) if gap is None else gap
+            self.outline, self.outline_w = outline, outline_w
             kwargs.setdefault("orientation", "vertical")
-            kwargs.setdefault("spacing", dp(6))
+            kwargs.setdefault("spacing", self.gap)
             super().__init__(**kwargs)
             self.state = state
             self.palette = palette
@@ -205,13 +210,15 @@ def _widget_class():
                 self.clear_widgets()
                 self._buttons = []
                 for row in rows:
-                    box = BoxLayout(orientation="horizontal", spacing=dp(6))
+                    box = BoxLayout(orientation="horizontal", spacing=self.gap)
                     total = sum(k.width for k in row)
                     line = []
                     for key in row:
                         b = Button(font_size=self.font_size, size_hint_x=key.width / total,
                                    background_normal="", background_down="")
                         b.bind(on_release=self._on_key)
+                        if self.outline is not None:
+                            frame(b, self.outline, self.outline_w)
                         box.add_widget(b)
                         line.append(b)
                     self._buttons.append(line)

@@ -9,7 +9,10 @@
     comment_max = 500            # characters
     button_follow_up = true      # a physical button press shows the follow-up questions
     palette = "standard"         # or "high_contrast"
-    large_text = false
+    large_text = false           # larger type from the start (the customer can switch it too)
+    read_aloud = false           # speech on from the start (the customer can switch it too)
+    speech_speed = 140           # words per minute
+    dpi = 0                      # the screen's real DPI (0 = trust what it reports): targets are sized in mm
     fullscreen = true
 
     [feedback.misuse]            # presses are never dropped: they are stored with flags
@@ -67,6 +70,9 @@ class FeedbackSettings:
     palette: str
     large_text: bool
     fullscreen: bool
+    read_aloud: bool = False
+    speech_speed: int = 140
+    dpi: float = 0.0
 
 
 class Buttons(Type):
@@ -117,7 +123,11 @@ FEEDBACK = Section("feedback", (
     Field("comment_max", Int(1, COMMENT_MAX_LIMIT), COMMENT_MAX_DEFAULT, "characters in a comment"),
     Field("button_follow_up", Bool(), True, "a physical button press shows the follow-up questions"),
     Field("palette", Choice(*PALETTES), "standard", "colours"),
-    Field("large_text", Bool(), False, "larger type throughout"),
+    Field("large_text", Bool(), False, "larger type throughout from the start (the customer can switch it too)"),
+    Field("read_aloud", Bool(), False, "speech on from the start (the customer can switch it too)"),
+    Field("speech_speed", Int(80, 300), 140, "words per minute of the spoken texts"),
+    Field("dpi", Number(0, 1000), 0.0,
+          "the screen's real DPI when it reports a wrong one (0: trust it); touch targets are sized in mm from it"),
     Field("fullscreen", Bool(), True, "false: a window"),
     Field("misuse", Table(MISUSE), description="misuse flags"),
     Field("buttons", Buttons(), None, "physical smiley buttons (evdev)",
@@ -143,7 +153,7 @@ def load_settings(device: Device, site: Site) -> FeedbackSettings:
     flow = FlowSettings(scale=v["scale"], languages=tuple(lang for lang in site.languages if lang in supported),
                         default_language=site.default_language, follow_ups=tuple(v["follow_ups"]),
                         idle_s=v["idle_s"], warn_s=v["warn_s"], thanks_s=v["thanks_s"], settle_s=v["settle_s"],
-                        comment_max=v["comment_max"])
+                        comment_max=v["comment_max"], large_text=v["large_text"], speak=v["read_aloud"])
     a = v["attribution"]
     return FeedbackSettings(
         flow=flow, site=site.id, device=device.id, tz=site.timezone, store=device.store,
@@ -152,7 +162,7 @@ def load_settings(device: Device, site: Site) -> FeedbackSettings:
         service_names={sid: dict(s.name) for sid, s in site.services.items()},
         misuse=v["misuse"], buttons=v["buttons"], attribution=a["enabled"], scan_gap_s=a["gap_s"],
         button_follow_up=v["button_follow_up"], palette=v["palette"], large_text=v["large_text"],
-        fullscreen=v["fullscreen"],
+        fullscreen=v["fullscreen"], read_aloud=v["read_aloud"], speech_speed=v["speech_speed"], dpi=v["dpi"],
     )
 
 

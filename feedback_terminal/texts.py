@@ -57,3 +57,7 @@ STILL_THERE = N_("Are you still there? Touch the screen to continue.")
 SAVE_FAILED = N_("Sorry, your answer could not be saved. Please try again.")
 CONCERNS = N_("Your feedback concerns: {service}")
 SCAN_UNKNOWN = N_("The code could not be read. You can still give feedback.")
+
+LARGER_TEXT = N_("Larger text")
+READ_ALOUD = N_("Read aloud")
+NO_VOICE = N_("Read aloud is not available in this language.")
