@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -7,7 +9,10 @@ import pytest
 # Kivy must not read pytest's argv nor write into the user's home.
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
-os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
+if "KIVY_HOME" not in os.environ:
+    # made once per run (and removed at its end: hundreds were left in /tmp before)
+    os.environ["KIVY_HOME"] = tempfile.mkdtemp(prefix="kivy-home-")
+    atexit.register(shutil.rmtree, os.environ["KIVY_HOME"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parent.parent
 #: Screenshots and other artefacts a test run leaves for people to look at.
