@@ -43,7 +43,7 @@ def site_context(site: Site | None) -> dict[str, Any]:
     empty without a site file, and those checks are then skipped."""
     if site is None:
         return {}
-    return {"services": set(site.services), "counters": set(site.counters)}
+    return {"services": set(site.services), "counters": set(site.counters), "languages": tuple(site.languages)}
 
 
 @dataclass

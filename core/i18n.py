@@ -37,7 +37,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "kiosk": OFFICIAL + CITIZEN_EXTRA,
     "printer": OFFICIAL + CITIZEN_EXTRA,
     "feedback": OFFICIAL + CITIZEN_EXTRA,
-    "display": OFFICIAL,
+    "display": OFFICIAL + CITIZEN_EXTRA,
     "counter": OFFICIAL,
     "web": OFFICIAL,  # the central web service's pages (central/web/i18n.py updates its catalogs)
     "phone": OFFICIAL + CITIZEN_EXTRA,  # the page behind a ticket's QR code (central/web/follow.py)

@@ -21,6 +21,7 @@ import logging
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from uikit.appsupport import close_all
 from uikit.techoverlay import InfoSource
 
 from .model import DisplayModel, ServiceRow, counter_label, counter_names, opening_text, service_wait_text
-from .settings import DisplaySettings
+from .settings import DisplaySettings, check_against_site
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,16 @@ class DisplayApp(App):
                  username: str | None = None, password: str | None = None, speech_dir: str | Path | None = None,
                  player: Any = "settings", speech_on_done=None, keep_speech_files: bool = False,
                  link_factory=None, device_config: str | Path | None = None, tech_info: InfoSource | None = None,
-                 **kw: Any) -> None:
+                 wall_clock: Callable[[], float] | None = None, **kw: Any) -> None:
+        # Languages the site does not offer, or without a display catalog: refused before a window
+        # opens (the CLI may have read the [display] section without the site's languages at hand).
+        check_against_site(settings, site)
         super().__init__(**kw)
         self.site = site
         self.settings = settings
+        # The wall clock (epoch seconds) that paces the labels' languages, the clock text and the
+        # burn-in shift; injectable so that a test can step through the languages.
+        self.wall_clock: Callable[[], float] = wall_clock or time.time
         self.broker = broker
         self.device = device
         self.username, self.password = username, password
@@ -214,7 +221,7 @@ class DisplayApp(App):
         return t
 
     def _refresh(self, force: bool = False) -> None:
-        now, wall = time.monotonic(), time.time()
+        now, wall = time.monotonic(), self.wall_clock()
         m = self.model
         lang = m.label_language(wall)
         shift = m.shift(wall)
@@ -405,7 +412,7 @@ class DisplayScreen(Widget):
             self.call_number.text = big.number
             primary = site.default_language
             self.call_counter.text = "\u2192 " + counter_label(site, big.counter, primary)
-            others = [n for n in counter_names(site, big.counter, s.label_languages)
+            others = [n for n in counter_names(site, big.counter, s.languages)
                       if n != counter_label(site, big.counter, primary)]
             self.call_others.text = " / ".join(others)
             self.highlighted = True

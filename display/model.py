@@ -230,7 +230,9 @@ class DisplayModel:
         return [r for r in self.services if r.waiting or r.open_counters]
 
     def label_language(self, wall: float) -> str:
-        langs = self.settings.label_languages
+        """The language of the fixed labels at wall-clock time `wall`: each of the display's
+        languages in turn, in their order, for `label_cycle_s` seconds."""
+        langs = self.settings.languages
         return langs[int(wall // self.settings.label_cycle_s) % len(langs)]
 
     def shift(self, wall: float) -> tuple[int, int]:
@@ -286,7 +288,8 @@ class DisplayModel:
 _TIME_LOCALE = {"en": "en_GB"}
 #: The day of an opening as it fits "Opens {date} at {time}" (Finnish: the weekday in the essive,
 #: as CLDR gives it in a date; Swedish: "måndagen den 7 december").
-_OPENING_DATE = {"fi": "EEEE d. MMMM", "sv": "EEEE'en den' d MMMM", "en": "EEEE d MMMM"}
+_OPENING_DATE = {"fi": "EEEE d. MMMM", "sv": "EEEE'en den' d MMMM", "en": "EEEE d MMMM",
+                 "et": "EEEE, d. MMMM", "ru": "EEEE, d MMMM", "uk": "EEEE, d MMMM"}
 
 
 @functools.lru_cache(maxsize=None)
