@@ -1,0 +1,538 @@
+"""One iCalendar feed (RFC 5545) of one authority, for one service of one site, as bookings.
+
+Parsed with the maintained `icalendar` library; recurring series (RRULE, RDATE, EXDATE and
+RECURRENCE-ID exceptions) are expanded with `dateutil.rrule`, which icalendar itself depends on,
+for the local days asked (today and tomorrow): the expansion needs only the rule sets of one
+event at a time, and the few lines below keep the time zone handling in one place (local wall
+time of the event's own zone, as RFC 5545 says) — `recurring_ical_events` would be one more
+dependency for the same result.
+
+**No personal data crosses.** A `Booking` has no field that could hold text of the feed: SUMMARY,
+DESCRIPTION, ATTENDEE, ORGANIZER, CONTACT, COMMENT and the other free-text properties (`FREE_TEXT`)
+are cut out of the feed before it is even parsed, unless the mapping reads one (a code pattern
+over DESCRIPTION); UID and whatever else is parsed is read only to find the code, the room and
+the needs, to join a series with its exceptions, and dropped. The code itself is kept only as
+`core.engine.appointment_ref` of it (HMAC-SHA256 with the key given), the reference the site's
+engine already uses; a room is kept only when it is one of the site's rooms named in the mapping;
+needs only from a fixed vocabulary (`core.engine.Needs`).
+
+**All or nothing.** A feed that is not iCalendar, has a broken line, an event without DTSTART,
+a time zone that does not exist, an invalid rule or is over the size limit raises
+`BookingFeedError` and gives no bookings at all. The error's `reason` is safe to show: it names
+a line number, an event number or a property name, never the text of the feed.
+
+A booking whose code cannot be found (or is shared by two bookings) is skipped and counted in
+`FeedImport.skipped`; that is not an error.
+
+The mapping (`FeedMapping`), field by field:
+
+=================  ==========================================================================
+booking code       `code_property` (default ``X-BOOKING-CODE``), else the first match of
+                   `code_pattern` (named group ``code``, else group 1, else the whole match)
+                   searched in `code_fields` (default LOCATION, DESCRIPTION) — in that order;
+                   it must be 3 to 32 letters, digits or ``-`` (`core.appointments.CODE_RE`)
+start              DTSTART: TZID resolved through the feed's VTIMEZONEs or the IANA database,
+                   UTC (``Z``) as such, floating times in the site's zone (`tz`); an all-day
+                   event (a DATE) is not a booking and is skipped
+duration           DTEND − DTSTART, else DURATION, else `default_duration_min`
+room or counter    `room_property` (default LOCATION), optionally narrowed by `room_pattern`,
+                   looked up (case-insensitive) in `rooms` (feed text → site room id); a value
+                   not in `rooms` gives no room (counted in `FeedImport.unmapped_rooms`)
+needs              tokens of `needs_property` (default ``X-BOOKING-NEEDS``, comma separated)
+                   and of CATEGORIES, looked up case-insensitively in `need_tokens` (token →
+                   ``hearing_loop``, ``accessible_room`` or ``interpreter:<lang>``); also the
+                   literal ``interpreter:<lang>``; other tokens are ignored
+status             STATUS:CANCELLED → `Booking.cancelled`
+series             RRULE, RDATE, EXDATE; an exception (RECURRENCE-ID) replaces its occurrence;
+                   an occurrence's `key` is ``<ref>@<original local date>``
+=================  ==========================================================================
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+from dateutil.rrule import rruleset, rrulestr  # type: ignore[import-untyped]  # no stubs in the environment
+
+from core.appointments import CODE_RE
+from core.engine import Needs, appointment_ref
+from core.events import LANG_PATTERN
+
+#: The fetch enforces the same limit while reading; the parser refuses anything larger.
+MAX_FEED_BYTES = 10 * 1024 * 1024
+
+DEFAULT_NEED_TOKENS: Mapping[str, str] = {
+    "hearing_loop": "hearing_loop", "hearing-loop": "hearing_loop", "induktiosilmukka": "hearing_loop",
+    "hörslinga": "hearing_loop",
+    "accessible_room": "accessible_room", "accessible-room": "accessible_room", "esteetön": "accessible_room",
+    "esteeton": "accessible_room", "tillgänglig": "accessible_room",
+}
+
+_NAME_RE = re.compile(r"[A-Za-z0-9-]+")
+# A content line starts with a name followed by parameters (;) or the value (:) (RFC 5545 3.1).
+_CONTENT_LINE_RE = re.compile(rb"([A-Za-z0-9-]+)[;:]")
+_INTERPRETER_RE = re.compile(rf"(?:interpreter|tulkki|tolk):({LANG_PATTERN})")
+#: Free text, dropped before parsing unless the mapping reads the property (a code in DESCRIPTION).
+FREE_TEXT = frozenset({"SUMMARY", "DESCRIPTION", "ATTENDEE", "ORGANIZER", "CONTACT", "COMMENT", "ATTACH", "URL",
+                       "GEO", "RESOURCES", "RELATED-TO", "X-ALT-DESC", "X-MICROSOFT-CDO-ALTDESC"})
+_MAX_SERIES_OCCURRENCES = 10_000  # a rule is expanded over two days; more than this is no booking system's
+
+
+class BookingFeedError(ValueError):
+    """The feed was refused whole. `reason` is safe to show anywhere: it never quotes the feed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class FeedMapping:
+    """How one feed's events become bookings of one service of one site (see the module's table)."""
+    service: str
+    tz: str = "Europe/Helsinki"  # the site's zone: floating times are in it, local days are of it
+    code_property: str | None = "X-BOOKING-CODE"
+    code_pattern: str | None = None
+    code_fields: tuple[str, ...] = ("LOCATION", "DESCRIPTION")
+    room_property: str | None = "LOCATION"
+    room_pattern: str | None = None
+    rooms: Mapping[str, str] = field(default_factory=dict)
+    needs_property: str | None = "X-BOOKING-NEEDS"
+    needs_from_categories: bool = True
+    need_tokens: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_NEED_TOKENS))
+    default_duration_min: int = 30
+    max_bytes: int = MAX_FEED_BYTES
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.tz!r} for the site") from None
+        for name in (self.code_property, self.room_property, self.needs_property, *self.code_fields):
+            if name is not None and not _NAME_RE.fullmatch(name):
+                raise ValueError(f"{name!r} is not an iCalendar property name")
+        for pattern in (self.code_pattern, self.room_pattern):
+            if pattern is not None:
+                re.compile(pattern)
+        for token, need in self.need_tokens.items():
+            if need not in ("hearing_loop", "accessible_room") and not _INTERPRETER_RE.fullmatch(need):
+                raise ValueError(f"need token {token!r}: {need!r} is not hearing_loop, accessible_room "
+                                 "or interpreter:<lang>")
+        if self.default_duration_min <= 0:
+            raise ValueError("default_duration_min must be positive")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """One booking (one occurrence of a series) as a site may know it. No text of the feed."""
+    key: str  # the booking's identity across imports: ref, or ref@YYYY-MM-DD for an occurrence of a series
+    ref: str  # core.engine.appointment_ref of the booking code
+    service: str
+    start: _dt.datetime  # aware, in the site's zone
+    duration_min: int
+    room: str | None = None
+    needs: Needs = Needs()
+    cancelled: bool = False
+
+    @property
+    def at_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    @property
+    def day(self) -> _dt.date:
+        return self.start.date()
+
+
+@dataclass(frozen=True)
+class FeedImport:
+    """The result of one parse: the bookings on the days asked, and what was left out."""
+    bookings: tuple[Booking, ...]
+    events: int  # VEVENTs in the feed
+    skipped: Mapping[str, int]  # reason (no_code, duplicate_code, all_day) -> bookings
+    unmapped_rooms: int = 0
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def _check_lines(data: bytes, drop: frozenset[bytes]) -> bytes:
+    """Every unfolded line must be a content line; name the first that is not by its number.
+
+    Returns the feed without the properties in `drop` (free text: they never reach the parser,
+    which also spares it most of its work)."""
+    lines = data.split(b"\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or lines[first].strip().upper() != b"BEGIN:VCALENDAR":
+        raise BookingFeedError("not an iCalendar feed (it does not begin with BEGIN:VCALENDAR)")
+    kept: list[bytes] = []
+    keeping = True
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue  # an empty line: tolerated
+        if line[:1] in (b" ", b"\t"):  # the continuation of a folded line
+            if keeping:
+                kept.append(line)
+            continue
+        m = _CONTENT_LINE_RE.match(line)
+        if not m:
+            raise BookingFeedError(f"line {number}: not an iCalendar content line (NAME:value)")
+        keeping = m.group(1).upper() not in drop
+        if keeping:
+            kept.append(line)
+    return b"\r\n".join(kept) + b"\r\n"
+
+
+def _safe_name(name: Any) -> str:
+    return name if isinstance(name, str) and _NAME_RE.fullmatch(name) else "a property"
+
+
+def _read(data: bytes, mapping: FeedMapping) -> icalendar.Calendar:
+    max_bytes = mapping.max_bytes
+    if len(data) > max_bytes:
+        raise BookingFeedError(f"the feed is larger than {max_bytes // (1024 * 1024)} MB")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BookingFeedError(f"not UTF-8 text (byte {exc.start + 1})") from None
+    used = {mapping.code_property, mapping.room_property, mapping.needs_property,
+            *(mapping.code_fields if mapping.code_pattern else ())}
+    data = _check_lines(data, frozenset(n.encode("ascii") for n in FREE_TEXT - {u.upper() for u in used if u}))
+    try:
+        cal = icalendar.Calendar.from_ical(data)
+    except Exception:  # the library's messages quote the feed: never pass them on
+        raise BookingFeedError("not a readable iCalendar feed (components not properly begun and ended)") from None
+    if not isinstance(cal, icalendar.Calendar) or cal.name != "VCALENDAR":
+        raise BookingFeedError("not an iCalendar feed (no VCALENDAR)")
+    event_no = 0
+    for comp in cal.walk():
+        if comp.name == "VEVENT":
+            event_no += 1
+        for name, _message in comp.errors:
+            where = f"event {event_no}" if comp.name == "VEVENT" else _safe_name(comp.name)
+            what = f"property {_safe_name(name)} is not valid" if name else "a line cannot be read"
+            raise BookingFeedError(f"{where}: {what}")
+    return cal
+
+
+# --- times --------------------------------------------------------------------------------------
+
+def _when(prop: Any, site_tz: _dt.tzinfo, where: str, name: str) -> _dt.datetime | _dt.date:
+    """An aware datetime (or a date) of a DTSTART-like property; floating times in the site's zone."""
+    try:
+        value = prop.dt
+    except Exception:
+        raise BookingFeedError(f"{where}: {name} is not a valid date or time") from None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            if prop.params.get("TZID"):
+                raise BookingFeedError(f"{where}: the time zone of {name} does not exist")
+            return value.replace(tzinfo=site_tz)
+        return value
+    if isinstance(value, _dt.date):
+        return value
+    raise BookingFeedError(f"{where}: {name} is not a date or time")
+
+
+def _each(prop: Any) -> list[Any]:
+    return prop if isinstance(prop, list) else [prop]
+
+
+def _list_times(event: Any, name: str, zone: _dt.tzinfo, site_tz: _dt.tzinfo,
+                where: str) -> list[_dt.datetime | _dt.date]:
+    """RDATE / EXDATE values as wall times of the event's zone (naive) or dates."""
+    out: list[_dt.datetime | _dt.date] = []
+    for prop in _each(event.get(name, [])):
+        tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
+        for item in getattr(prop, "dts", []):
+            value = item.dt
+            if isinstance(value, tuple):  # a PERIOD: its start
+                value = value[0]
+            if isinstance(value, _dt.datetime):
+                if value.tzinfo is None:
+                    if tzid:
+                        raise BookingFeedError(f"{where}: the time zone of {name} does not exist")
+                    value = value.replace(tzinfo=site_tz)
+                value = value.astimezone(zone).replace(tzinfo=None)
+            elif not isinstance(value, _dt.date):
+                raise BookingFeedError(f"{where}: {name} is not a date or time")
+            out.append(value)
+    return out
+
+
+def _occurrences(event: Any, start: _dt.datetime, lo: _dt.datetime, hi: _dt.datetime,
+                 site_tz: _dt.tzinfo, where: str) -> list[_dt.datetime]:
+    """Starts of a series between lo and hi (aware), expanded in the wall time of start's zone."""
+    zone = start.tzinfo
+    assert zone is not None
+    wall = start.replace(tzinfo=None)
+    rs = rruleset()
+    rs.rdate(wall)
+    try:
+        for rule in _each(event.get("RRULE", [])):
+            rule = rule.copy()
+            until = rule.get("UNTIL")
+            if until:  # UNTIL in the wall time of the series, as the naive expansion needs
+                u = until[0]
+                if isinstance(u, _dt.datetime):
+                    u = (u.replace(tzinfo=site_tz) if u.tzinfo is None else u).astimezone(zone).replace(tzinfo=None)
+                else:
+                    u = _dt.datetime.combine(u, _dt.time(23, 59, 59))
+                rule["UNTIL"] = [u]
+            rs.rrule(rrulestr(rule.to_ical().decode("ascii"), dtstart=wall))
+    except BookingFeedError:
+        raise
+    except Exception:
+        raise BookingFeedError(f"{where}: RRULE is not a valid recurrence rule") from None
+    for value in _list_times(event, "RDATE", zone, site_tz, where):
+        rs.rdate(value if isinstance(value, _dt.datetime) else _dt.datetime.combine(value, wall.time()))
+    exdates = _list_times(event, "EXDATE", zone, site_tz, where)
+    excluded_days = {d for d in exdates if not isinstance(d, _dt.datetime)}
+    for value in exdates:
+        if isinstance(value, _dt.datetime):
+            rs.exdate(value)
+    out: list[_dt.datetime] = []
+    lo_wall = lo.astimezone(zone).replace(tzinfo=None)
+    hi_wall = hi.astimezone(zone).replace(tzinfo=None)
+    for occ in rs.between(lo_wall, hi_wall, inc=True):
+        if occ.date() in excluded_days:
+            continue
+        out.append(occ.replace(tzinfo=zone))
+        if len(out) > _MAX_SERIES_OCCURRENCES:
+            raise BookingFeedError(f"{where}: the series has too many occurrences")
+    return out
+
+
+def _duration(event: Any, start: _dt.datetime, mapping: FeedMapping, site_tz: _dt.tzinfo, where: str) -> int:
+    if event.get("DTEND") is not None:
+        end = _when(event["DTEND"], site_tz, where, "DTEND")
+        if not isinstance(end, _dt.datetime):
+            raise BookingFeedError(f"{where}: DTEND is a date but DTSTART a time")
+        seconds = (end - start).total_seconds()
+    elif event.get("DURATION") is not None:
+        try:
+            seconds = event["DURATION"].dt.total_seconds()
+        except Exception:
+            raise BookingFeedError(f"{where}: DURATION is not a valid duration") from None
+    else:
+        return mapping.default_duration_min
+    if seconds < 0:
+        raise BookingFeedError(f"{where}: the event ends before it starts")
+    return max(1, round(seconds / 60))
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+def _text(event: Any, name: str) -> str | None:
+    value = event.get(name)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def _code(event: Any, mapping: FeedMapping, pattern: re.Pattern[str] | None) -> str | None:
+    if mapping.code_property:
+        value = _text(event, mapping.code_property)
+        if value is not None and CODE_RE.fullmatch(value.strip()):
+            return value.strip()
+    if pattern is not None:
+        for name in mapping.code_fields:
+            value = _text(event, name)
+            if not value:
+                continue
+            m = pattern.search(value)
+            if m is None:
+                continue
+            found = m.group("code") if "code" in pattern.groupindex else m.group(1) if pattern.groups else m.group(0)
+            if found and CODE_RE.fullmatch(found.strip()):
+                return found.strip()
+    return None
+
+
+def _room(event: Any, mapping: FeedMapping, pattern: re.Pattern[str] | None,
+          rooms: Mapping[str, str]) -> tuple[str | None, bool]:
+    """(the site's room id or None, whether a value was there that is not a known room)."""
+    if not mapping.room_property:
+        return None, False
+    value = _text(event, mapping.room_property)
+    if not value or not value.strip():
+        return None, False
+    if pattern is not None:
+        m = pattern.search(value)
+        if m is None:
+            return None, True
+        value = m.group(1) if pattern.groups else m.group(0)
+    room = rooms.get(value.strip().casefold())
+    return room, room is None
+
+
+def _tokens(event: Any, mapping: FeedMapping) -> list[str]:
+    tokens: list[str] = []
+    if mapping.needs_property:
+        for prop in _each(event.get(mapping.needs_property, [])):
+            tokens += str(prop).split(",")
+    if mapping.needs_from_categories:
+        for prop in _each(event.get("CATEGORIES", [])):
+            cats = getattr(prop, "cats", None)
+            tokens += [str(c) for c in cats] if cats is not None else str(prop).split(",")
+    return [t.strip().casefold() for t in tokens if t.strip()]
+
+
+def _needs(event: Any, mapping: FeedMapping, tokens_map: Mapping[str, str]) -> Needs:
+    interpreter: str | None = None
+    hearing = accessible = False
+    for token in _tokens(event, mapping):
+        need = tokens_map.get(token, token)
+        if need == "hearing_loop":
+            hearing = True
+        elif need == "accessible_room":
+            accessible = True
+        elif (m := _INTERPRETER_RE.fullmatch(need)) is not None:
+            interpreter = interpreter or m.group(1)
+    return Needs(interpreter=interpreter, hearing_loop=hearing, accessible_room=accessible)
+
+
+# --- the feed -----------------------------------------------------------------------------------
+
+@dataclass
+class _Found:
+    key: str
+    booking: Booking
+
+
+def parse_feed(data: bytes, mapping: FeedMapping, ref_key: bytes, days: Iterable[_dt.date]) -> FeedImport:
+    """The bookings of one feed whose local start (in the site's zone) falls on one of `days`.
+
+    Single events are kept whatever their day, so that a booking moved off the days is seen as
+    moved, not gone; series are expanded for `days` only. Raises `BookingFeedError` (nothing
+    imported) for a feed that cannot be read whole."""
+    wanted = set(days)
+    if not wanted:
+        raise ValueError("no days to import")
+    try:
+        return _parse(data, mapping, ref_key, wanted)
+    except BookingFeedError:
+        raise
+    except Exception:  # whatever the library met: its message may quote the feed, so it is not passed on
+        raise BookingFeedError("the feed could not be read (an event is not valid iCalendar)") from None
+
+
+def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.date]) -> FeedImport:
+    site_tz = mapping.zone
+    lo = _dt.datetime.combine(min(wanted), _dt.time(0), tzinfo=site_tz) - _dt.timedelta(days=1)
+    hi = _dt.datetime.combine(max(wanted), _dt.time(0), tzinfo=site_tz) + _dt.timedelta(days=2)
+    code_re = re.compile(mapping.code_pattern) if mapping.code_pattern else None
+    room_re = re.compile(mapping.room_pattern) if mapping.room_pattern else None
+    rooms = {k.strip().casefold(): v for k, v in mapping.rooms.items()}
+    tokens_map = {k.strip().casefold(): v for k, v in mapping.need_tokens.items()}
+
+    cal = _read(data, mapping)
+    events = cal.walk("VEVENT")
+    skipped: dict[str, int] = {}
+    unmapped = 0
+    found: list[_Found] = []
+    masters: dict[str, tuple[Any, _dt.datetime, str, str | None]] = {}  # uid -> (event, start, where, code)
+    overrides: dict[str, list[tuple[Any, _dt.datetime, _dt.datetime, str]]] = {}
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    def booking(event: Any, code: str, key: str, start: _dt.datetime, where: str) -> Booking:
+        nonlocal unmapped
+        room, unknown = _room(event, mapping, room_re, rooms)
+        unmapped += unknown
+        status = _text(event, "STATUS")
+        return Booking(key=key, ref=appointment_ref(ref_key, code), service=mapping.service,
+                       start=start.astimezone(site_tz), duration_min=_duration(event, start, mapping, site_tz, where),
+                       room=room, needs=_needs(event, mapping, tokens_map),
+                       cancelled=(status or "").strip().upper() == "CANCELLED")
+
+    # First pass: every event's start; series and their exceptions are joined below by UID. Any
+    # error anywhere refuses the whole feed: the caller keeps its last good import.
+    for number, event in enumerate(events, start=1):
+        where = f"event {number}"
+        if event.get("DTSTART") is None:
+            raise BookingFeedError(f"{where}: no DTSTART")
+        start = _when(event["DTSTART"], site_tz, where, "DTSTART")
+        uid = _text(event, "UID") or f"\0{number}"  # held only while parsing, to join a series' exceptions
+        code = _code(event, mapping, code_re)
+        if event.get("RECURRENCE-ID") is not None:
+            rid = _when(event["RECURRENCE-ID"], site_tz, where, "RECURRENCE-ID")
+            if not isinstance(start, _dt.datetime) or not isinstance(rid, _dt.datetime):
+                skip("all_day")
+                continue
+            overrides.setdefault(uid, []).append((event, start, rid, where))
+            continue
+        if not isinstance(start, _dt.datetime):
+            skip("all_day")
+            continue
+        if event.get("RRULE") is not None or event.get("RDATE") is not None:
+            masters[uid if uid not in masters else f"{uid}\0{number}"] = (event, start, where, code)
+            continue
+        if code is None:
+            skip("no_code")
+            continue
+        ref = appointment_ref(ref_key, code)
+        found.append(_Found(ref, booking(event, code, ref, start, where)))
+
+    for uid, (event, start, where, code) in masters.items():
+        exceptions = {rid.astimezone(site_tz): (ev, s, w) for ev, s, rid, w in overrides.pop(uid, [])}
+        for occ in _occurrences(event, start, lo, hi, site_tz, where):
+            local = occ.astimezone(site_tz)
+            if local in exceptions:
+                continue  # the exception stands for it (below)
+            if local.date() not in wanted:
+                continue
+            if code is None:
+                skip("no_code")
+                continue
+            ref = appointment_ref(ref_key, code)
+            key = f"{ref}@{local.date().isoformat()}"
+            found.append(_Found(key, booking(event, code, key, occ, where)))
+        for local, (ev, s, w) in sorted(exceptions.items(), key=lambda kv: kv[0]):
+            if local.date() not in wanted and s.astimezone(site_tz).date() not in wanted:
+                continue
+            ev_code = _code(ev, mapping, code_re) or code
+            if ev_code is None:
+                skip("no_code")
+                continue
+            ref = appointment_ref(ref_key, ev_code)
+            key = f"{ref}@{local.date().isoformat()}"
+            found.append(_Found(key, booking(ev, ev_code, key, s, w)))
+    for orphans in overrides.values():  # an exception without its series: a booking of its own
+        for ev, s, _rid, w in orphans:
+            ev_code = _code(ev, mapping, code_re)
+            if ev_code is None:
+                skip("no_code")
+                continue
+            ref = appointment_ref(ref_key, ev_code)
+            found.append(_Found(ref, booking(ev, ev_code, ref, s, w)))
+
+    # One booking per key: an active one wins over cancelled ones; two active ones share a code
+    # that cannot tell them apart at the kiosk, so neither is imported.
+    by_key: dict[str, list[Booking]] = {}
+    for f in found:
+        by_key.setdefault(f.key, []).append(f.booking)
+    out: list[Booking] = []
+    for key, group in by_key.items():
+        active = [b for b in group if not b.cancelled]
+        if len(active) > 1:
+            skipped["duplicate_code"] = skipped.get("duplicate_code", 0) + len(group)
+        elif active:
+            out.append(active[0])
+        else:
+            out.append(group[0])
+    out.sort(key=lambda b: (b.start, b.key))
+    return FeedImport(bookings=tuple(out), events=len(events), skipped=skipped, unmapped_rooms=unmapped)
