@@ -81,6 +81,7 @@ class KioskApp(_kivy_app_base()):
         self._speaker = None
         self._rendered_version = -1
         self._spoken_entered = 0
+        self._spoken_warnings = 0
         self._overlay_secs: int | None = None
         self._scan_buf = ""
         self._scan_last = 0.0
@@ -346,6 +347,10 @@ class KioskApp(_kivy_app_base()):
             self._spoken_entered = flow.entered
             if flow.prefs.speak:
                 self.speak(T.speech_text(flow, tr))
+        if flow.warning and flow.warnings != self._spoken_warnings:
+            self._spoken_warnings = flow.warnings
+            if flow.prefs.speak:
+                self.speak_warning(self._overlay_secs or 1)
 
     # --- speech -----------------------------------------------------------------------------
 
@@ -362,6 +367,25 @@ class KioskApp(_kivy_app_base()):
                 self._speaker = Speaker(self.data_dir / "speech", player=self.speech_player,
                                         speed=self.settings.speech_speed, on_done=self._speech_done)
             self._speaker.say([(lang, text)], tag=self.flow.screen)
+            self.spoken.append((lang, text))
+        except Exception:
+            log.exception("kiosk: speech failed")
+
+    def speak_warning(self, seconds: int) -> None:
+        """The "more time?" prompt read aloud, in the customer's language. A language without a
+        voice is not read in another one: the prompt says so on screen (screens.idle_overlay)."""
+        from uikit.speech import Speaker, has_voice
+
+        lang = self.flow.lang
+        if not has_voice(lang):
+            log.info("kiosk: no voice for %s: the prompt says so on screen", lang)
+            return
+        text = T.idle_speech(self.translator(), seconds)
+        try:
+            if self._speaker is None:
+                self._speaker = Speaker(self.data_dir / "speech", player=self.speech_player,
+                                        speed=self.settings.speech_speed, on_done=self._speech_done)
+            self._speaker.say([(lang, text)], tag="idle_warning")
             self.spoken.append((lang, text))
         except Exception:
             log.exception("kiosk: speech failed")

@@ -15,6 +15,14 @@ Screens::
       └──I need help──> (hub) ──> help                        problem (hub trouble)   │
     any screen, no touch for idle_s ──> start, default language, nothing kept <───────┘
 
+Time (issue 16, WCAG 2.2.1): after `warn_after_s` without a touch (default 60, at least 60) a
+"more time?" prompt is shown for `idle_warn_s` (default 30, at least 20) and then the kiosk
+resets. Any touch keeps the customer; "More time" also doubles the quiet time before the next
+prompt (each press again, up to MAX_MORE_TIME times the configured time). The language and the
+accessibility choices (`Prefs`) survive the prompt and "More time"; only the reset after the
+customer has gone (the prompt expiring, or "Done" on the ticket) drops them. `idle_limits` is
+the rule, pure.
+
 Opening hours come from the hub's retained live state (`on_live_state`; before any state has
 come the kiosk behaves as open). While the service point is closed the start screen says so and
 when it opens, and offers no walk-in number, only the check-in (the hub decides whether the
@@ -75,6 +83,9 @@ MIN_CODE = 3
 _CODE_RE = re.compile(r"^[A-Za-z0-9-]{3,32}$")
 #: After a screen change, actions are ignored this long (seconds): see the module docstring.
 SETTLE_S = 0.45
+#: "More time" doubles the quiet time before the prompt, at most to this many times the
+#: configured time (8: with the defaults 8 minutes; three presses reach it).
+MAX_MORE_TIME = 8
 
 
 # --- effects --------------------------------------------------------------------------------
@@ -245,6 +256,27 @@ def extract_code(text: str) -> str | None:
     return s if _CODE_RE.match(s) else None
 
 
+def idle_limits(settings: KioskSettings, screen: str, factor: int = 1) -> tuple[float, float]:
+    """(quiet seconds before the "more time?" prompt, seconds left to answer it) on `screen`,
+    after "More time" multiplied the quiet time by `factor` (1, 2, 4 ... MAX_MORE_TIME).
+
+    On the ticket and help screens the total stays `ticket_idle_s` (the customer has their
+    number; the screen stays to be read or photographed): the prompt leaves idle_warn_s of it
+    to answer, or half of it when ticket_idle_s is shorter than twice that."""
+    factor = max(1, min(MAX_MORE_TIME, int(factor)))
+    if screen in (TICKET, HELP):
+        total = settings.ticket_idle_s
+        answer = min(settings.idle_warn_s, total / 2)
+    else:
+        total, answer = settings.idle_s, settings.idle_warn_s
+    return (total - answer) * factor, answer
+
+
+def next_factor(factor: int) -> int:
+    """What one press of "More time" makes of the factor: doubled, at most MAX_MORE_TIME."""
+    return min(MAX_MORE_TIME, max(1, factor) * 2)
+
+
 class Flow:
     def __init__(self, site: Site, settings: KioskSettings, device_id: str, *,
                  languages: tuple[str, ...] | None = None, settle_s: float = SETTLE_S, now: float = 0.0) -> None:
@@ -262,6 +294,9 @@ class Flow:
         self.busy_kind: str | None = None
         self._req = 0
         self.idle = IdleTimer(settings.idle_s, settings.idle_warn_s)
+        self.more_time_factor = 1   # "More time" doubles it; back to 1 on the reset
+        self.warnings = 0           # grows on every prompt shown (the app speaks each one once)
+        self._answering = False     # the touch that pressed "More time" already closed the prompt
         self.warning = False
         self.printer_ok: bool | None = None
         self.printer_reason: str | None = None
@@ -288,9 +323,18 @@ class Flow:
         self.entered += 1
         self._settle_until = now + self.settle_s
         self.warning = False
-        self.idle.timeout_s = self.settings.ticket_idle_s if screen in (TICKET, HELP) else self.settings.idle_s
+        self._answering = False
+        self._apply_limits()
         self.idle.start(now)
         self._changed()
+
+    def _apply_limits(self) -> None:
+        before, answer = idle_limits(self.settings, self.screen, self.more_time_factor)
+        self.idle.timeout_s, self.idle.warn_s = before + answer, answer
+
+    def warn_after(self) -> float:
+        """Quiet seconds before the prompt on this screen, now."""
+        return idle_limits(self.settings, self.screen, self.more_time_factor)[0]
 
     def ready(self, now: float) -> bool:
         """True when an action would be taken now (not settling after a screen change)."""
@@ -348,6 +392,7 @@ class Flow:
         self.idle.touch(now)
         if self.warning:
             self.warning = False
+            self._answering = True  # the touch may be the press of "More time" (its action follows)
             self._changed()
 
     def tick(self, now: float) -> str:
@@ -363,6 +408,9 @@ class Flow:
             return "ok"
         if st == "warn" and not self.warning:
             self.warning = True
+            self._answering = False
+            self.warnings += 1
+            self.log.append("warn")
             self._changed()
         elif st == "reset":
             self.reset(now)
@@ -620,6 +668,13 @@ class Flow:
         self.reset(now)
 
     def more_time(self, now: float) -> None:
+        """ "More time" on the prompt: the customer stays where they were, with their language
+        and settings, and the quiet time before the next prompt doubles (up to MAX_MORE_TIME)."""
+        if self.warning or self._answering:
+            self._answering = False
+            self.more_time_factor = next_factor(self.more_time_factor)
+            self.log.append(f"more time x{self.more_time_factor}")
+            self._apply_limits()
         self.touch(now)
 
     def reset(self, now: float) -> None:
@@ -627,6 +682,7 @@ class Flow:
         self.c = Customer()
         self.lang = self.default_lang
         self.prefs = Prefs()
+        self.more_time_factor = 1
         self.busy = self.busy_kind = None
         self.resets += 1
         self.log.append("reset")

@@ -17,6 +17,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
 from core.i18n import Translator, native_name
+from uikit.speech import has_voice
 
 from . import flow as F
 from . import texts as T
@@ -446,12 +447,17 @@ class Screens:
                  pp_id="idle_seconds")
         more = Btn(look, _("Yes, I need more time"), self.act("more_time"), style="primary", kind="title",
                    pp_id="more_time", size_hint_y=None, height=look.target(look.font("title") * 2.4))
-        for w in (t1, t2, more):
+        texts = [t1, t2]
+        if flow.prefs.speak and not has_voice(flow.lang):
+            texts.append(Txt(look, T.no_voice_text(tr), "large", color=look.p.button_text, halign="center",
+                             pp_id="idle_no_voice"))
+        for w in (*texts, more):
             panel.add_widget(w)
 
         def fit(*_a):
-            panel.height = t1.height + t2.height + more.height + look.pad * 3 + look.gap * 3
-        for w in (t1, t2):
+            panel.height = (sum(t.height for t in texts) + more.height + look.pad * 3
+                            + look.gap * 1.5 * len(texts))
+        for w in texts:
             w.bind(height=fit)
         fit()
         if look.low:

@@ -214,6 +214,18 @@ def idle_text(tr: Translator, seconds: int) -> str:
                        "The screen will start over in {n} seconds.", seconds).format(n=seconds)
 
 
+def idle_speech(tr: Translator, seconds: int) -> str:
+    """The "more time?" prompt as it is read aloud: the same words as on screen."""
+    _ = tr.gettext
+    return " ".join([_("Do you need more time?"), idle_text(tr, seconds), _("Yes, I need more time")])
+
+
+def no_voice_text(tr: Translator) -> str:
+    """Shown instead of speaking when read-aloud is on and the language has no voice: never
+    another language read out without saying so."""
+    return tr.gettext("Read aloud is not available in this language.")
+
+
 @dataclass
 class ScreenText:
     """The words of one screen that are not on buttons: a title, a lead and information lines."""

@@ -205,7 +205,7 @@ class ServicePoint:
         if role == "hub":
             return ["[hub]", "heartbeat_s = 5"]
         if role == "kiosk":
-            return ["[kiosk]", "idle_s = 30", f'ticket_url = "http://127.0.0.1:{self.web_port}/t/{{site}}/{{token}}"',
+            return ["[kiosk]", f'ticket_url = "http://127.0.0.1:{self.web_port}/t/{{site}}/{{token}}"',
                     "", "[printer]", 'url = "{printer_url}"']
         if role == "display":
             return ["[display]", 'orientation = "landscape"', "speak = true"]
@@ -377,7 +377,11 @@ class ServicePoint:
         summary: dict[str, Any] = {}
         try:
             self._screenshots()
-            self._wait_synced(timeout=30)
+            # The apps stopped before the last sync: an app that records one more event (an idle
+            # reset, a late touch) after the wait would leave its device one event behind.
+            for p in self.app_procs.values():
+                p.stop()
+            self._wait_synced(timeout=60)
             summary = self.summary()
             if self.headless and self.web is not None:
                 try:

@@ -159,4 +159,4 @@ def test_the_reference_names_every_section_and_parses_as_toml():
     assert r.returncode == 0, r.stderr
     doc = tomllib.loads(r.stdout)
     assert {"device", "sync", "hub", "kiosk", "printer", "display", "counter", "feedback"} <= set(doc)
-    assert doc["kiosk"]["idle_s"] == 30 and doc["feedback"]["misuse"]["burst_count"] == 6
+    assert doc["kiosk"]["idle_s"] == 90 and doc["feedback"]["misuse"]["burst_count"] == 6

@@ -13,7 +13,7 @@ from kiosk import flow as F
 from kiosk import texts as T
 from kiosk.settings import parse_kiosk
 
-SETTINGS = parse_kiosk({"idle_s": 30, "idle_warn_s": 10, "ticket_idle_s": 60})
+SETTINGS = parse_kiosk({"idle_s": 90, "idle_warn_s": 30, "ticket_idle_s": 60})
 
 
 @pytest.fixture
@@ -291,10 +291,11 @@ def test_idle_warns_then_resets_everything(example_site, authority):
     f.choose_service("kela", 0)
     f.toggle_need("accessible_room", 0)
     assert f.tick(10) == "ok" and not f.warning
-    assert f.tick(21) == "warn" and f.warning
-    f.touch(22)  # any touch: more time
-    assert not f.warning and f.tick(40) == "ok"
-    assert f.tick(52.5) == "reset"
+    assert f.tick(61) == "warn" and f.warning
+    f.touch(62)  # any touch: the customer is still there
+    assert not f.warning and f.tick(100) == "ok"
+    assert f.lang == "ru" and f.prefs.large_text and f.prefs.high_contrast  # kept through the prompt
+    assert f.tick(152.5) == "reset"
     assert f.screen == F.START and f.lang == example_site.default_language
     assert f.prefs == F.Prefs() and f.c == F.Customer() and f.pristine
     assert f.tick(500) == "idle"
@@ -307,16 +308,16 @@ def test_the_ticket_screen_stays_longer_and_then_resets(example_site, authority)
     f.get_number(0)
     run(f, authority, 0)
     assert f.screen == F.TICKET
-    assert f.tick(45) == "ok"
-    assert f.tick(55) == "warn"
+    assert f.tick(25) == "ok"
+    assert f.tick(35) == "warn"  # ticket_idle_s stays the total; the prompt leaves 30 s of it
     assert f.tick(61) == "reset" and f.c.ticket is None
 
 
 def test_a_changed_language_alone_is_reset_too(example_site):
     f = make_flow(example_site)
     f.set_language("so", 1)
-    assert f.tick(20) == "ok"
-    assert f.tick(32) == "reset" and f.lang == "fi"
+    assert f.tick(60) == "ok"
+    assert f.tick(92) == "reset" and f.lang == "fi"
 
 
 def test_no_reset_while_a_request_is_in_flight(example_site):
@@ -421,6 +422,6 @@ def test_settings_report_every_problem():
                      "bogus": 1})
     fields = {i.field for i in e.value.issues}
     assert {"kiosk.idle_s", "kiosk.ticket_url", "kiosk.orientation", "kiosk.input", "kiosk.bogus"} <= fields
-    s = parse_kiosk({"orientation": "landscape", "idle_s": 45})
-    assert s.window == (1920, 1080) and s.idle_s == 45 and not s.portrait
+    s = parse_kiosk({"orientation": "landscape", "idle_s": 145})
+    assert s.window == (1920, 1080) and s.idle_s == 145 and not s.portrait
     assert parse_kiosk({}).window == (1080, 1920)

@@ -102,7 +102,7 @@ def walk_in_and_idle(ctx):
     ctx.tap(env.widget("more_time"))
     yield ctx.until(lambda: not app.flow.warning and env.rendered(), "prompt gone after a touch")
     assert app.flow.screen == F.NEEDS, "more time keeps the customer where they were"
-    env.clock.advance(idle_s - warn_s + 0.5)
+    env.clock.advance(2 * (idle_s - warn_s) + 0.5)  # "More time" doubled the time before the prompt
     yield ctx.until(lambda: app.flow.warning, "prompt again")
     assert app.flow.screen == F.NEEDS
     env.clock.advance(warn_s)
