@@ -90,3 +90,16 @@ def fake_bin(tmp_path):
     b.write_text("#!/bin/sh\nexit 0\n")
     b.chmod(0o755)
     return b
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (tests/support/web.py), one per module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.web import launch_browser
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()

@@ -19,7 +19,6 @@ from core.store import EventStore
 from sim.demo import ServicePoint
 from sim.localnet import LinkCutter
 from tests.support.wait import wait_until
-from tests.support.web import launch_browser
 
 REPO = Path(__file__).resolve().parent.parent
 PHONE = {"width": 360, "height": 640}
@@ -53,16 +52,6 @@ def queue(sp: ServicePoint, device: str, *args: str) -> dict:
                          timeout=60)
     assert out.stdout, out.stderr
     return json.loads(out.stdout)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from core.follow import follow_key, snapshot_bytes
 from tests.support.broker import MosquittoBroker
 from tests.support.national import site_text
 from tests.support.wait import wait_until
-from tests.support.web import WebService, launch_browser
+from tests.support.web import WebService
 
 SITE = "site-a"
 TZ = ZoneInfo("Europe/Helsinki")
@@ -111,16 +111,6 @@ def shown(web, central, tickets: dict[str, dict], tok: str, **kw) -> None:
     want = tickets[follow_key(tok)]["n"]
     wait_until(lambda: want in get(f"{web.url}/t/{SITE}/{tok}")[1] and
                get(f"{web.url}/t/{SITE}/{tok}")[0] == 200, 10, f"the page of {want}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

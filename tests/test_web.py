@@ -17,7 +17,7 @@ import pytest
 from central import accounts
 from central.store import CentralStore
 from tests.support.national import fill
-from tests.support.web import WebService, launch_browser, log_in
+from tests.support.web import WebService, log_in
 
 PASSWORD = "correct horse battery staple"
 USERS = {"nat": ("national", None), "reg": ("regional", "MK01"), "team-a": ("site", "site-a"),
@@ -64,16 +64,6 @@ def web(postgres, tmp_path_factory):
     svc.comment_month = month  # type: ignore[attr-defined]
     yield svc
     svc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from core.config import ConfigError, Site, loads_site
 from core.events import now_ms
 from core.i18n import DOMAINS, Translator, native_name, translator
 
+from .report import _N
+
 log = logging.getLogger("palvelupiste.web.follow")
 DOMAIN = "phone"
 #: the languages the page can always be read in (the site's own languages come on top)
@@ -203,37 +205,49 @@ class FollowPages:
 
     # --- routes ---------------------------------------------------------------------------------
 
-    async def page(self, request: Request) -> Response:
-        site, token = request.path_params["site"], request.path_params["token"]
-        info, seen = self._lookup(site, token)
+    def _ticket(self, request: Request) -> tuple[SiteInfo, Seen, str] | None:
+        """The ticket a route's path names, with the page's language; None: not found."""
+        info, seen = self._lookup(request.path_params["site"], request.path_params["token"])
         if info is None or seen is None:
+            return None
+        return info, seen, self._lang(request, info, seen)
+
+    def _cancel_page(self, request: Request, info: SiteInfo, seen: Seen, lang: str, status: int = 200,
+                     error: str | None = None) -> HTMLResponse:
+        t = translator(lang, DOMAIN, info.site.timezone)
+        return self._render("follow_cancel.html", t, status, lang=lang, langs=info.langs(),
+                            s=self.state(info, seen, t), back=_page_of(request, lang),
+                            error=t.gettext(error) if error else None, path=request.url.path)
+
+    async def page(self, request: Request) -> Response:
+        found = self._ticket(request)
+        if found is None:
             return self._missing(request)
-        lang = self._lang(request, info, seen)
+        info, seen, lang = found
         t = translator(lang, DOMAIN, info.site.timezone)
         state = self.state(info, seen, t)
         return self._render("follow.html", t, lang=lang, langs=info.langs(), s=state, key=seen.key,
-                            site_name=info.site.name.get(lang) or info.site.name.get("en", site),
+                            site_name=info.site.name.get(lang) or info.site.name.get("en", info.site.id),
                             status_html=self._status_html(t, state), path=request.url.path,
                             live=f"{request.url.path}/live?lang={lang}")
 
     async def live(self, request: Request) -> Response:
-        site, token = request.path_params["site"], request.path_params["token"]
-        info, seen = self._lookup(site, token)
-        if info is None or seen is None:
+        found = self._ticket(request)
+        if found is None:
             return self._missing(request)
-        lang = self._lang(request, info, seen)
+        site, token, lang = request.path_params["site"], request.path_params["token"], found[2]
 
         async def stream() -> AsyncIterator[str]:
             last = None
             yield "retry: 3000\n\n"
             while True:
                 wake = self._event(site)  # before reading: a change meanwhile still wakes us
-                _info, now_seen = self._lookup(site, token)
-                if _info is None or now_seen is None:
+                info, seen = self._lookup(site, token)
+                if info is None or seen is None:
                     yield "event: gone\ndata: {}\n\n"
                     return
-                t = translator(lang, DOMAIN, _info.site.timezone)
-                state = self.state(_info, now_seen, t)
+                t = translator(lang, DOMAIN, info.site.timezone)
+                state = self.state(info, seen, t)
                 html = self._status_html(t, state)
                 if html != last:
                     last = html
@@ -248,43 +262,32 @@ class FollowPages:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     async def cancel_form(self, request: Request) -> Response:
-        site, token = request.path_params["site"], request.path_params["token"]
-        info, seen = self._lookup(site, token)
-        if info is None or seen is None:
+        found = self._ticket(request)
+        if found is None:
             return self._missing(request)
-        lang = self._lang(request, info, seen)
-        t = translator(lang, DOMAIN, info.site.timezone)
-        state = self.state(info, seen, t)
-        return self._render("follow_cancel.html", t, lang=lang, langs=info.langs(), s=state,
-                            back=request.url.path.rsplit("/", 1)[0] + f"?lang={lang}", error=None,
-                            path=request.url.path)
+        return self._cancel_page(request, *found)
 
     async def cancel(self, request: Request) -> Response:
-        site, token = request.path_params["site"], request.path_params["token"]
         address = request.client.host if request.client else "-"
-        info, seen = self._lookup(site, token)
-        if info is None or seen is None:
+        found = self._ticket(request)
+        if found is None:
             self.per_address.allow(address)
             return self._missing(request)
-        lang = self._lang(request, info, seen)
-        back = request.url.path.rsplit("/", 1)[0] + f"?lang={lang}"
+        info, seen, lang = found
+        back = _page_of(request, lang)
         self.state(info, seen, translator(lang, DOMAIN))  # drops a cancel pending too long
         if seen.ticket["st"] != "waiting" or seen.key in self.asked:
             return RedirectResponse(back, status_code=303, headers=HEADERS)  # once: nothing more to do
         if not self.per_address.allow(address) or not self.per_token.allow(seen.key):
-            t = translator(lang, DOMAIN, info.site.timezone)
-            return self._render("follow_cancel.html", t, 429, lang=lang, langs=info.langs(),
-                                s=self.state(info, seen, t), back=back, path=request.url.path,
-                                error=t.gettext("Too many attempts. Please try again in a few minutes."))
-        if self.link is None or not self.link.cancel(site, seen.key):
-            t = translator(lang, DOMAIN, info.site.timezone)
-            return self._render("follow_cancel.html", t, 503, lang=lang, langs=info.langs(),
-                                s=self.state(info, seen, t), back=back, path=request.url.path,
-                                error=t.gettext("The cancellation could not be sent. Please try again, or tell "
-                                                "the staff."))
+            return self._cancel_page(request, info, seen, lang, 429,
+                                     _N("Too many attempts. Please try again in a few minutes."))
+        if self.link is None or not self.link.cancel(info.site.id, seen.key):
+            return self._cancel_page(request, info, seen, lang, 503,
+                                     _N("The cancellation could not be sent. Please try again, or tell "
+                                        "the staff."))
         self.asked[seen.key] = self.clock()
-        self._changed(site)
-        log.info("follow: a cancel was sent to site %s", site)
+        self._changed(info.site.id)
+        log.info("follow: a cancel was sent to site %s", info.site.id)
         return RedirectResponse(back, status_code=303, headers=HEADERS)
 
     def routes(self) -> list[Route]:
@@ -294,3 +297,8 @@ class FollowPages:
             Route("/t/{site}/{token}/cancel", self.cancel_form, methods=["GET"]),
             Route("/t/{site}/{token}/cancel", self.cancel, methods=["POST"]),
         ]
+
+
+def _page_of(request: Request, lang: str) -> str:
+    """The ticket's page, from one of its sub-pages (…/cancel), in `lang`."""
+    return request.url.path.rsplit("/", 1)[0] + f"?lang={lang}"
