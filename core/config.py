@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .events import valid_id
+from .i18n import CITIZEN
 from .national import AUTHORITIES, REGIONS
 from .schema import (
     REQUIRED,
@@ -40,7 +41,7 @@ from .schema import (
 )
 
 REQUIRED_LANGS = ("fi", "sv", "en")
-KNOWN_LANGS = ("fi", "sv", "en", "ru", "et", "uk", "so", "ar", "fa")
+KNOWN_LANGS = CITIZEN  # every language with the citizen devices' catalogs (core/i18n.py)
 LANG_NAMES = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 #: the sections a device file of each role may carry beyond COMMON_SECTIONS (their schemas live
 #: beside their owners: appliance.sections gathers them; appliance.roles is the rest of the registry)
@@ -409,6 +410,33 @@ def _check_outcomes(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str
     return out
 
 
+def _check_site_texts(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every language the site offers has every text a citizen sees: the site's name, each
+    service's name and description and each counter's name (the display and the phone page
+    send people to it). A missing one would show another language without saying so."""
+    site = v["site"] or {}
+    langs = [lang for lang in site.get("languages") or () if lang not in REQUIRED_LANGS]
+    if not langs:
+        return []
+    texts: list[tuple[str, Any]] = [("site.name", site.get("name"))]
+    for i, s in enumerate(v["services"]):
+        if s:
+            texts.append((f"{_entry('services', i, s)}.name", s.get("name")))
+            if s.get("description"):
+                texts.append((f"{_entry('services', i, s)}.description", s.get("description")))
+    for i, c in enumerate(v["counters"]):
+        if c:
+            texts.append((f"{_entry('counters', i, c)}.name", c.get("name")))
+    out = []
+    for where, text in texts:
+        if not isinstance(text, dict):
+            continue  # reported where it was parsed
+        missing = [lang for lang in langs if not text.get(lang)]
+        if missing:
+            out.append((where, f"no text in {', '.join(missing)}, which site.languages offers"))
+    return out
+
+
 def _check_devices(v: dict[str, Any], ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
     seen: set[str] = set()
     out = []
@@ -434,7 +462,8 @@ SITE_FILE = Section("", (
     Field("outcomes", Tables(OUTCOME, label=_label_by_id), []),
 ), checks=(Check(("services",), _check_services), Check(("services", "counters"), _check_counters),
            Check(("devices",), _check_devices), Check(("opening_exceptions",), _check_exceptions),
-           Check(("services", "outcomes"), _check_outcomes)),
+           Check(("services", "outcomes"), _check_outcomes),
+           Check(("site", "services", "counters"), _check_site_texts)),
     noun="section", description="a site configuration file")
 
 

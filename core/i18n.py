@@ -30,20 +30,32 @@ LOCALE_DIR = resources.asset("locale")
 
 #: Languages that must always be complete in every domain.
 OFFICIAL = ("fi", "sv", "en")
-#: Languages the citizen-facing devices (kiosk, printer, feedback) offer besides the official ones.
-CITIZEN_EXTRA = ("ru", "et", "uk", "so")
+
+
+def _citizen_extra() -> tuple[str, ...]:
+    """Languages the citizen-facing devices may offer besides the official ones: every language
+    with a kiosk catalog. A language is added as data (its catalogs, the site's texts), and
+    `python -m core.i18n check` then holds it to every citizen domain below."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/kiosk.po")}
+    return tuple(sorted(found - set(OFFICIAL)))
+
+
+CITIZEN_EXTRA = _citizen_extra()
+#: The languages a site may offer, official ones first.
+CITIZEN = OFFICIAL + CITIZEN_EXTRA
 #: Domains with a catalog and the languages each must be complete in.
 DOMAINS: dict[str, tuple[str, ...]] = {
-    "kiosk": OFFICIAL + CITIZEN_EXTRA,
-    "printer": OFFICIAL + CITIZEN_EXTRA,
-    "feedback": OFFICIAL + CITIZEN_EXTRA,
-    "display": OFFICIAL + CITIZEN_EXTRA,
+    "kiosk": CITIZEN,
+    "printer": CITIZEN,
+    "feedback": CITIZEN,
+    "display": CITIZEN,
     "counter": OFFICIAL,
     "web": OFFICIAL,  # the central web service's pages (central/web/i18n.py updates its catalogs)
-    "phone": OFFICIAL + CITIZEN_EXTRA,  # the page behind a ticket's QR code (central/web/follow.py)
+    "phone": CITIZEN,  # the page behind a ticket's QR code (central/web/follow.py)
 }
 
-#: Each language named in its own language (never a flag).
+#: Each language named in its own language (never a flag), as a language menu shows it; a
+#: language missing here is named by Babel (CLDR).
 NATIVE_NAMES = {
     "fi": "Suomi",
     "sv": "Svenska",
@@ -54,7 +66,17 @@ NATIVE_NAMES = {
     "so": "Soomaali",
     "ar": "العربية",
     "fa": "فارسی",
+    "ckb": "کوردیی ناوەندی",
+    "zh": "中文",
+    "vi": "Tiếng Việt",
+    "se": "Davvisámegiella",
 }
+
+
+def is_rtl(lang: str) -> bool:
+    """True for a language written right to left (Arabic, Persian, Sorani): its screens are
+    mirrored, not only its letters (CLDR's character order)."""
+    return _babel_locale(lang).character_order == "right-to-left"
 
 
 @functools.lru_cache(maxsize=None)
@@ -137,7 +159,13 @@ def translator(lang: str, domain: str, tz: str = "Europe/Helsinki") -> Translato
 
 
 def native_name(lang: str) -> str:
-    return NATIVE_NAMES.get(lang, lang)
+    if lang in NATIVE_NAMES:
+        return NATIVE_NAMES[lang]
+    try:
+        name = Locale.parse(lang).get_display_name(lang)
+    except Exception:
+        return lang
+    return name[:1].upper() + name[1:] if name else lang
 
 
 # --- catalog tooling -------------------------------------------------------------------------

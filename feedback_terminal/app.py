@@ -310,18 +310,28 @@ class FeedbackApp(App):
                                          height=self.line_h("normal") + self.fs("normal", scaled=False) * 1.3
                                          + self.mm(1),
                                          halign="center", valign="middle", markup=True))
-        langs = BoxLayout(orientation="horizontal", spacing=self.mm(3), size_hint_y=None, height=self._nav_h())
+        # At most seven languages a row (a site may offer thirteen): each button keeps 15 mm and
+        # the 3 mm gaps, the rows as even as they can be (13: 7 + 6).
+        codes = self.settings.flow.languages
+        n_rows = max(1, -(-len(codes) // 7))
+        per_row = -(-len(codes) // n_rows)
+        gap = self.mm(3)
+        langs = BoxLayout(orientation="vertical", spacing=gap, size_hint_y=None,
+                          height=n_rows * self._nav_h() + (n_rows - 1) * gap)
         self.lang_buttons = {}
-        for lang in self.settings.flow.languages:
-            # wider for a longer name, so that "✓ Українська" in bold still fits
-            b = Button(font_size=self.fs("normal", scaled=False), background_normal="", background_down="",
-                       markup=True, size_hint_x=len(native_name(lang)) + 4)
-            self.outline(b)
-            b.pp_id = f"lang-{lang}"
-            b.lang = lang
-            b.bind(on_release=self._on_lang)
-            langs.add_widget(b)
-            self.lang_buttons[lang] = b
+        for start in range(0, len(codes), per_row):
+            row = BoxLayout(orientation="horizontal", spacing=gap)
+            for lang in codes[start:start + per_row]:
+                # wider for a longer name, so that "✓ Українська" in bold still fits
+                b = Button(font_size=self.fs("normal", scaled=False), background_normal="", background_down="",
+                           markup=True, size_hint_x=max(len(native_name(lang)), 6) + 4)
+                self.outline(b)
+                b.pp_id = f"lang-{lang}"
+                b.lang = lang
+                b.bind(on_release=self._on_lang)
+                row.add_widget(b)
+                self.lang_buttons[lang] = b
+            langs.add_widget(row)
         for wdg in (top, self.w["question"], self.w["touch_hint"], faces, self.w["anonymous"], langs):
             box.add_widget(wdg)
         return box

@@ -16,7 +16,8 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
-from core.i18n import Translator, native_name
+from core.i18n import Translator, is_rtl, native_name
+from uikit.mirror import mirror
 from uikit.speech import has_voice
 
 from . import flow as F
@@ -107,7 +108,8 @@ class Screens:
         builder = getattr(self, f"_s_{flow.screen}", None)
         if builder is None:
             builder = self._s_result if flow.screen in F.CHECKIN_RESULTS else self._s_start
-        return builder(flow, look, tr)
+        tree = builder(flow, look, tr)
+        return mirror(tree) if is_rtl(flow.lang) else tree
 
     # --- shared pieces ----------------------------------------------------------------------
 
@@ -317,6 +319,7 @@ class Screens:
                      disabled=busy or not code),
                  Btn(look, "0", self.act("key", "0"), kind="title", pp_id="key_0", disabled=busy), Widget()]
         pad = _grid(look, keys, 3, 4)
+        pad.keep_ltr = True  # 1 2 3 from the left in every language, as on a phone
         if not look.portrait:
             pad = _row(look, Widget(size_hint_x=0.5), pad, Widget(size_hint_x=0.5))
         # The button appears once a code could be one (3 digits): a button that does nothing

@@ -11,6 +11,7 @@
     hub_timeout_s = 5        # no answer from the hub within this: the kiosk says so
     input = "mouse"          # exactly ONE touch input provider (two give double touches)
     dpi = 0                  # the screen's real DPI when it reports a wrong one (0 = trust it)
+    screen_inches = 21.5     # or the panel's diagonal: sizes in mm (targets, text) hold on the glass
     interpreter_languages = ["ru", "uk", "ar", "so", "fa", "ku", "et", "en", "fse"]
 
 Declared once, as data (KIOSK, core.schema): every problem is reported at once, naming the key.
@@ -25,6 +26,7 @@ schema's ranges (idle_s under 10, idle_warn_s under 3) are still errors, as befo
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,8 +87,9 @@ class KioskSettings:
         return self.window[1] >= self.window[0]
 
     def wait_text(self, lang: str) -> str | None:
-        """The site's own words for where to wait, in `lang` or English; None: the generic text."""
-        return self.where_to_wait.get(lang) or self.where_to_wait.get("en") or None
+        """The site's own words for where to wait in `lang`; None: the generic text, which is
+        translated (never another language's words without saying so)."""
+        return self.where_to_wait.get(lang) or None
 
     def qr_url(self, site: str, token: str, number: str = "") -> str:
         return self.ticket_url.format(site=site, token=token, number=number)
@@ -137,6 +140,10 @@ def _make(v: dict[str, Any]) -> KioskSettings:
         log.warning("[kiosk] %s", n)
     v["notices"] = tuple(notices)
     v["interpreter_languages"] = tuple(dict.fromkeys(v["interpreter_languages"]))
+    inches = v.pop("screen_inches")
+    if inches and not v["dpi"]:
+        # The panel's diagonal, as its data sheet gives it: millimetres on the glass follow.
+        v["dpi"] = round(math.hypot(*v["window"]) / inches, 1)
     return KioskSettings(**v)
 
 
@@ -167,6 +174,9 @@ KIOSK = Section("kiosk", (
                                 '"mtdev:/dev/input/eventN"'),
           "mouse", "exactly ONE touch input provider (two give double touches)"),
     Field("dpi", Number(0, 1000), 0.0, "the screen's real DPI when it reports a wrong one (0: trust it)"),
+    Field("screen_inches", Number(0, 100), 0.0,
+          "the panel's diagonal in inches (e.g. 21.5): targets and text sizes in millimetres are kept on the "
+          "glass (sets dpi from the window size; 0: dpi or what the screen reports)", example=21.5),
     Field("interpreter_languages", ListOf(Text(pattern=r"[a-z]{2,3}", label="a language code"), min_len=1,
                                           what="language codes"),
           DEFAULT_INTERPRETER_LANGS, "languages an interpreter can be asked for"),

@@ -19,7 +19,7 @@ from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
-from uikit.theme import HIGH_CONTRAST, MIN_TARGET_MM, STANDARD, font_sp
+from uikit.theme import CAP_RATIO, HIGH_CONTRAST, LARGE_TEXT_SCALE, MIN_CAP_MM, MIN_TARGET_MM, STANDARD, font_sp
 
 #: "low" layout: every control within this lower fraction of the screen height.
 LOW_FRACTION = 0.55
@@ -38,9 +38,12 @@ class Look:
         self.pad = max(12.0, self.W * 0.025)
         self.gap = max(10.0, self.W * 0.014)
         self.min_target = mm(MIN_TARGET_MM)
+        # The smallest font size whose capitals are MIN_CAP_MM tall on this screen (its DPI from
+        # the device configuration: [kiosk] dpi or screen_inches); larger text scales it too.
+        self.min_font = mm(MIN_CAP_MM) / CAP_RATIO * (LARGE_TEXT_SCALE if large_text else 1.0)
 
     def font(self, kind: str) -> float:
-        return sp(font_sp(kind, self.large))
+        return max(sp(font_sp(kind, self.large)), self.min_font)
 
     def line_h(self, kind: str, lines: int = 1) -> float:
         return self.font(kind) * 1.25 * lines
@@ -104,6 +107,11 @@ class Icon(Widget):
         super().__init__(size_hint=(None, None), size=(size_px, size_px), **kw)
         self.kind, self.color = kind, color
         self.bind(pos=self._draw, size=self._draw)
+
+    def mirror_self(self) -> None:
+        """On a right-to-left screen "back" points right and "next" left (uikit.mirror)."""
+        self.kind = {"back": "next", "next": "back"}.get(self.kind, self.kind)
+        self._draw()
 
     def _draw(self, *_a) -> None:
         x, y, w, h = self.x, self.y, self.width, self.height
@@ -229,10 +237,11 @@ class Btn(ButtonBehavior, Fill):
         self._fit()
 
     def _set_markup(self) -> None:
-        main_px = self.look.font(self._kind) * self._scale
+        # Shrunk to fit, but never under the smallest readable size.
+        main_px = max(self.look.font(self._kind) * self._scale, self.look.min_font)
         txt = f"[b]{escape_markup(self._main_text)}[/b]"
         if self._sub_text:
-            sub_px = max(self.look.font("small") * self._scale, sp(16))
+            sub_px = max(self.look.font("small") * self._scale, self.look.min_font)
             txt += f"\n[size={int(sub_px)}]{escape_markup(self._sub_text)}[/size]"
         self.label.font_size = main_px
         self.label.text = txt
@@ -260,7 +269,9 @@ class Btn(ButtonBehavior, Fill):
     def _widest_word(self) -> float:
         widest = 0.0
         for text, size, bold in ((self._main_text, self.look.font(self._kind) * self._scale, True),
-                                 (self._sub_text, max(self.look.font("small") * self._scale, sp(16)), False)):
+                                 (self._sub_text, max(self.look.font("small") * self._scale, self.look.min_font),
+                                  False)):
+            size = max(size, self.look.min_font)
             for word in text.split():
                 widest = max(widest, _word_width(word, round(size, 1), bold))
         return widest

@@ -14,10 +14,10 @@ costs width/8 bytes on a 19200-baud serial line. Ink is bit 1, as ESC/POS burns 
 from __future__ import annotations
 
 import functools
-import unicodedata
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, features
+
+from runtime import fonts
 
 __all__ = ["DOTS_PER_MM", "CAP_DOTS", "is_rtl", "render_line", "wrap", "raqm_available",
            "font_path", "missing_support"]
@@ -30,25 +30,8 @@ CAP_DOTS = 3 * DOTS_PER_MM
 #: Blank dots kept above and below the ink, so consecutive image lines do not touch.
 PAD = 4
 
-_NOTO = "/usr/share/fonts/truetype/noto/"
-_DEJAVU = "/usr/share/fonts/truetype/dejavu/"
-#: Fonts per kind of line, best first; (regular, bold). DejaVu (fonts-dejavu-core, always
-#: installed) is the last resort: it has Latin, Sámi, Vietnamese and Arabic, but no Chinese.
-#: wqy-microhei is the smallest Debian font with Chinese (5 MB against fonts-noto-cjk's 90 MB).
-_FONTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "cjk": (("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",) * 2,
-            ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-             "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")),
-    # Noto Sans Arabic has no Latin letters and little punctuation: a line mixing them needs
-    # one font with both ("mixed"), because Pillow draws a line in a single font.
-    "arabic": ((_NOTO + "NotoSansArabic-Regular.ttf", _NOTO + "NotoSansArabic-Bold.ttf"),
-               (_DEJAVU + "DejaVuSans.ttf", _DEJAVU + "DejaVuSans-Bold.ttf")),
-    "mixed": ((_DEJAVU + "DejaVuSans.ttf", _DEJAVU + "DejaVuSans-Bold.ttf"),),
-    "latin": ((_NOTO + "NotoSans-Regular.ttf", _NOTO + "NotoSans-Bold.ttf"),
-              (_DEJAVU + "DejaVuSans.ttf", _DEJAVU + "DejaVuSans-Bold.ttf")),
-}
 #: The glyph whose ink height sets the font size: it must be at least CAP_DOTS tall.
-_REFERENCE = {"cjk": "国", "arabic": "ا", "mixed": "H", "latin": "H"}
+_REFERENCE = fonts.REFERENCE
 
 
 def raqm_available() -> bool:
@@ -61,52 +44,13 @@ def missing_support() -> list[str]:
     out = []
     if not raqm_available():
         out.append("text shaping (Pillow's raqm needs the Debian package libfribidi0)")
-    if not Path(_FONTS["arabic"][0][0]).exists():
-        out.append("Noto Sans Arabic (fonts-noto-core)")
-    if not any(Path(regular).exists() for regular, _ in _FONTS["cjk"]):
-        out.append("a Chinese font (fonts-wqy-microhei)")
+    out.extend(fonts.missing_fonts())
     return out
 
 
-def is_rtl(text: str) -> bool:
-    """True when the first strong character is right-to-left (the line's base direction)."""
-    for ch in text:
-        bidi = unicodedata.bidirectional(ch)
-        if bidi in ("R", "AL"):
-            return True
-        if bidi == "L":
-            return False
-    return False
-
-
-#: All that Noto Sans Arabic has besides Arabic script (and the marks raqm consumes): a line
-#: with anything else, "(" or "/" say, is drawn in DejaVu Sans, which has both.
-_ARABIC_FONT_EXTRAS = frozenset(" !,-.0123456789:\u00a0\u200c\u200d\u200e\u200f\u061c")
-
-
-def _kind(text: str) -> str:
-    arabic = latin = False
-    for ch in text:
-        o = ord(ch)
-        if (0x2E80 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF
-                or 0x20000 <= o <= 0x3FFFF or 0xAC00 <= o <= 0xD7AF):
-            return "cjk"  # wqy-microhei has Latin and digits too
-        if 0x0600 <= o <= 0x08FF or 0xFB50 <= o <= 0xFDFF or 0xFE70 <= o <= 0xFEFF:
-            arabic = True
-        elif ch not in _ARABIC_FONT_EXTRAS:
-            latin = True
-    if arabic:
-        return "mixed" if latin else "arabic"
-    return "latin"
-
-
-def font_path(text: str, bold: bool = False) -> str:
-    """The first installed font for this line's script (DejaVu Sans when none is)."""
-    for regular, heavy in _FONTS[_kind(text)]:
-        path = heavy if bold else regular
-        if Path(path).exists():
-            return path
-    return _DEJAVU + ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+is_rtl = fonts.is_rtl_text
+_kind = fonts.script_kind
+font_path = fonts.font_path
 
 
 @functools.lru_cache(maxsize=16)

@@ -35,7 +35,13 @@ def test_example_site_is_valid():
     assert {s.prefix for s in site.services.values()}.__len__() == 14
     for s in site.services.values():
         assert s.name["fi"] and s.name["sv"] and s.name["en"]
-    assert site.services["kela"].label("sv") == "FPA" and site.services["kela"].label("so") == site.services["kela"].name["en"]
+    assert site.services["kela"].label("sv") == "FPA"
+    # Every text a citizen sees, in every language the example offers (all 13: issue 16).
+    assert len(site.languages) == 13
+    for lang in site.languages:
+        assert all(lang in s.name and lang in s.description for s in site.services.values()), lang
+        assert lang in site.name and all(lang in c.name for c in site.counters.values()), lang
+    assert site.services["kela"].label("so") != site.services["kela"].name["en"]
     assert site.counters["H1"].kind == "room" and site.counters["1"].services == ("neuvonta", "digituki", "kela")
     assert site.opening_hours["thu"] == (_dt.time(8, 0), _dt.time(18, 0)) and site.opening_hours["sun"] is None
     assert site.appointments.early_min == 30 and site.appointments.late_min == 10
@@ -304,3 +310,24 @@ def test_missing_translations_on_a_temp_catalog(temp_locale):
     with pytest.raises(RuntimeError, match="not compiled"):
         i18n.translator("et", "demo")("Take a number")
     assert i18n.compile_all() == 1  # only what changed
+
+
+def test_an_offered_language_without_a_site_text_is_refused():
+    """Offering Arabic while a service has no Arabic name would show the citizen another
+    language without saying so: the check names each text and the missing language."""
+    import re
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = re.sub(r'^ar = "الشباك 1"\n', "", text, count=1, flags=re.M)  # counter 1's name
+    kela = text.index('id = "kela"')
+    cut = text.index("\nar = ", kela)
+    text = text[:cut] + text[text.index("\n", cut + 1):]  # Kela's Arabic name
+    with pytest.raises(ConfigError) as e:
+        loads_site(text, "example.toml")
+    msgs = {i.field: i.message for i in e.value.issues}
+    assert msgs["services[1] (kela).name"] == "no text in ar, which site.languages offers"
+    assert msgs["counters[0] (1).name"] == "no text in ar, which site.languages offers"
+    # Not offered, not needed: the same file without Arabic in site.languages is fine.
+    ok = text.replace('"so", "ar", "fa"', '"so", "fa"')
+    assert "ar" not in loads_site(ok, "example.toml").languages
+

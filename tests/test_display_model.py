@@ -136,7 +136,7 @@ def test_settings_are_checked_field_by_field(example_site):
                        "chime": False}, set(example_site.services))
     assert s.portrait and s.services == ("kela",) and not s.chime and s.size == (1080, 1920)
     with pytest.raises(ConfigError) as e:
-        parse_display({"orientation": "sideways", "services": ["nope"], "history": 3, "languages": ["ar"],
+        parse_display({"orientation": "sideways", "services": ["nope"], "history": 3, "languages": ["de"],
                        "appointments_only": True, "walk_ins_only": True, "colour": 1}, set(example_site.services))
     fields = {i.field for i in e.value.issues}
     assert fields == {"display.orientation", "display.services", "display.history", "display.languages",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.i18n import DOMAINS, LOCALE_DIR, NATIVE_NAMES, missing_translations
+from core.i18n import CITIZEN, DOMAINS, LOCALE_DIR, NATIVE_NAMES, missing_translations
 from feedback_terminal.recorder import EVENT_TYPE, latest_responses
 from tests.support.kivy_driver import run_scenario
 
@@ -133,7 +133,7 @@ def test_the_catalog_holds_exactly_the_marked_strings():
 
 @pytest.mark.parametrize("lang", DOMAINS["feedback"])
 def test_every_string_is_translated(lang):
-    assert lang in ("fi", "sv", "en", "ru", "et", "uk", "so")
+    assert lang in CITIZEN  # any language with the citizen catalogs (core.i18n)
     assert missing_translations("feedback", lang) == []
 
 

@@ -19,14 +19,13 @@ from printer import escpos_render, raster
 from printer.device import TicketPrinter
 from printer.escpos_render import render
 from printer.layout import Text, TicketInfo, TicketLayout, build_ticket
-from sim.escpos_decode import DecodedJob, Line, Raster, decode
+from sim.escpos_decode import Line, Raster, decode
 from sim.printer_emulator import PtyPrinter
 from sim.printer_render import cap_height_dots, raster_on_paper, render_png
+from tests.support.tickets import COLUMNS, DOT_WIDTH, as_text, check_against_layout
 
 MS = int(dt.datetime(2026, 3, 30, 9, 30, tzinfo=dt.timezone.utc).timestamp() * 1000)
 QR = "https://palvelupiste.example/t/kallio/2026-03-30/K012"
-COLUMNS = 42
-DOT_WIDTH = COLUMNS * escpos_render.FONT_A_WIDTH  # the default profile: 42 columns of font A
 #: Service names as a site would configure them (not the example site: that is site texts').
 SERVICE = {
     "fi": "Kela", "sv": "FPA", "en": "Kela (social insurance)",
@@ -39,10 +38,6 @@ SERVICE = {
 }
 SCRIPTS = ["ar", "fa", "ckb", "se", "zh", "vi"]
 RTL = {"ar", "fa", "ckb"}
-#: Python's own codecs for the renderer's code pages: an oracle independent of python-escpos.
-TEXT_CODECS = ("cp858", "cp1251", "cp1125", "cp866", "cp1257", "cp775", "cp1250", "cp852")
-
-
 def info(lang: str, **kw) -> TicketInfo:
     base = dict(site_name="Yhteispalvelupiste Kallio", number="K012", service_names=SERVICE,
                 lang=lang, people_ahead=3, est_wait_min=25, issued_ms=MS, qr_url=QR)
@@ -62,55 +57,6 @@ def printed():
                 jobs = emu.wait_jobs(i + 1, timeout=20)
                 out[lang] = (lay, jobs[i])
     return out
-
-
-def as_text(s: str) -> bool:
-    """Whether a line can go as text: one code page has all of it (after the renderer's
-    clean-up of spaces and invisible marks)."""
-    plain = escpos_render._plain(s)
-    for codec in TEXT_CODECS:
-        try:
-            plain.encode(codec)
-            return True
-        except UnicodeEncodeError:
-            continue
-    return False
-
-
-def content(job: DecodedJob) -> list:
-    """Lines and images the reader reads: no rules, blank feeds, QR or cut."""
-    return [b for b in job.blocks
-            if isinstance(b, Raster) or (isinstance(b, Line) and b.text.strip("- "))]
-
-
-def check_against_layout(lay: TicketLayout, job: DecodedJob) -> tuple[int, int]:
-    """Walks the layout's text elements and the decoded job together. Returns (texts, images)."""
-    blocks = content(job)
-    n_text = n_img = 0
-    for el in (e for e in lay if isinstance(e, Text)):
-        if as_text(el.text):
-            want = escpos_render._plain(el.text)
-            got: list[str] = []
-            while " ".join(got) != want:
-                assert blocks, f"missing text line {want!r}"
-                b = blocks.pop(0)
-                assert isinstance(b, Line), f"{want!r} came as an image"
-                got.append(b.text)
-                assert want.startswith(" ".join(got)), (want, got)
-            n_text += 1
-            continue
-        text = escpos_render._plain(el.text, keep=escpos_render._SHAPING_MARKS)
-        align = "right" if (raster.is_rtl(text) and el.align == "left") else el.align
-        for line in raster.wrap(text, DOT_WIDTH, el.bold):
-            b = blocks.pop(0)
-            assert isinstance(b, Raster), f"{line!r} came as text: {getattr(b, 'text', b)!r}"
-            expected = raster.render_line(line, DOT_WIDTH, align, el.bold)
-            paper = raster_on_paper(b, DOT_WIDTH)
-            assert paper.size == expected.size, line
-            assert paper.tobytes() == expected.tobytes(), f"image of {line!r} differs"
-            n_img += 1
-    assert blocks == [], f"unexpected extra lines: {blocks}"
-    return n_text, n_img
 
 
 def test_raqm_is_there():

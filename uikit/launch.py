@@ -12,6 +12,8 @@ panel and the feedback terminal (cli/*_cmd.py; sim/apps.py for the demo, with it
      SD card;
   2. Kivy's environment before the first Kivy import: KIVY_NO_ARGS (Kivy must not read our argv),
      KIVY_HOME, the clock kind (an always-on display sleeps between frames: "interrupt");
+     Every label shaped and in a font that has its script (uikit.textrender), before any widget
+     module is imported;
   3. Kivy's Config: window size or full screen, frame ceiling, exactly ONE input provider (two
      providers reading one touch screen give every tap twice: Kivy #3801, #8494), Escape never
      closes the app, the screen never blanks;
@@ -117,6 +119,9 @@ def configure_kivy(k: KivySettings, level: str = DEFAULT_LOG_LEVEL) -> None:
         os.environ["KIVY_DPI"] = f"{k.dpi:g}"
     from kivy.config import Config
 
+    from . import textrender
+
+    textrender.install()
     logging.getLogger("kivy").setLevel(level)
     Config.set("kivy", "log_level", level.lower())
     Config.set("kivy", "kivy_clock", os.environ["KIVY_CLOCK"])

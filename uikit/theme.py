@@ -78,6 +78,12 @@ TEXT_PAIRS = (("text", "background"), ("muted_text", "background"), ("button_tex
               ("accent_text", "accent"), ("warning_text", "warning"))
 
 MIN_TARGET_MM = 15.0
+#: No text a citizen reads is smaller than this cap height on the real screen (issue 16: 4.5 mm
+#: on the kiosk). Font sizes are in px; a font's capitals are about 0.7 of its size (Roboto
+#: 0.711, Noto Sans 0.714, DejaVu Sans 0.729), so CAP_RATIO turns the one into the other with a
+#: little to spare; tests measure the ink itself.
+MIN_CAP_MM = 4.5
+CAP_RATIO = 0.70
 #: Base font sizes in sp; "large text" multiplies them.
 FONT_SP = {"small": 22, "normal": 30, "large": 42, "title": 56, "huge": 160}
 LARGE_TEXT_SCALE = 1.35

@@ -65,6 +65,7 @@ class Context:
         self.params = params
         self.app = None
         self.screenshots: list[str] = []
+        self.result: dict[str, Any] = {}  # what the scenario reports to its test (JSON)
 
     def start(self, app):
         self.app = app
@@ -147,6 +148,7 @@ def _child_main(target: str, workdir: str, output_dir: str, params_json: str, ti
     state: dict[str, Any] = {"waiting": None, "frames": 0, "until_deadline": None}
 
     def finish(ok: bool, error: str | None = None) -> None:
+        result.update(ctx.result)
         result.update(ok=ok, error=error, screenshots=ctx.screenshots)
         app = App.get_running_app()
         if app is not None:
@@ -219,7 +221,7 @@ def run_scenario(target: str, workdir: Path, output_dir: Path | None = None, par
     result = json.loads(line.split(" ", 1)[1]) if line else {"ok": False, "error": "no result"}
     if proc.returncode != 0 or not result.get("ok"):
         raise AssertionError(f"UI scenario {target} failed (exit {proc.returncode}):\n"
-                             f"{result.get('error')}\n--- stderr ---\n{proc.stderr[-4000:]}")
+                             f"{result.get('error')}\n--- stderr ---\n{proc.stderr[-4000:]}\n--- stdout ---\n{proc.stdout[-6000:]}")
     return result
 
 

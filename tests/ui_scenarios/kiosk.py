@@ -473,3 +473,112 @@ def service_closed_for_today(ctx):
         yield from env.tap("back")
         yield from env.screen(F.START)
     assert env.hub_events("ticket.issued") == []
+
+
+# --- every language -------------------------------------------------------------------------
+
+def _strings(lang: str, site) -> set[str]:
+    """Every string the kiosk may show in `lang`: its catalog's translations and the site's texts."""
+    from babel.messages.pofile import read_po
+
+    from core.i18n import LOCALE_DIR
+
+    out: set[str] = set()
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "kiosk.po").open("rb") as f:
+        for m in read_po(f):
+            if m.id:
+                for s in (m.string if isinstance(m.string, tuple) else (m.string,)):
+                    out.update(line for line in (s or "").split("\n") if line)
+                if lang == "en":  # the source language: the msgids are its text
+                    for s in (m.id if isinstance(m.id, tuple) else (m.id,)):
+                        out.update(line for line in s.split("\n") if line)
+    texts = [site.name] + [t for s in site.services.values() for t in (s.name, s.description)]
+    out.update(t[lang] for t in texts if lang in t)
+    return out
+
+
+_TAG = __import__("re").compile(r"\[/?(?:b|i|u|s|size|color|font|sub|sup)(?:=[^\]]*)?\]")
+
+
+def visible_lines(root) -> list[tuple[str, str]]:
+    """(pp_id of the nearest marked widget, line) for every line of text on the screen; the
+    language buttons are left out (each names its language in that language, on purpose)."""
+    from kivy.uix.label import Label
+
+    out: list[tuple[str, str]] = []
+
+    def walk(w, owner: str) -> None:
+        pid = getattr(w, "pp_id", "") or owner
+        if pid.startswith("lang_"):
+            return
+        if isinstance(w, Label) and w.text:
+            text = w.text
+            if w.markup:
+                text = _TAG.sub("", text).replace("&bl;", "[").replace("&br;", "]").replace("&amp;", "&")
+            out.extend((pid, line.strip()) for line in text.split("\n") if line.strip())
+        for k in w.children:
+            walk(k, pid)
+
+    walk(root, "")
+    return out
+
+
+def every_language(ctx):
+    """Start → services → needs → ticket in each of the site's 13 languages: no visible line is
+    another language's string (a catalog or site text of another language and not of this one),
+    the services are in this language's words, right-to-left screens are mirrored, and the
+    printed ticket is what its layout says (raster lines dot for dot)."""
+    from core.i18n import CITIZEN, is_rtl
+    from kiosk.printing import ticket_layout
+    from tests.support.tickets import check_against_layout
+
+    langs = tuple(ctx.params.get("langs") or CITIZEN)
+    env = KioskEnv(ctx, kiosk={"idle_s": 600, "idle_warn_s": 30, "ticket_idle_s": 600})
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    site = env.site
+    assert set(langs) <= set(site.languages) and all(env.has(f"lang_{lang}") for lang in site.languages)
+    own = {lang: _strings(lang, site) for lang in site.languages}
+    results: dict = {}
+    for lang in langs:
+        foreign = set().union(*(own[o] for o in site.languages if o != lang)) - own[lang]
+        found: list = []
+
+        def check(where: str) -> None:
+            for pid, line in visible_lines(app.root):
+                if line in foreign:
+                    found.append((where, pid, line))
+
+        yield from _choose_language(env, lang)
+        yield from env.shot(f"lang-start-{lang}")
+        check("start")
+        rtl = is_rtl(lang)
+        yield from env.tap("take_number")
+        yield from env.screen(F.SERVICES)
+        yield from env.shot(f"lang-services-{lang}")
+        check("services")
+        kela, police = env.widget("service_kela"), env.widget("service_poliisi")
+        # The first service of a row sits where the reader starts: on the right in Arabic script.
+        assert (kela.x > police.x) if rtl else (kela.x < police.x), (lang, kela.x, police.x)
+        back, help_ = env.widget("back"), env.widget("help")
+        assert (back.x > help_.x) if rtl else (back.x < help_.x), (lang, "footer")
+        names = [line for pid, line in visible_lines(app.root) if pid == "service_kela"]
+        assert names[:2] == [site.services["kela"].name[lang], site.services["kela"].description[lang]], (lang, names)
+        yield from env.tap("service_kela")
+        yield from env.screen(F.NEEDS)
+        check("needs")
+        jobs_before = len(env.pty.jobs())
+        yield from env.tap("get_number")
+        yield from env.screen(F.TICKET)
+        yield ctx.until(lambda: app.flow.c.print_status == "printed", f"ticket printed ({lang})")
+        yield from env.shot(f"lang-ticket-{lang}")
+        check("ticket")
+        env.pty.wait_jobs(jobs_before + 1)
+        t = app.flow.c.ticket
+        job = decode(env.pty.jobs()[-1])
+        texts, images = check_against_layout(ticket_layout(t, site, app.settings), job)
+        results[lang] = {"fallbacks": found, "text_lines": texts, "image_lines": images, "number": t.number}
+        yield from env.tap("done")
+        yield from env.screen(F.START)
+    ctx.result["languages"] = results
+    env.save_jobs()
