@@ -171,7 +171,8 @@ def site_toml(scn: Scenario, plan: bool = True) -> str:
     """The scenario's site file. `plan`: declare each counter's hours and breaks, so that an
     estimator can know when counters will (not) work."""
     lines = ['[site]', 'id = "eta-sim"', 'timezone = "Europe/Helsinki"', 'languages = ["fi", "sv", "en", "ru"]',
-             'default_language = "fi"', 'name = { fi = "Simuloitu piste", sv = "Simulerad punkt", en = "Simulated point" }',
+             'default_language = "fi"',
+             'name = { fi = "Simuloitu piste", sv = "Simulerad punkt", en = "Simulated point", ru = "Модель" }',
              '', '[opening_hours]']
     lines += [f'{d} = "{OPEN}-{CLOSE}"' for d in ("mon", "tue", "wed", "thu", "fri")]
     lines += ['sat = "closed"', 'sun = "closed"', '', '[appointments]', 'early_min = 30', 'late_min = 10']
@@ -180,13 +181,13 @@ def site_toml(scn: Scenario, plan: bool = True) -> str:
         # (the outliers it does not plan for).
         lines += ['', '[[services]]', f'id = "{s.id}"', f'prefix = "{s.prefix}"',
                   f'default_service_min = {s.mean_min:g}', 'target_wait_min = 20',
-                  f'name = {{ fi = "{s.name}", sv = "{s.name}", en = "{s.name}" }}']
+                  f'name = {{ fi = "{s.name}", sv = "{s.name}", en = "{s.name}", ru = "{s.name}" }}']
         if s.general_advice:
             lines.append('general_advice = true')
     for c in scn.counters:
         services = ", ".join(f'"{x}"' for x in c.services)
         lines += ['', '[[counters]]', f'id = "{c.id}"',
-                  f'name = {{ fi = "Tiski {c.id}", sv = "Disk {c.id}", en = "Desk {c.id}" }}',
+                  f'name = {{ fi = "Tiski {c.id}", sv = "Disk {c.id}", en = "Desk {c.id}", ru = "Окно {c.id}" }}',
                   f'services = [{services}]']
         if plan:
             brk = ", ".join(f'"{a}-{b}"' for a, b in c.breaks)

@@ -28,9 +28,11 @@ from typing import Any
 from core.config import Device, Site
 from core.events import now_ms
 from uikit.appsupport import close_all
+from uikit.speech import VOLUME_DEFAULT
 from uikit.techoverlay import InfoSource
 
 from . import flow as F
+from . import keys
 from . import texts as T
 from .settings import KioskSettings
 
@@ -82,9 +84,13 @@ class KioskApp(_kivy_app_base()):
         self._rendered_version = -1
         self._spoken_entered = 0
         self._spoken_warnings = 0
+        self._spoken_status: tuple | None = None
         self._overlay_secs: int | None = None
         self._scan_buf = ""
         self._scan_last = 0.0
+        self._focus: str | None = None  # the pp_id the keys reached (kiosk.keys)
+        self._focus_group = None
+        self.volume = VOLUME_DEFAULT
         self._hub_down_since: float | None = None
         self._render_trigger = None
         self._rendered_frame = 0
@@ -196,15 +202,142 @@ class KioskApp(_kivy_app_base()):
         self._scan_last = now
         self._scan_buf = (self._scan_buf + text)[-MAX_SCAN_LEN:]
 
-    def _on_key_down(self, _window, key: int, _scancode: int, _codepoint: Any, _modifiers: Any) -> bool:
-        if key in (13, 271):  # Enter, keypad Enter: the reader finished a code
+    def _on_key_down(self, _window, key: int, _scancode: int, codepoint: Any, modifiers: Any) -> bool:
+        typing = self.flow.screen == F.APPOINTMENT
+        if key in (keys.ENTER, keys.KP_ENTER):
+            # A barcode reader types fast and ends with Enter: that is a scanned code, on any
+            # screen (on the code screen its characters went into the code too; a scan replaces
+            # it). A person at a keypad is slower: their Enter checks in what they typed.
             code, self._scan_buf = self._scan_buf, ""
-            if code.strip() and self.now() - self._scan_last <= SCAN_GAP_S:
+            if code.strip() and self.now() - self._scan_last <= SCAN_GAP_S and (not typing or len(code) > 1):
                 self.act("scanned", code)
-            return True
-        if key == 27:  # Escape must never close the kiosk
-            return True
-        return False
+                return True
+            if typing and self._focus is None and self.flow.can_check_in():
+                self.act("check_in")
+                return True
+        if key == keys.BACKSPACE:
+            self._scan_buf = ""  # a reader never corrects itself: this is a person typing
+        cmd = keys.key_command(key, codepoint if isinstance(codepoint, str) else None, tuple(modifiers or ()), typing)
+        if cmd is not None:
+            self.on_key_command(cmd)
+        return True  # Escape must never close the kiosk; no key goes further
+
+    def on_key_command(self, cmd: keys.Command) -> None:
+        """A kiosk key (kiosk.keys): move, choose, go back, repeat, louder or quieter, or type."""
+        self.touch()
+        if cmd.name in keys.NAVIGATION and not self.flow.prefs.speak:
+            # The way in without sight: the first key turns speech on and says how the keys work;
+            # the screen is then read out as on any screen change.
+            self.act("toggle", "speak")
+            self.speak(T.key_help(self.translator()))
+            return
+        if cmd.name == keys.TYPE:
+            self._set_focus(None)
+            self.act("key", cmd.char)
+        elif cmd.name == keys.DELETE:
+            self.act("delete")
+        elif cmd.name in (keys.NEXT, keys.PREV):
+            order = [w.pp_id for w in self._key_targets()]
+            self._set_focus(keys.move(order, self._focus, 1 if cmd.name == keys.NEXT else -1))
+            self._speak_focus()
+        elif cmd.name == keys.SELECT:
+            w = self._focused()
+            if w is None:
+                self.on_key_command(keys.Command(keys.NEXT))
+            elif not w.disabled and w.on_tap is not None:
+                w.on_tap()
+            else:
+                self._speak_focus()
+        elif cmd.name == keys.BACK:
+            for pid in ("back", "start_over", "done", "try_again"):
+                w = self._widget(pid)
+                if w is not None and not w.disabled and w.on_tap is not None:
+                    w.on_tap()
+                    break
+        elif cmd.name == keys.REPEAT:
+            self.repeat()
+        elif cmd.name in (keys.LOUDER, keys.QUIETER):
+            from uikit.speech import VOLUME_MAX, VOLUME_MIN
+
+            step = 20 if cmd.name == keys.LOUDER else -20
+            self.volume = max(VOLUME_MIN, min(VOLUME_MAX, self.volume + step))
+            if self._speaker is not None:
+                self._speaker.volume = self.volume
+            self.repeat()  # heard at the new volume
+
+    def _widget(self, pp_id: str):
+        if self.screen_widget is None:
+            return None
+        return next((w for w in self.screen_widget.walk(restrict=True) if getattr(w, "pp_id", "") == pp_id), None)
+
+    def _key_targets(self) -> list:
+        """The screen's buttons in reading order (the language's direction)."""
+        from core.i18n import is_rtl
+
+        from .widgets import Btn
+
+        if self.screen_widget is None:
+            return []
+        found = {w.pp_id: w for w in self.screen_widget.walk(restrict=True)
+                 if isinstance(w, Btn) and w.pp_id and w.width > 0}
+        order = keys.reading_order([(pid, w.x, w.top, w.height) for pid, w in found.items()],
+                                   is_rtl(self.flow.lang))
+        return [found[pid] for pid in order]
+
+    def _focused(self):
+        return self._widget(self._focus) if self._focus else None
+
+    def _set_focus(self, pp_id: str | None) -> None:
+        self._focus = pp_id
+        self._draw_focus()
+
+    def _draw_focus(self, *_a) -> None:
+        """A thick outline around the focused button, in the accent colour: sighted keyboard
+        users see where they are (WCAG 2.4.7)."""
+        from kivy.graphics import Color, InstructionGroup, Line
+
+        if self._focus_group is not None:
+            self.root_box.canvas.after.remove(self._focus_group)
+            self._focus_group = None
+        w = self._focused()
+        if w is None:
+            return
+        g = InstructionGroup()
+        g.add(Color(*self.look().p.accent))
+        g.add(Line(rectangle=(w.x - 6, w.y - 6, w.width + 12, w.height + 12), width=4))
+        self.root_box.canvas.after.add(g)
+        self._focus_group = g
+
+    def _speak_focus(self) -> None:
+        w = self._focused()
+        if w is None:
+            return
+        text = T.describe_control(self.translator(), w.text, getattr(w, "sub_text", ""),
+                                  getattr(w, "style", "") == "selected", not w.disabled and w.on_tap is not None)
+        self.speak(text, tag="focus")
+
+    def _announce(self, now: tuple, before: tuple | None, tr) -> None:
+        flow = self.flow
+        if before is None or before[0] != now[0]:
+            return
+        said = []
+        if now[1] != before[1] and flow.screen == F.TICKET and now[1] in ("printed", "failed"):
+            said.append(T.print_text(tr, now[1]))
+        if now[2] != before[2] and flow.screen == F.HELP and now[2] in ("sent", "failed"):
+            said.append(T.screen_text(flow, tr).speech())
+        if now[3] is False and before[3] is not False and flow.printer_reason != "not_configured":
+            said.append(T.printer_notice(tr))
+        if now[4] is False and before[4] is not False:
+            said.append(T.hub_notice(tr))
+        for text in said:
+            self.speak(text, tag="status")
+
+    def repeat(self) -> None:
+        """Say again what was said last (the screen when nothing was)."""
+        if self.spoken:
+            self._say(*self.spoken[-1], tag="repeat")
+        else:
+            self.speak(T.speech_text(self.flow, self.translator()))
 
     # --- effects ----------------------------------------------------------------------------
 
@@ -329,9 +462,14 @@ class KioskApp(_kivy_app_base()):
             from kivy.clock import Clock
 
             Clock.schedule_once(lambda _dt: gc.collect(), 0.05)
+        if flow.screen != self._rendered_screen:
+            self._focus = None  # a new screen: the keys start from its first control
         self._rendered_screen = flow.screen
         self.screen_widget = screens.build(flow, look, tr)
         self.root_box.add_widget(self.screen_widget)
+        from kivy.clock import Clock
+
+        Clock.schedule_once(self._draw_focus, 0)  # the same control, in the new widgets, once laid out
         self._overlay_secs = None
         if flow.warning:
             secs = max(1, math.ceil(flow.idle_remaining(self.now())))
@@ -343,10 +481,16 @@ class KioskApp(_kivy_app_base()):
         from kivy.clock import Clock
 
         self._rendered_frame = Clock.frames
+        status = (flow.screen, flow.c.print_status, flow.c.help_state, flow.printer_ok, flow.hub_ok)
         if flow.entered != self._spoken_entered:
             self._spoken_entered = flow.entered
             if flow.prefs.speak:
                 self.speak(T.speech_text(flow, tr))
+        elif flow.prefs.speak and status != self._spoken_status:
+            # A change on the same screen (the ticket printed or not, help sent or not, the
+            # printer or the hub gone or back) is said as it is shown.
+            self._announce(status, self._spoken_status, tr)
+        self._spoken_status = status
         if flow.warning and flow.warnings != self._spoken_warnings:
             self._spoken_warnings = flow.warnings
             if flow.prefs.speak:
@@ -354,19 +498,30 @@ class KioskApp(_kivy_app_base()):
 
     # --- speech -----------------------------------------------------------------------------
 
-    def speak(self, text: str) -> None:
-        """Queue `text` for speech in the customer's language (English where espeak-ng has no
-        voice for it). Never blocks; a failing speaker never stops the screen."""
-        from uikit.speech import Speaker, has_voice
+    def speak(self, text: str, tag: str | None = None) -> None:
+        """Queue `text` for speech in the customer's language. Where espeak-ng has no voice for
+        it the screen is read in English, and says first, in English, that it does so (never
+        another language without saying so; the screen says it in the customer's language).
+        Never blocks; a failing speaker never stops the screen."""
+        from uikit.speech import has_voice
 
         lang = self.flow.lang
         if not has_voice(lang):
-            lang, text = "en", T.speech_text(self.flow, T.tr_for("en", self.site))
+            # The screen in English, said to be so; a single control's words cannot be (they
+            # are in the customer's language), so for those only the notice.
+            en = T.tr_for("en", self.site)
+            lang, text = "en", T.no_voice_text(en) + ("" if tag else " " + T.speech_text(self.flow, en))
+        self._say(lang, text, tag=tag or self.flow.screen)
+
+    def _say(self, lang: str, text: str, tag: str) -> None:
+        from uikit.speech import Speaker
+
         try:
             if self._speaker is None:
                 self._speaker = Speaker(self.data_dir / "speech", player=self.speech_player,
                                         speed=self.settings.speech_speed, on_done=self._speech_done)
-            self._speaker.say([(lang, text)], tag=self.flow.screen)
+                self._speaker.volume = self.volume
+            self._speaker.say([(lang, text)], tag=tag)
             self.spoken.append((lang, text))
         except Exception:
             log.exception("kiosk: speech failed")

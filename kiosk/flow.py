@@ -547,8 +547,10 @@ class Flow:
     def key(self, ch: str, now: float) -> None:
         if not self._accept(now) or self.screen != APPOINTMENT or self.busy is not None:
             return
-        if len(ch) == 1 and ch.isdigit() and len(self.c.code) < MAX_KEYPAD_CODE:
-            self.c.code += ch
+        # Digits from the on-screen keypad; digits and letters from a keyboard (codes may have
+        # letters), at any speed.
+        if len(ch) == 1 and ch.isascii() and ch.isalnum() and len(self.c.code) < MAX_KEYPAD_CODE:
+            self.c.code += ch.upper()
             self._changed()
 
     def delete(self, now: float) -> None:

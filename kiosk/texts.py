@@ -220,6 +220,22 @@ def idle_speech(tr: Translator, seconds: int) -> str:
     return " ".join([_("Do you need more time?"), idle_text(tr, seconds), _("Yes, I need more time")])
 
 
+def key_help(tr: Translator) -> str:
+    """Said when a key turns speech on (kiosk.keys): how to use the kiosk without the screen."""
+    return tr.gettext("Speech is on. The arrow keys move from button to button, Enter chooses, Escape goes "
+                      "back, the star key repeats, plus and minus change the volume.")
+
+
+def describe_control(tr: Translator, text: str, sub: str, selected: bool, available: bool) -> str:
+    """A control as the keys reach it: its words, its second line, whether it is chosen."""
+    parts = [text, sub]
+    if selected:
+        parts.append(tr.gettext("selected"))
+    if not available:
+        parts.append(tr.gettext("not available"))
+    return ", ".join(p for p in parts if p)
+
+
 def no_voice_text(tr: Translator) -> str:
     """Shown instead of speaking when read-aloud is on and the language has no voice: never
     another language read out without saying so."""

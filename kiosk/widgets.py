@@ -8,6 +8,7 @@ choice always shows a check mark as well as the highlight colour.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle
@@ -40,7 +41,8 @@ class Look:
         self.min_target = mm(MIN_TARGET_MM)
         # The smallest font size whose capitals are MIN_CAP_MM tall on this screen (its DPI from
         # the device configuration: [kiosk] dpi or screen_inches); larger text scales it too.
-        self.min_font = mm(MIN_CAP_MM) / CAP_RATIO * (LARGE_TEXT_SCALE if large_text else 1.0)
+        # Whole pixels, rounded up: fonts are drawn at integer sizes.
+        self.min_font = float(math.ceil(mm(MIN_CAP_MM) / CAP_RATIO * (LARGE_TEXT_SCALE if large_text else 1.0)))
 
     def font(self, kind: str) -> float:
         return max(sp(font_sp(kind, self.large)), self.min_font)
@@ -204,6 +206,7 @@ class Btn(ButtonBehavior, Fill):
         self.on_tap = on_tap
         self.sends = sends
         self.text = text  # for tests and speech: the button's words
+        self.sub_text, self.style = sub, style  # speech too (kiosk.keys reads a control out)
         if icon:
             isz = look.font(kind) * 1.15
             self.icon = Icon(icon, fg, isz)

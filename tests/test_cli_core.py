@@ -28,7 +28,7 @@ def test_check_config_ok():
 def test_check_config_names_the_field(tmp_path):
     bad = tmp_path / "bad.toml"
     text = EXAMPLE.read_text(encoding="utf-8")
-    text = text.replace('sv = "FPA", ', "", 1).replace('services = ["poliisi"]', 'services = ["poliisi", "passi"]')
+    text = text.replace('sv = "FPA"\n', "", 1).replace('services = ["poliisi"]', 'services = ["poliisi", "passi"]')
     bad.write_text(text, encoding="utf-8")
     r = cli("check-config", str(bad))
     assert r.returncode == 2

@@ -117,6 +117,12 @@ def configure_kivy(k: KivySettings, level: str = DEFAULT_LOG_LEVEL) -> None:
     os.environ.setdefault("KIVY_CLOCK", k.clock)
     if k.dpi:
         os.environ["KIVY_DPI"] = f"{k.dpi:g}"
+        import sys
+
+        if "kivy.metrics" in sys.modules:  # read KIVY_DPI already (a test driver imported Kivy first)
+            from kivy.metrics import Metrics
+
+            Metrics.dpi = k.dpi
     from kivy.config import Config
 
     from . import textrender

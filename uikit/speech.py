@@ -20,9 +20,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: espeak-ng voice per language; a language without a voice is not spoken (the caller may
-#: choose to speak English instead). Somali has no espeak-ng voice.
-VOICES = {"fi": "fi", "sv": "sv", "en": "en-gb", "ru": "ru", "et": "et", "uk": "uk"}
+#: espeak-ng voice per language; a language without a voice is not spoken (the caller says so
+#: and may speak English instead). espeak-ng has no Somali or Northern Sámi voice, and its
+#: Kurdish ("ku") is Kurmanji in Latin letters: it cannot read Sorani's Arabic script.
+VOICES = {"fi": "fi", "sv": "sv", "en": "en-gb", "ru": "ru", "et": "et", "uk": "uk",
+          "ar": "ar", "fa": "fa", "zh": "cmn", "vi": "vi"}
 
 
 def has_voice(lang: str) -> bool:
@@ -62,11 +64,16 @@ def write_chime(path: Path, rate: int = 22050) -> Path:
     return path
 
 
-def render(text: str, lang: str, path: Path, speed: int = 140, espeak: str = "espeak-ng") -> Path:
+#: espeak-ng's amplitude: 100 is its default, 200 its loudest.
+VOLUME_DEFAULT, VOLUME_MIN, VOLUME_MAX = 100, 20, 200
+
+
+def render(text: str, lang: str, path: Path, speed: int = 140, espeak: str = "espeak-ng",
+           volume: int = VOLUME_DEFAULT) -> Path:
     """Speak `text` into a WAV file. Raises on failure (the worker catches it)."""
     voice = VOICES[lang]
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([espeak, "-v", voice, "-s", str(speed), "-w", str(path), text],
+    subprocess.run([espeak, "-v", voice, "-s", str(speed), "-a", str(volume), "-w", str(path), text],
                    check=True, capture_output=True, timeout=20)
     return path
 
@@ -86,6 +93,7 @@ class Speaker:
         self.player = default_player() if player == "auto" else player
         self.on_done = on_done
         self.speed = speed
+        self.volume = VOLUME_DEFAULT  # the customer's keys change it (kiosk.keys); read per utterance
         self.keep_files = keep_files
         self._q: queue.Queue[Utterance | None] = queue.Queue()
         self._n = 0
@@ -119,7 +127,8 @@ class Speaker:
                     files.append(self._chime)
                 for lang, text in u.parts:
                     self._n += 1
-                    files.append(render(text, lang, self.work_dir / f"utt-{self._n:05d}-{lang}.wav", self.speed))
+                    files.append(render(text, lang, self.work_dir / f"utt-{self._n:05d}-{lang}.wav", self.speed,
+                                        volume=self.volume))
                 if self.player:
                     for f in files:
                         subprocess.run([*self.player, str(f)], capture_output=True, timeout=60)

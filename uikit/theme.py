@@ -83,7 +83,7 @@ MIN_TARGET_MM = 15.0
 #: 0.711, Noto Sans 0.714, DejaVu Sans 0.729), so CAP_RATIO turns the one into the other with a
 #: little to spare; tests measure the ink itself.
 MIN_CAP_MM = 4.5
-CAP_RATIO = 0.70
+CAP_RATIO = 0.68
 #: Base font sizes in sp; "large text" multiplies them.
 FONT_SP = {"small": 22, "normal": 30, "large": 42, "title": 56, "huge": 160}
 LARGE_TEXT_SCALE = 1.35

@@ -582,3 +582,172 @@ def every_language(ctx):
         yield from env.screen(F.START)
     ctx.result["languages"] = results
     env.save_jobs()
+
+
+# --- keys only ------------------------------------------------------------------------------
+
+def keys_only(ctx):
+    """No touch at all: keys from the start screen to a printed ticket and to a booking check-in,
+    with speech (a fake player). What was said, in order, goes back to the test."""
+    from kivy.core.window import Window
+
+    from kiosk import keys as K
+
+    env = KioskEnv(ctx, kiosk={"idle_s": 600, "idle_warn_s": 30, "ticket_idle_s": 600})
+    app = ctx.start(env.app)
+    app.speech_player = ctx.params.get("player")
+    yield from _wait_ready(ctx, env)
+    f = app.flow
+    assert not f.prefs.speak
+
+    def press(key: int, char: str | None = None, mods=()):
+        n = len(app.spoken)
+        Window.dispatch("on_key_down", key, 0, char, list(mods))
+        if char:
+            Window.dispatch("on_textinput", char)
+        Window.dispatch("on_key_up", key, 0)
+        return n
+
+    def focus_to(pp_id: str, step: int = K.DOWN):
+        for _ in range(40):
+            if app._focus == pp_id:
+                return
+            press(step)
+            yield ctx.until(env.rendered, "rendered")
+        raise AssertionError(f"the keys never reached {pp_id} (at {app._focus})")
+
+    # A key at the idle start screen: speech comes on, the key help and the screen are said.
+    press(K.DOWN)
+    yield ctx.until(lambda: f.prefs.speak and env.rendered() and len(app.spoken) >= 2, "speech on")
+    said = [t for _, t in app.spoken]
+    # Move to "Take a number", hear it, choose it.
+    yield from focus_to("take_number")
+    yield ctx.frames(3)
+    yield from env.shot("keys-focus-start")
+    press(K.ENTER)
+    yield from env.screen(F.SERVICES)
+    yield from focus_to("service_kela")
+    press(K.KP[5], None)  # the keypad's 5 chooses too
+    yield from env.screen(F.NEEDS)
+    yield from focus_to("need_hearing_loop", K.TAB)
+    press(K.ENTER)
+    yield ctx.until(lambda: f.c.needs.hearing_loop and env.rendered(), "hearing loop on")
+    yield from focus_to("get_number", K.TAB)
+    jobs = len(env.pty.jobs())
+    press(K.ENTER)
+    yield from env.screen(F.TICKET)
+    yield ctx.until(lambda: f.c.print_status == "printed", "printed")
+    env.pty.wait_jobs(jobs + 1)
+    n = press(K.KP_MULTIPLY)  # repeat
+    yield ctx.until(lambda: len(app.spoken) > n, "repeated")
+    volume_before = app.volume
+    press(K.KP_PLUS)
+    assert app.volume == volume_before + 20
+    press(K.ESCAPE)  # back: "Done" on the ticket screen
+    yield from env.screen(F.START)
+    # The booking: to "I have an appointment", then the code typed slowly, a key every 3 s.
+    yield from focus_to("appointment")
+    press(K.ENTER)
+    yield from env.screen(F.APPOINTMENT)
+    code = CODES["fi"]["ok"]
+    for ch in code:
+        app.clock.advance(3.0)  # far slower than a barcode reader (SCAN_GAP_S)
+        press(K.KP[int(ch)], ch)
+        yield ctx.frames(1)
+    yield ctx.until(lambda: f.c.code == code and env.rendered(), f"code typed ({f.c.code!r})")
+    press(K.KP_ENTER)
+    yield ctx.until(lambda: f.screen == F.TICKET and env.rendered(), f"checked in (screen {f.screen})")
+    yield from env.shot("keys-checked-in")
+    ctx.result["spoken"] = [t for _, t in app.spoken]
+    ctx.result["first"] = said
+    ctx.result["events"] = [d for _, d in env.hub_events("ticket.issued")]
+    ctx.result["volume"] = app.volume
+
+
+# --- text sizes at the panel's physical size -------------------------------------------------
+
+_SIZE = __import__("re").compile(r"\[size=(\d+(?:\.\d+)?)\](.*?)\[/size\]", __import__("re").S)
+
+
+def _pieces(label) -> list[tuple[str, float]]:
+    """(text, font px) of every piece of a label: a markup label's [size=N] runs at N."""
+    text = label.text
+    if not label.markup:
+        return [(text, float(label.font_size))]
+    out = [(_TAG.sub("", m.group(2)), float(m.group(1))) for m in _SIZE.finditer(text)]
+    rest = _TAG.sub("", _SIZE.sub("", text))
+    return out + [(rest, float(label.font_size))]
+
+
+def _cap_mm(text: str, px: float, bold: bool, dpi: float) -> float:
+    """The ink height of a capital (alef, an ideograph) of `text`'s script at `px`, in mm."""
+    from kivy.core.text import LabelBase
+    from PIL import ImageFont
+
+    from runtime import fonts
+
+    kind = fonts.script_kind(text)
+    if kind == "latin":
+        path = LabelBase._fonts["Roboto"][2 if bold else 0]
+    else:
+        path = fonts.font_path(text, bold=bold, kind=kind)
+    ref = fonts.REFERENCE["latin" if kind == "mixed" else kind]
+    top, bottom = ImageFont.truetype(path, int(px)).getbbox(ref)[1::2]
+    return (bottom - top) / dpi * 25.4
+
+
+def text_sizes(ctx):
+    """Every text and target on the citizen screens measured at the kiosk's physical size (the
+    device's [kiosk] screen_inches): cap heights in mm, targets in mm, for normal and large text,
+    in English and Arabic."""
+    from kivy.metrics import Metrics
+    from kivy.uix.label import Label
+
+    from kiosk.widgets import Btn
+
+    env = KioskEnv(ctx, kiosk={"idle_s": 600, "idle_warn_s": 30, "ticket_idle_s": 600, "screen_inches": 21.5})
+    app = ctx.start(env.app)
+    yield from _wait_ready(ctx, env)
+    dpi = float(Metrics.dpi)
+    out: dict = {"dpi": dpi, "settings_dpi": app.settings.dpi, "screens": {}}
+
+    def measure(name: str) -> None:
+        texts, targets = [], []
+        for w in app.root.walk(restrict=False):
+            if isinstance(w, Label) and w.text and w.opacity > 0 and w.width > 1:
+                for piece, px in _pieces(w):
+                    if piece.strip():
+                        texts.append((piece.strip()[:40], round(_cap_mm(piece, px, bool(w.bold) or "[b]" in w.text,
+                                                                           dpi), 2)))
+            if isinstance(w, Btn) and w.width > 1:
+                targets.append((w.pp_id, round(w.width / dpi * 25.4, 1), round(w.height / dpi * 25.4, 1)))
+        out["screens"][name] = {"texts": texts, "targets": targets}
+
+    for lang in ("en", "ar"):
+        for large in (False, True):
+            tag = f"{lang}-{'large' if large else 'normal'}"
+            yield from _choose_language(env, lang)
+            if app.flow.prefs.large_text != large:
+                yield from env.tap("toggle_large_text")
+                yield ctx.until(lambda: app.flow.prefs.large_text == large and env.rendered(), "text size")
+            yield ctx.frames(3)
+            measure(f"start-{tag}")
+            yield from env.tap("take_number")
+            yield from env.screen(F.SERVICES)
+            yield ctx.frames(3)
+            measure(f"services-{tag}")
+            yield from env.tap("service_kela")
+            yield from env.screen(F.NEEDS)
+            yield ctx.frames(3)
+            measure(f"needs-{tag}")
+            yield from env.tap("back")
+            yield from env.screen(F.SERVICES)
+            yield from env.tap("back")
+            yield from env.screen(F.START)
+            yield from env.tap("appointment")
+            yield from env.screen(F.APPOINTMENT)
+            yield ctx.frames(3)
+            measure(f"appointment-{tag}")
+            yield from env.tap("back")
+            yield from env.screen(F.START)
+    ctx.result["sizes"] = out
