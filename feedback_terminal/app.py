@@ -43,9 +43,10 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
-from core.i18n import Translator, native_name
+from core.i18n import Translator, is_rtl, native_name
 from runtime.status import FEEDBACK_STATUS_FILE as STATUS_FILE
 from runtime.status import write_app_status
+from uikit.mirror import mirror
 from uikit.speech import has_voice
 from uikit.theme import PALETTES, font_sp
 
@@ -241,6 +242,7 @@ class FeedbackApp(App):
         self.banner.height = self.line_h("large", 2) + self.mm(4)
         self.banner.padding = (self.mm(4), self.mm(2))
         self._built_large = self.flow.large_text
+        self._mirrored = False  # built left to right; refresh() turns it for Arabic script
         self._shown = None
 
     def _nav_h(self, font: str = "normal") -> float:
@@ -407,6 +409,7 @@ class FeedbackApp(App):
                                              size_hint_y=None, height=kb_h, gap=self.gap, outline=p.muted_text,
                                              outline_w=self.outline_w())
         self.keyboard.bind(on_text=self._on_typed)
+        self.keyboard.keep_ltr = True  # keys stay where the layout puts them (uikit.mirror)
         for wdg in (head, row, self.keyboard):
             box.add_widget(wdg)
         return box
@@ -436,6 +439,12 @@ class FeedbackApp(App):
         if self._built_large != f.large_text:
             self._build_screens()
         assert self.sm is not None
+        if is_rtl(f.lang) != self._mirrored:
+            # Arabic, Persian, Sorani: the screens read from the right (faces from the right too,
+            # as a right-to-left rating scale runs). Mirroring twice gives the original back.
+            for screen in self.sm.screens:  # only the current one is the manager's child
+                mirror(screen)
+            self._mirrored = not self._mirrored
         if self.sm.current != f.screen:
             self.sm.current = f.screen
         # start

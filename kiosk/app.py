@@ -28,7 +28,6 @@ from typing import Any
 from core.config import Device, Site
 from core.events import now_ms
 from uikit.appsupport import close_all
-from uikit.speech import VOLUME_DEFAULT
 from uikit.techoverlay import InfoSource
 
 from . import flow as F
@@ -90,7 +89,17 @@ class KioskApp(_kivy_app_base()):
         self._scan_last = 0.0
         self._focus: str | None = None  # the pp_id the keys reached (kiosk.keys)
         self._focus_group = None
-        self.volume = VOLUME_DEFAULT
+        self._key_help_due = False
+        self.volume = settings.speech_volume
+        if speech_player == "auto":
+            from uikit.speech import speech_output
+
+            try:
+                cards = Path("/proc/asound/cards").read_text()
+            except OSError:
+                cards = ""
+            self.speech_player, self.volume = speech_output(settings.headphones, cards, settings.speech_volume,
+                                                            settings.headphone_volume)
         self._hub_down_since: float | None = None
         self._render_trigger = None
         self._rendered_frame = 0
@@ -228,8 +237,8 @@ class KioskApp(_kivy_app_base()):
         if cmd.name in keys.NAVIGATION and not self.flow.prefs.speak:
             # The way in without sight: the first key turns speech on and says how the keys work;
             # the screen is then read out as on any screen change.
+            self._key_help_due = True  # said before the screen, when it is read out (_render)
             self.act("toggle", "speak")
-            self.speak(T.key_help(self.translator()))
             return
         if cmd.name == keys.TYPE:
             self._set_focus(None)
@@ -237,6 +246,7 @@ class KioskApp(_kivy_app_base()):
         elif cmd.name == keys.DELETE:
             self.act("delete")
         elif cmd.name in (keys.NEXT, keys.PREV):
+            self._hush()
             order = [w.pp_id for w in self._key_targets()]
             self._set_focus(keys.move(order, self._focus, 1 if cmd.name == keys.NEXT else -1))
             self._speak_focus()
@@ -255,6 +265,7 @@ class KioskApp(_kivy_app_base()):
                     w.on_tap()
                     break
         elif cmd.name == keys.REPEAT:
+            self._hush()
             self.repeat()
         elif cmd.name in (keys.LOUDER, keys.QUIETER):
             from uikit.speech import VOLUME_MAX, VOLUME_MIN
@@ -331,6 +342,10 @@ class KioskApp(_kivy_app_base()):
             said.append(T.hub_notice(tr))
         for text in said:
             self.speak(text, tag="status")
+
+    def _hush(self) -> None:
+        if self._speaker is not None:
+            self._speaker.interrupt()
 
     def repeat(self) -> None:
         """Say again what was said last (the screen when nothing was)."""
@@ -485,7 +500,12 @@ class KioskApp(_kivy_app_base()):
         if flow.entered != self._spoken_entered:
             self._spoken_entered = flow.entered
             if flow.prefs.speak:
-                self.speak(T.speech_text(flow, tr))
+                self._hush()
+                if self._key_help_due:
+                    self._key_help_due = False
+                    self.speak(T.key_help(tr))
+                # Every element in order, as built; the ticket's own words spell its number out.
+                self.speak(T.speech_text(flow, tr) if flow.screen == F.TICKET else ". ".join(screens.reading))
         elif flow.prefs.speak and status != self._spoken_status:
             # A change on the same screen (the ticket printed or not, help sent or not, the
             # printer or the hub gone or back) is said as it is shown.

@@ -95,11 +95,38 @@ class Veil(Fill):
         return True
 
 
+def read_out(tree: Widget, tr: Translator) -> list[str]:
+    """Everything on a screen a person could read, in the order it was built (the reading
+    order, taken before a right-to-left screen is mirrored): each text, and each button as one
+    item with its second line and state. The language buttons are left out: each names its
+    language in that language, which this language's voice cannot read."""
+    from kivy.uix.label import Label
+
+    out: list[str] = []
+
+    def visit(w: Widget) -> None:
+        pid = getattr(w, "pp_id", "")
+        if pid.startswith("lang_") or pid == "qr":
+            return
+        if isinstance(w, Btn):
+            out.append(T.describe_control(tr, w.text, w.sub_text, w.style == "selected",
+                                          not w.disabled and w.on_tap is not None))
+            return
+        if isinstance(w, Label) and w.text.strip():
+            out.append(w.text.strip())
+        for k in reversed(w.children):  # Kivy keeps children last-added first
+            visit(k)
+
+    visit(tree)
+    return out
+
+
 class Screens:
     """Builds the widget tree of the flow's current screen."""
 
     def __init__(self, app: "KioskApp") -> None:
         self.app = app
+        self.reading: list[str] = []  # the last screen built, read out (read_out)
 
     def act(self, name: str, *args):
         return lambda: self.app.act(name, *args)
@@ -109,6 +136,7 @@ class Screens:
         if builder is None:
             builder = self._s_result if flow.screen in F.CHECKIN_RESULTS else self._s_start
         tree = builder(flow, look, tr)
+        self.reading = read_out(tree, tr)
         return mirror(tree) if is_rtl(flow.lang) else tree
 
     # --- shared pieces ----------------------------------------------------------------------

@@ -75,6 +75,9 @@ class KioskSettings:
     interpreter_languages: tuple[str, ...] = DEFAULT_INTERPRETER_LANGS
     printer_poll_s: float = 5.0
     speech_speed: int = 140
+    speech_volume: int = 100         # espeak-ng amplitude on the loudspeaker (keys + and - change it)
+    headphones: str = ""             # an ALSA device for speech when its card is there
+    headphone_volume: int = 60
     notices: tuple[str, ...] = ()   # what loading changed (times raised to the WCAG minimums)
 
     @property
@@ -182,6 +185,12 @@ KIOSK = Section("kiosk", (
           DEFAULT_INTERPRETER_LANGS, "languages an interpreter can be asked for"),
     Field("printer_poll_s", Number(0.2, 600, unit="seconds"), 5.0, "how often the printer's status is asked"),
     Field("speech_speed", Int(80, 300), 140, "words per minute of the spoken texts"),
+    Field("speech_volume", Int(20, 200), 100, "the voice's volume on the loudspeaker (espeak-ng amplitude; "
+          "the customer's + and - keys change it for their visit)"),
+    Field("headphones", Text(label="an ALSA device name"), "",
+          "a headphone output for speech, used when its sound card is there, e.g. "
+          '"plughw:CARD=Headphones" (empty: none)', example="plughw:CARD=Headphones"),
+    Field("headphone_volume", Int(20, 200), 60, "the voice's volume in the headphones"),
 ), make=_make,
     description="the check-in kiosk")
 

@@ -133,7 +133,8 @@ class DemoWeb:
                 store.close()
             best = [(st.position(t.id) or 0, t.token) for t in st.tickets.values()
                     if t.state == "waiting" and t.token and (st.position(t.id) or 0) >= 2]
-            return max(best)[1] if best else None
+            # The one nearest its turn that still has others ahead: it is called soonest.
+            return min(best)[1] if best else None
 
         def page_state(url: str) -> str:
             try:

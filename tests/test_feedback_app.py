@@ -235,3 +235,12 @@ def test_the_command_runs_the_terminal_and_simulated_customers_leave_feedback(tm
         log.close()
     latest = latest_responses(store_events)
     assert sorted(d["rating"] for d in latest.values()) == [2, 3, 4, 5]
+
+
+@pytest.mark.ui
+def test_arabic_turns_every_screen_but_the_keyboard(tmp_path, output_dir):
+    shots = output_dir / "screenshots"
+    result = run_scenario("tests.ui_scenarios.feedback:arabic", tmp_path, output_dir=shots,
+                          params={"tag": "feedback-rtl"}, timeout=120)
+    names = {p.rsplit("/", 1)[-1] for p in result["screenshots"]}
+    assert {"feedback-rtl-start-ar.png", "feedback-rtl-outcome-ar.png", "feedback-rtl-comment-ar.png"} <= names

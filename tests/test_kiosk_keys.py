@@ -73,7 +73,17 @@ def test_keys_only_to_a_ticket_and_a_check_in_with_speech(tmp_path, broker):
     spoken = r["spoken"]
     # The first key said how the keys work, then the start screen was read.
     assert r["first"][0] == T.key_help(tr)
-    assert r["first"][1].startswith(tr("Welcome")) or tr("Take a number") in r["first"][1], r["first"][1]
+    # Every element of the screen, in the order it is shown (the language buttons excepted).
+    from core.config import load_site
+    from tests.support.sites import EXAMPLE_SITE
+
+    screen = r["first"][1]
+    shown = [load_site(EXAMPLE_SITE).name["fi"], tr("Welcome"), tr("Take a number"), tr("I have an appointment"),
+             tr("I need help"), tr("Language"), tr("Easier to see and use"), tr("Larger text"),
+             tr("Stronger contrast"), tr("Buttons lower down"), tr("Read aloud")]
+    at_ = [screen.find(x) for x in shown]
+    assert -1 not in at_ and at_ == sorted(at_), (screen, at_)
+    assert "Svenska" not in screen and "English" not in screen
 
     def at(pred, after: int, what: str) -> int:
         for i in range(after + 1, len(spoken)):

@@ -54,3 +54,67 @@ def test_chime_is_audible(tmp_path):
         out = subprocess.run(["sox", str(p), "-n", "stat"], capture_output=True, text=True).stderr
         rms = float(next(l for l in out.splitlines() if l.startswith("RMS     amplitude")).split()[-1])
         assert rms > 0.02
+
+
+def test_interrupt_stops_what_plays_and_drops_what_waits(tmp_path):
+    """A key press or a new screen makes the old words useless: the playing one stops at once,
+    the queued ones are never played, what is said next plays (uikit.speech.Speaker.interrupt)."""
+    import time
+
+    from tests.support.wait import wait_until
+    from uikit.speech import Speaker
+
+    log = tmp_path / "played.txt"
+    player = tmp_path / "player"
+    player.write_text(f'#!/bin/sh\necho "start $1" >> {log}\nexec sleep 30\n')
+    player.chmod(0o755)
+    done: list[str] = []
+    sp = Speaker(tmp_path / "speech", player=[str(player)], on_done=lambda u, files: done.append(u.tag))
+    try:
+        sp.say([("fi", "yksi")], tag="one")
+        sp.say([("fi", "kaksi")], tag="two")
+        wait_until(lambda: log.exists() and log.read_text().count("start") == 1, timeout=20, what="playing")
+        t0 = time.monotonic()
+        sp.interrupt()
+        wait_until(lambda: done == ["one"], timeout=10, what="the first one stopped")
+        assert time.monotonic() - t0 < 5  # not the player's 30 s
+        sp.say([("fi", "kolme")], tag="three")
+        wait_until(lambda: log.read_text().count("start") == 2, timeout=20, what="the next one plays")
+        sp.interrupt()
+        wait_until(lambda: done == ["one", "three"], timeout=10, what="stopped again")
+        assert "two" not in done and log.read_text().count("start") == 2  # dropped, never played
+    finally:
+        sp.close()
+
+
+CARDS = """ 0 [vc4hdmi0       ]: vc4-hdmi - vc4-hdmi-0
+                      vc4-hdmi-0
+ 1 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones
+                      bcm2835 Headphones
+"""
+
+
+def test_speech_goes_to_the_headphones_when_their_card_is_there(monkeypatch):
+    from uikit import speech
+
+    assert speech.alsa_card("plughw:CARD=Headphones,DEV=0") == "Headphones" and speech.alsa_card("hw:1") == "1"
+    assert speech.card_present("plughw:CARD=Headphones", CARDS) and speech.card_present("hw:1", CARDS)
+    assert not speech.card_present("plughw:CARD=USB", CARDS)
+    monkeypatch.setattr(speech.shutil, "which", lambda cmd: "/usr/bin/" + cmd)
+    assert speech.speech_output("plughw:CARD=Headphones", CARDS, 100, 60) == (
+        ["aplay", "-q", "-D", "plughw:CARD=Headphones"], 60)  # its own volume
+    # Not plugged into this machine, or none configured: the loudspeaker at its volume.
+    assert speech.speech_output("plughw:CARD=USB", CARDS, 100, 60) == ("auto", 100)
+    assert speech.speech_output("", CARDS, 120, 60) == ("auto", 120)
+
+
+def test_headphone_settings_are_checked():
+    from core.schema import ConfigError
+    from kiosk.settings import parse_kiosk
+
+    s = parse_kiosk({"headphones": "plughw:CARD=Headphones", "headphone_volume": 50, "speech_volume": 150})
+    assert (s.headphones, s.headphone_volume, s.speech_volume) == ("plughw:CARD=Headphones", 50, 150)
+    import pytest
+
+    with pytest.raises(ConfigError):
+        parse_kiosk({"headphone_volume": 500})

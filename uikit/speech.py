@@ -45,6 +45,37 @@ def default_player() -> list[str] | None:
     return None
 
 
+def alsa_card(device: str) -> str:
+    """The card an ALSA device name points at: "plughw:CARD=Headphones,DEV=0" -> "Headphones",
+    "hw:1" -> "1"."""
+    rest = device.split(":", 1)[1] if ":" in device else device
+    first = rest.split(",", 1)[0]
+    return first.split("=", 1)[1] if first.upper().startswith("CARD=") else first
+
+
+def card_present(device: str, cards: str) -> bool:
+    """Whether `device`'s card is among the machine's sound cards (the text of /proc/asound/cards:
+    " 1 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones")."""
+    card = alsa_card(device)
+    for line in cards.splitlines():
+        head = line.strip().split(" ", 1)
+        if len(head) == 2 and head[1].lstrip().startswith("["):
+            name = head[1].lstrip()[1:].split("]", 1)[0].strip()
+            if card in (head[0], name):
+                return True
+    return False
+
+
+def speech_output(headphones: str, cards: str, volume: int, headphone_volume: int
+                  ) -> tuple[list[str] | None | str, int]:
+    """(player, starting volume) for the kiosk's speech: the headphone output when one is
+    configured and its card is there (with its own volume: a voice in the ear needs less than a
+    loudspeaker in a hall), otherwise the default player at the loudspeaker's volume."""
+    if headphones and card_present(headphones, cards) and shutil.which("aplay"):
+        return ["aplay", "-q", "-D", headphones], headphone_volume
+    return "auto", volume
+
+
 def write_chime(path: Path, rate: int = 22050) -> Path:
     """A soft two-tone chime (E5 then C5 with a decaying envelope), made here so that no binary
     asset has to be shipped."""
@@ -97,6 +128,8 @@ class Speaker:
         self.keep_files = keep_files
         self._q: queue.Queue[Utterance | None] = queue.Queue()
         self._n = 0
+        self._generation = 0  # moved on by interrupt(): an utterance of an older one is not played
+        self._playing: subprocess.Popen | None = None
         self._chime = self.work_dir / "chime.wav"
         self._thread = threading.Thread(target=self._run, name="speaker", daemon=True)
         self._thread.start()
@@ -110,6 +143,22 @@ class Speaker:
     def pending(self) -> int:
         return self._q.qsize()
 
+    def interrupt(self) -> None:
+        """Drop what is queued and stop what is playing: a new screen or a key press makes the
+        old words useless (as a screen reader does). Returns at once."""
+        while True:
+            try:
+                u = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if u is None:  # close() asked the worker to stop: keep that
+                self._q.put(None)
+                break
+        self._generation += 1
+        proc = self._playing
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
     def close(self, timeout: float = 5.0) -> None:
         self._q.put(None)
         self._thread.join(timeout)
@@ -119,6 +168,7 @@ class Speaker:
             u = self._q.get()
             if u is None:
                 return
+            generation = self._generation
             files: list[Path] = []
             try:
                 if u.chime:
@@ -131,7 +181,16 @@ class Speaker:
                                         volume=self.volume))
                 if self.player:
                     for f in files:
-                        subprocess.run([*self.player, str(f)], capture_output=True, timeout=60)
+                        if generation != self._generation:
+                            break  # interrupted while rendering
+                        self._playing = subprocess.Popen([*self.player, str(f)], stdout=subprocess.DEVNULL,
+                                                         stderr=subprocess.DEVNULL)
+                        try:
+                            self._playing.wait(timeout=60)
+                        except subprocess.TimeoutExpired:
+                            self._playing.kill()
+                        finally:
+                            self._playing = None
             except Exception as exc:  # speech is a help, never a reason to stop the device
                 log.warning("speech failed: %s", exc)
             try:

@@ -59,6 +59,11 @@ def make_app(ctx, **app_kwargs):
     device = load_device(toml)
     settings = load_settings(device, load_site(device.site_config))
     size = tuple(ctx.params.get("size", (1280, 800)))
+    # Kivy set up as `palvelupiste feedback` sets it up (uikit.launch: shaped text, one input).
+    from tests.ui_scenarios.display_support import kivy_as_started
+    from uikit.launch import KivySettings
+
+    kivy_as_started(KivySettings(size=size))  # type: ignore[arg-type]
     return FeedbackApp(settings, window_size=size, **app_kwargs)
 
 
@@ -281,3 +286,29 @@ def rate_and_answer(ctx):
         yield from type_text(ctx, app, comment)
         yield from answer(ctx, app, "comment-send", "thanks")
         yield from go(ctx, app, "thanks-back", "start")
+
+
+def arabic(ctx):
+    """Arabic on the terminal: every screen turned to read from the right (the faces too, as a
+    right-to-left rating scale runs), the keyboard left as it is, and back to the left-to-right
+    order with Finnish."""
+    app = ctx.start(make_app(ctx))
+    yield ready(ctx, app)
+    x = lambda pid: ctx.find(app.root, pid).x  # noqa: E731
+    yield ctx.frames(3)
+    assert x("face-1") < x("face-5") and x("lang-fi") < x("lang-sv")
+    yield from switch_language(ctx, app, "ar")
+    yield ctx.frames(3)
+    assert x("face-1") > x("face-5") and x("lang-fi") > x("lang-sv"), "mirrored for Arabic"
+    yield from shot(ctx, app, "start-ar")
+    yield from switch_language(ctx, app, "fi")
+    yield ctx.frames(3)
+    assert x("face-1") < x("face-5"), "back to left to right"
+    yield from switch_language(ctx, app, "ar")
+    yield from rate(ctx, app, 4)
+    yield from shot(ctx, app, "outcome-ar")
+    yield from answer(ctx, app, "outcome-done", "self_service")
+    yield from answer(ctx, app, "self_service-yes", "comment")
+    yield ctx.frames(3)
+    assert x("key-q") < x("key-w"), "the keyboard keeps its keys where they are"
+    yield from shot(ctx, app, "comment-ar")
