@@ -79,7 +79,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("kiosk",
          Unit("palvelupiste-kiosk.service", ("kiosk", "--fullscreen"), (*_SCREEN_GROUPS, "audio", "dialout", "lp")),
          screen=True,
-         checks=(printer.checks.PRINTER, kiosk.checks.TOUCH, uikit.checks.SCREEN, uikit.checks.BLANKING)),
+         checks=(printer.checks.PRINTER, kiosk.checks.TOUCH, uikit.checks.SCREEN, uikit.checks.BLANKING,
+                 uikit.checks.SCRIPTS)),
     Role("display", Unit("palvelupiste-display.service", ("display",), (*_SCREEN_GROUPS, "audio")),
          screen=True,
          checks=(uikit.checks.SCREEN, uikit.checks.BLANKING)),
@@ -90,7 +91,7 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("feedback", Unit("palvelupiste-feedback.service", ("feedback",), (*_SCREEN_GROUPS, "audio")),
          screen=True,
          checks=(feedback_terminal.checks.BUTTONS, feedback_terminal.checks.TOUCH, uikit.checks.SCREEN,
-                 uikit.checks.BLANKING)),
+                 uikit.checks.BLANKING, uikit.checks.SCRIPTS)),
 )}
 
 

@@ -157,6 +157,10 @@ class Screens:
 
     def _notices(self, flow: F.Flow, look: Look, tr: Translator) -> list[tuple[Widget, float]]:
         out = []
+        if flow.prefs.speak and not has_voice(flow.lang):
+            # Read aloud is on, but this language has no voice: the screen is read in English,
+            # and the customer is told so here, in their own language.
+            out.append((Notice(look, T.no_voice_text(tr), icon="warning", pp_id="notice_no_voice"), 0.6))
         if flow.hub_ok is False:
             out.append((Notice(look, T.hub_notice(tr), pp_id="notice_hub"), 0.6))
         if flow.printer_ok is False and flow.printer_reason != "not_configured":

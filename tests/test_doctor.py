@@ -142,7 +142,7 @@ def test_a_healthy_kiosk_is_all_ok_and_exits_0(site):
     report, r = run(site.local_config())
     assert [x.check for x in report.results] == [
         "configuration", "clock", "disk", "event store", "sync backlog", "site broker", "central broker",
-        "services", "printer", "touch screen", "screen", "screen blanking"]
+        "services", "printer", "touch screen", "screen", "screen blanking", "every script on screen"]
     bad = [x for x in report.results if x.status != D.OK]
     assert bad == [], bad
     assert report.exit_code == 0
@@ -525,3 +525,26 @@ def test_the_doctor_imports_no_kivy():
                        cwd=Path(__file__).resolve().parent.parent)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_the_scripts_the_site_offers_can_be_drawn(monkeypatch, example_site):
+    """Arabic script needs raqm (libfribidi0) and Noto Sans Arabic, Chinese a Chinese font: the
+    kiosk's and feedback terminal's doctor warns, naming the package, when one is missing."""
+    import dataclasses
+
+    from PIL import features
+
+    from runtime import fonts
+    from runtime.checks import OK, SKIP, WARN
+    from uikit import checks as UI
+
+    ctx = Context("x", good_sources(), site=example_site)
+    r = UI.check_scripts(ctx)
+    assert r.status == OK and "ar" in r.detail and "zh" in r.detail, r  # make install brought them
+    monkeypatch.setattr(features, "check", lambda name: False if name == "raqm" else True)
+    monkeypatch.setattr(fonts, "missing_fonts", lambda: ["a Chinese font (fonts-wqy-microhei)"])
+    r = UI.check_scripts(ctx)
+    assert r.status == WARN and "libfribidi0" in r.detail and "fonts-wqy-microhei" in r.detail, r
+    latin = dataclasses.replace(example_site, languages=("fi", "sv", "en", "ru"))
+    assert UI.check_scripts(Context("x", good_sources(), site=latin)).status == OK
+    assert UI.check_scripts(Context("x", good_sources())).status == SKIP

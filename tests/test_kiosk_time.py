@@ -269,6 +269,10 @@ def prompt_scenario(ctx):
     yield ctx.until(lambda: f.lang == "so" and env.rendered(), "Somali")
     yield from env.tap("toggle_speak")
     yield ctx.until(lambda: f.prefs.speak and env.rendered(), "speech on")
+    # The start screen says so too, in Somali; what is read is English, said to be English.
+    assert env.widget("notice_no_voice").label.text == "Kor u akhrin lagama heli karo luqaddan."
+    lang, said = app.spoken[-1]
+    assert lang == "en" and said.startswith("Read aloud is not available in this language."), app.spoken[-1]
     before = len(app.spoken)
     env.clock.advance(60.5)
     yield ctx.until(lambda: f.warning and env.rendered() and env.has("idle_no_voice"), "the prompt in Somali")

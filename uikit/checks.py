@@ -186,3 +186,29 @@ def check_blanking(ctx: Context) -> Result:
 
 SCREEN = Check("screen", check_screen)
 BLANKING = Check("screen blanking", check_blanking)
+
+
+def check_scripts(ctx: Context) -> Result:
+    """The languages the site offers can be drawn: Arabic script needs Pillow's raqm (the Debian
+    package libfribidi0) and Noto Sans Arabic, Chinese a Chinese font (uikit.textrender)."""
+    from PIL import features
+
+    from core.i18n import is_rtl
+    from runtime import fonts
+
+    name = "every script on screen"
+    if ctx.site is None:
+        return Result(name, SKIP, "no site configuration to say which languages are offered")
+    needs = [lang for lang in ctx.site.languages if is_rtl(lang) or lang == "zh"]
+    if not needs:
+        return Result(name, OK, "only languages the default font has")
+    lacking = list(fonts.missing_fonts())
+    if any(is_rtl(lang) for lang in needs) and not features.check("raqm"):
+        lacking.insert(0, "text shaping (Pillow's raqm needs the Debian package libfribidi0)")
+    if lacking:
+        return Result(name, WARN, f"{', '.join(needs)} would not show right: lacking " + ", ".join(lacking),
+                      "make install (or apt-get install the packages named)")
+    return Result(name, OK, f"shaping and fonts for {', '.join(needs)}")
+
+
+SCRIPTS = Check("every script on screen", check_scripts)

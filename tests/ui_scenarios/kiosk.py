@@ -720,7 +720,9 @@ def text_sizes(ctx):
                         texts.append((piece.strip()[:40], round(_cap_mm(piece, px, bool(w.bold) or "[b]" in w.text,
                                                                            dpi), 2)))
             if isinstance(w, Btn) and w.width > 1:
-                targets.append((w.pp_id, round(w.width / dpi * 25.4, 1), round(w.height / dpi * 25.4, 1)))
+                x, y = w.to_window(w.x, w.y)
+                targets.append((w.pp_id, round(w.width / dpi * 25.4, 1), round(w.height / dpi * 25.4, 1),
+                                [round(v / dpi * 25.4, 2) for v in (x, y, w.width, w.height)]))
         out["screens"][name] = {"texts": texts, "targets": targets}
 
     for lang in ("en", "ar"):
