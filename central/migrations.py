@@ -188,4 +188,22 @@ MIGRATIONS: tuple[str, ...] = (
         REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
         EXECUTE FUNCTION pp_feedback_stamps('SELECT month, site FROM old_rows');
     """,
+    # 6: booking feeds (issue 17): each site's key for booking references, the bookings of each
+    # feed as last imported (references only: no code, no text of the feed), the changes sent to
+    # each site in order, and each feed's import health for the fleet view
+    """
+    CREATE TABLE site_keys (site text PRIMARY KEY, key bytea NOT NULL, created_ms bigint NOT NULL);
+    CREATE TABLE bookings (
+        feed text NOT NULL, key text NOT NULL, site text NOT NULL, ref text NOT NULL,
+        service text NOT NULL, start_ms bigint NOT NULL, duration_min integer NOT NULL,
+        room text, needs jsonb NOT NULL DEFAULT '{}', cancelled boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (feed, key));
+    CREATE TABLE booking_changes (
+        site text NOT NULL, seq bigint NOT NULL, feed text NOT NULL, body jsonb NOT NULL,
+        created_ms bigint NOT NULL, PRIMARY KEY (site, seq));
+    CREATE TABLE booking_feeds (
+        feed text PRIMARY KEY, site text NOT NULL, last_attempt_ms bigint, last_ok_ms bigint,
+        imported integer NOT NULL DEFAULT 0, skipped integer NOT NULL DEFAULT 0,
+        error text, failing_since_ms bigint, etag text);
+    """,
 )

@@ -14,6 +14,7 @@ passwords live in files of their own, named here.
     [alerts]    where the fleet's alerts go (`palvelupiste central alerts`, every minute by
                 palvelupiste-central-alerts.timer): webhook_url, webhook_ca_file, timeout_s, smtp_host,
                 smtp_port, smtp_starttls, smtp_ca_file, smtp_user, smtp_password_file, mail_from, mail_to
+    [[feeds]]   the booking feeds of the sites' authorities (central/bookings/feeds.py)
 
 `palvelupiste check-config --describe` does not list these sections (they are no device's);
 `describe_central()` renders their reference.
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Broker, ConfigError, Issue, read_toml
-from core.schema import REQUIRED, Bool, Check, Field, Int, ListOf, Number, Section, Table, Text, describe, load
+from core.schema import REQUIRED, Bool, Check, Field, Int, ListOf, Number, Section, Table, Tables, Text, describe, load
+
+from .bookings.feeds import FEED, Feed, feed_from_values, feeds_checks
 
 CENTRAL_CONFIG = "/etc/palvelupiste/central.toml"
 CENTRAL_DIR = "/etc/palvelupiste/central"
@@ -275,7 +278,9 @@ CENTRAL_FILE = Section("", (
     Field("database", Table(DATABASE), None, ""),
     Field("broker", Table(BROKER), REQUIRED, "", missing="missing [broker] table (its url is required)"),
     Field("alerts", Table(ALERTS), None, ""),
-), noun="table")
+    Field("feeds", Tables(FEED, label=lambda raw: raw.get("id") if isinstance(raw.get("id"), str) else None), [],
+          "the booking feeds (central/bookings/feeds.py)"),
+), checks=(Check(("feeds",), lambda v, ctx: feeds_checks(v["feeds"])),), noun="table")
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,7 @@ class CentralSettings:
     publisher_password_file: str
     reload: tuple[str, ...]
     alerts: AlertSettings = AlertSettings()
+    feeds: tuple[Feed, ...] = ()
 
     @property
     def device_broker(self) -> Broker:
@@ -325,7 +331,8 @@ def from_values(v: dict[str, Any]) -> CentralSettings:
                            service_password_file=b["service_password_file"], acl_file=b["acl_file"],
                            ingest_password_file=b["ingest_password_file"],
                            publisher_password_file=b["publisher_password_file"], reload=tuple(b["reload"]),
-                           alerts=alert_settings(v["alerts"]) if v.get("alerts") is not None else AlertSettings())
+                           alerts=alert_settings(v["alerts"]) if v.get("alerts") is not None else AlertSettings(),
+                           feeds=tuple(feed_from_values(f) for f in v.get("feeds") or () if f))
 
 
 def parse_central(doc: dict[str, Any], source: str = "<central>") -> CentralSettings:
