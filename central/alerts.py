@@ -119,6 +119,8 @@ def describe(a: StoredAlert) -> str:
         F.CLOCK: lambda: f"clock off by {v.get('offset_s', '?')} s",
         F.CERTIFICATE: lambda: f"the central broker's TLS certificate expires {_utc(v.get('not_after_ms'))} "
                                f"({v.get('days_left', '?')} days)",
+        F.FEED: lambda: f"booking feed failing since {_utc(v.get('since_ms'))}, {v.get('failed_open_min', '?')} min "
+                        "of it in opening hours (the fleet view says why)",
     }.get(a.kind, lambda: "alert")()
     where = "central" if a.site == F.CENTRAL_SITE else safe_id(a.site) + (
         f" {safe_id(a.device)}" if a.device is not None else "")

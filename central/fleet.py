@@ -217,8 +217,10 @@ def refresh_alerts(conn: psycopg.Connection, now_ms: int, *,
     stays as it was)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ALERTS_LOCK,))
+        feeds = conn.execute("SELECT feed, site, failing_since_ms FROM booking_feeds").fetchall()
         current = {a.key: a for a in F.current_alerts(device_rows(conn, now_ms), site_configs(conn), now_ms,
-                                                      broker_cert_not_after_ms=broker_cert_not_after_ms)}
+                                                      broker_cert_not_after_ms=broker_cert_not_after_ms,
+                                                      feeds=feeds)}
         existing = {r[0]: _stored(r) for r in conn.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts FOR UPDATE").fetchall()}
         changed: list[str] = []

@@ -58,9 +58,11 @@ CERT_WARN_MS = 30 * 86_400_000
 #: how far back central/fleet.py reads backlog samples (enough for BACKLOG_SPAN_MS at one per 5 min)
 SAMPLES_WINDOW_MS = 60 * 60_000
 
-OFFLINE, PAPER_NEAR_END, PAPER_OUT, BACKLOG, CLOCK, CERTIFICATE = (
-    "offline", "paper_near_end", "paper_out", "backlog", "clock", "certificate")
-KINDS = (OFFLINE, PAPER_NEAR_END, PAPER_OUT, BACKLOG, CLOCK, CERTIFICATE)
+OFFLINE, PAPER_NEAR_END, PAPER_OUT, BACKLOG, CLOCK, CERTIFICATE, FEED = (
+    "offline", "paper_near_end", "paper_out", "backlog", "clock", "certificate", "booking_feed")
+KINDS = (OFFLINE, PAPER_NEAR_END, PAPER_OUT, BACKLOG, CLOCK, CERTIFICATE, FEED)
+#: a booking feed failing this long within its site's opening hours raises FEED (issue 17)
+FEED_FAILING_OPEN_MS = 60 * 60_000
 #: the site of alerts that belong to no site (the central broker's certificate)
 CENTRAL_SITE = "*"
 
@@ -403,9 +405,29 @@ def fleet(rows: Iterable[DeviceRow], sites: Mapping[str, Site], now_ms: int, *, 
     return Fleet(views, sorted(alerts, key=lambda a: a.key), now_ms)
 
 
+def feed_alert(feed: str, site_id: str, site: Site | None, failing_since_ms: int | None, now_ms: int) -> Alert | None:
+    """A booking feed that has failed for an hour of its site's opening hours (an hour of a closed
+    night is nobody's loss; without the site's hours, an hour of the clock). The alert's device is
+    the feed's id."""
+    if failing_since_ms is None:
+        return None
+    if site is None:
+        failed = now_ms - failing_since_ms
+    else:
+        failed = overlap_ms(opening_intervals(site, failing_since_ms, now_ms), [(failing_since_ms, now_ms)])
+    if failed < FEED_FAILING_OPEN_MS:
+        return None
+    return Alert(FEED, site_id, feed, {"since_ms": failing_since_ms, "failed_open_min": round(failed / 60_000)})
+
+
 def current_alerts(rows: Iterable[DeviceRow], sites: Mapping[str, Site], now_ms: int, *,
-                   broker_cert_not_after_ms: int | None = None) -> list[Alert]:
+                   broker_cert_not_after_ms: int | None = None,
+                   feeds: Iterable[tuple[str, str, int | None]] = ()) -> list[Alert]:
+    """Every alert that holds now: the devices', the central certificate's and the booking feeds'
+    ((feed id, site id, failing since) rows)."""
     out = [a for row in rows for a in device_alerts(row, sites.get(row.site), now_ms)]
+    out += [a for feed, site_id, since in feeds
+            if (a := feed_alert(feed, site_id, sites.get(site_id), since, now_ms)) is not None]
     cert = certificate_alert(broker_cert_not_after_ms, now_ms)
     if cert is not None:
         out.append(cert)

@@ -323,3 +323,56 @@ def test_applying_the_delta_to_the_old_bookings_gives_the_new_ones(old, new):
     # What the site receives decodes to the same changes.
     prev = {b.key: b for b in old if not b.cancelled}
     assert [change_from_json(json.loads(change_bytes(c)), HEL, prev.get(c.key)) for c in changes] == changes
+
+
+# --- only what is near the days is parsed (central/bookings/ical.py, known_refs and cache) ------------
+
+def far_feed(moved_to: str | None = None, tz: str = "Europe/Helsinki") -> bytes:
+    """OLD_FEED's events and 60 more on later days; AAA-111 possibly moved to `moved_to`."""
+    far = [event(f"UID:far-{i}", f"DTSTART;TZID={tz}:202612{10 + i % 20:02d}T{8 + i % 8:02d}0000",
+                 "DURATION:PT15M", f"X-BOOKING-CODE:FAR-{i:03d}", *personal_lines(i)) for i in range(60)]
+    text = OLD_FEED.replace(b"END:VCALENDAR\r\n", b"".join(f.replace("\n", "\r\n").encode() for f in far)
+                            + b"END:VCALENDAR\r\n")
+    if moved_to:
+        text = text.replace(b"DTSTART;TZID=Helsinki (custom):20261203T090000", moved_to.encode())
+        text = text.replace(b"DTEND;TZID=Helsinki (custom):20261203T093000\r\n", b"")
+    return text
+
+
+def test_the_window_and_the_cache_give_what_the_whole_parse_gives():
+    whole = parse_feed(far_feed(), MAPPING, KEY, DAYS)
+    on_days = {b.key: b for b in whole.bookings if b.day in DAYS}
+    cache: dict = {}
+    for _ in range(2):  # the second time every event near the days comes from the cache
+        got = parse_feed(far_feed(), MAPPING, KEY, DAYS, known_refs=[b.ref for b in on_days.values()], cache=cache)
+        assert {b.key: b for b in got.bookings} == on_days
+        assert got.events == whole.events == 69 and got.skipped == whole.skipped
+    assert len(cache["blocks"]) >= 5 and "hits" not in cache
+    # An event changed since: parsed again, the others still from the cache.
+    moved = far_feed(moved_to="DTSTART;TZID=Europe/Helsinki:20261203T160000")
+    got = {b.key: b for b in parse_feed(moved, MAPPING, KEY, DAYS, known_refs=list(on_days), cache=cache).bookings}
+    assert got[ref("AAA-111")].start == hel(TODAY, 16) and got[ref("BBB-222")] == on_days[ref("BBB-222")]
+
+
+def test_a_booking_moved_far_away_is_still_found_and_is_moved():
+    old = [b for b in parse_feed(OLD_FEED, MAPPING, KEY, DAYS).bookings if b.day in DAYS]
+    moved = far_feed(moved_to="DTSTART;TZID=Europe/Helsinki:20261222T100000")
+    new = parse_feed(moved, MAPPING, KEY, DAYS, known_refs=[b.ref for b in old], cache={})
+    changes = changes_for_days(old, new.bookings, DAYS)
+    assert [(c.kind, c.key) for c in changes] == [("moved", ref("AAA-111"))]
+    assert changes[0].booking.start == hel(dt.date(2026, 12, 22), 10)
+
+
+def test_the_window_refuses_what_the_whole_parse_refuses_and_counts_events_as_a_person_does():
+    bad_zone = far_feed().replace(b"DTSTART;TZID=Europe/Helsinki:20261229T", b"DTSTART;TZID=Europe/Atlantis:20261229T")
+    with pytest.raises(BookingFeedError, match="the time zone of DTSTART does not exist"):
+        parse_feed(bad_zone, MAPPING, KEY, DAYS, known_refs=[], cache={})
+    # an invalid property in the 4th event (near the days): named by its number in the whole feed
+    broken = far_feed().replace(b"DTSTART:20261204T080000", b"DTSTART:2026120X")
+    for known in (None, []):
+        with pytest.raises(BookingFeedError, match=r"^event 4: "):
+            parse_feed(broken, MAPPING, KEY, DAYS, known_refs=known)
+    cache: dict = {"sig": b"x", "blocks": {}}
+    with pytest.raises(BookingFeedError):
+        parse_feed(broken, MAPPING, KEY, DAYS, known_refs=[], cache=cache)
+    assert cache == {"sig": b"x", "blocks": {}}  # a refused feed leaves the cache as it was

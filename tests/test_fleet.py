@@ -335,3 +335,22 @@ def test_the_fleet_sorted_with_its_alerts():
     # every alert is only ids and numbers
     for a in fl.alerts:
         assert all(isinstance(v, (int, float)) for v in a.values.values())
+
+
+def test_a_booking_feed_failing_for_an_hour_of_opening_hours():
+    """Issue 17: the alert counts the failing time within opening hours only (2026-11-06 is a
+    Friday, the 9th a Monday)."""
+    fri9 = at(2026, 11, 6, 9)
+    assert F.feed_alert("kela-x", "test-pp", SITE, None, fri9 + 120 * MIN) is None  # not failing
+    assert F.feed_alert("kela-x", "test-pp", SITE, fri9, fri9 + 59 * MIN) is None
+    a = F.feed_alert("kela-x", "test-pp", SITE, fri9, fri9 + 61 * MIN)
+    assert a is not None and a.key == "booking_feed/test-pp/kela-x" and a.values["failed_open_min"] == 61
+    # failing since Friday 15:30: half an hour on Friday, the weekend closed, 30 more min on Monday
+    fri1530 = at(2026, 11, 6, 15, 30)
+    assert F.feed_alert("kela-x", "test-pp", SITE, fri1530, at(2026, 11, 9, 8, 29)) is None
+    assert F.feed_alert("kela-x", "test-pp", SITE, fri1530, at(2026, 11, 9, 8, 31)) is not None
+    # a site the centre has no configuration of: an hour of the clock
+    assert F.feed_alert("kela-x", "other", None, at(2026, 11, 7, 1), at(2026, 11, 7, 2, 1)) is not None
+    alerts = F.current_alerts([], {"test-pp": SITE}, fri9 + 61 * MIN, feeds=[("kela-x", "test-pp", fri9),
+                                                                            ("vero-x", "test-pp", None)])
+    assert [x.key for x in alerts] == ["booking_feed/test-pp/kela-x"]

@@ -60,6 +60,12 @@ def web(postgres, tmp_path_factory):
         for name, (role, scope) in USERS.items():
             accounts.add_user(db.conn, name, role, PASSWORD, scope)
         month = send_comments(db)
+        # a booking feed that fails, beside one that works (the fleet view's import health)
+        db.conn.execute("INSERT INTO booking_feeds (feed, site, last_attempt_ms, last_ok_ms, imported, skipped, "
+                        "error, failing_since_ms) VALUES ('kela-site-a', 'site-a', 2, 1, 120, 3, "
+                        "'varaus.example: no complete answer within 20 s', 2), "
+                        "('vero-site-b', 'site-b', 2, 2, 45, 0, NULL, NULL)")
+        db.conn.commit()
     svc = WebService(dsn, tmp_path_factory.mktemp("web")).start()
     svc.comment_month = month  # type: ignore[attr-defined]
     yield svc
@@ -126,6 +132,9 @@ def test_a_regional_user_sees_its_region_and_its_sites(web, page):
 def test_a_technician_sees_the_fleet_and_no_report(web, page):
     log_in(page, web.url, "tech", PASSWORD)
     assert "site-a" in page.inner_text("main")
+    feeds = page.inner_text("section[aria-labelledby=h-feeds]")
+    assert "kela-site-a" in feeds and "varaus.example: no complete answer within 20 s" in feeds
+    assert "vero-site-b" in feeds and "45" in feeds
     for path in PAGES[:-1]:
         assert page.request.get(web.url + path, max_redirects=0).status == 403, path
 

@@ -49,7 +49,10 @@ series             RRULE, RDATE, EXDATE; an exception (RECURRENCE-ID) replaces i
 """
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
+import functools
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -163,39 +166,176 @@ class FeedImport:
 
 # --- reading ------------------------------------------------------------------------------------
 
-def _check_lines(data: bytes, drop: frozenset[bytes]) -> bytes:
-    """Every unfolded line must be a content line; name the first that is not by its number.
+_BAD_LINE_RE = re.compile(rb"(?m)^(?![ \t])(?![A-Za-z0-9-]+[;:]).+$")
 
-    Returns the feed without the properties in `drop` (free text: they never reach the parser,
-    which also spares it most of its work)."""
-    lines = data.split(b"\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None or lines[first].strip().upper() != b"BEGIN:VCALENDAR":
+
+def _check_lines(data: bytes) -> bytes:
+    """Every unfolded line must be a content line; name the first that is not by its number.
+    Returns the feed with CRLF line ends and without empty lines. Regular expressions over the
+    whole text: a feed of months of bookings has tens of thousands of lines."""
+    text = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    start = text.lstrip()
+    if not start[:15].upper().startswith(b"BEGIN:VCALENDAR") or start[15:16].strip():
         raise BookingFeedError("not an iCalendar feed (it does not begin with BEGIN:VCALENDAR)")
-    kept: list[bytes] = []
-    keeping = True
-    for number, line in enumerate(lines, start=1):
-        line = line.rstrip(b"\r")
-        if not line:
-            continue  # an empty line: tolerated
-        if line[:1] in (b" ", b"\t"):  # the continuation of a folded line
-            if keeping:
-                kept.append(line)
-            continue
-        m = _CONTENT_LINE_RE.match(line)
-        if not m:
-            raise BookingFeedError(f"line {number}: not an iCalendar content line (NAME:value)")
-        keeping = m.group(1).upper() not in drop
-        if keeping:
-            kept.append(line)
-    return b"\r\n".join(kept) + b"\r\n"
+    bad = _BAD_LINE_RE.search(text)
+    if bad is not None:
+        number = text.count(b"\n", 0, bad.start()) + 1
+        raise BookingFeedError(f"line {number}: not an iCalendar content line (NAME:value)")
+    text = re.sub(rb"\n{2,}", b"\n", text).lstrip(b"\n")  # empty lines: tolerated
+    if not text.endswith(b"\n"):
+        text += b"\n"
+    return text.replace(b"\n", b"\r\n")
+
+
+def _drop(text: bytes, drop: frozenset[bytes]) -> bytes:
+    """The feed without the properties in `drop` (free text: they never reach the parser), each
+    with its folded continuation lines, whatever the case of its name."""
+    if not drop:
+        return text
+    names = b"|".join(re.escape(n) for n in sorted(drop))
+    return re.sub(rb"(?mi)^(?:" + names + rb")[;:].*\r\n(?:[ \t].*\r\n)*", b"", text)
 
 
 def _safe_name(name: Any) -> str:
     return name if isinstance(name, str) and _NAME_RE.fullmatch(name) else "a property"
 
 
-def _read(data: bytes, mapping: FeedMapping) -> icalendar.Calendar:
+@dataclass(frozen=True)
+class _Window:
+    """Which events are worth the parser's time: those starting near the days asked (a day either
+    side: a TZID moves a local date), every series and exception, and those of the references
+    given (the last import's bookings: one moved off the days must be seen as moved)."""
+    lo: str  # YYYYMMDD
+    hi: str
+    keep_refs: frozenset[str]
+    ref_key: bytes
+    cache: dict[str, Any] | None = None  # the caller's, kept between imports of one feed (`parse_feed`)
+    sig: bytes = b""  # what the cached results depend on besides the event itself
+
+
+_DTSTART_RE = re.compile(rb"(?m)^DTSTART(?:;[^:\r\n]*)?:(\d{8})")
+_TZID_RE = re.compile(rb"(?m)^DT(?:START|END)[^:\r\n]*;TZID=\"?([^:;\"\r\n]+)")
+_SERIES_RE = re.compile(rb"(?m)^(?:RRULE|RDATE|EXDATE|RECURRENCE-ID)[;:]")
+
+
+@functools.lru_cache(maxsize=64)
+def _property_re(name: str) -> re.Pattern[bytes]:
+    return re.compile(rb"(?mi)^" + re.escape(name.encode()) + rb"(?:;[^:\r\n]*)?:(.*(?:\r\n[ \t].*)*)")
+
+
+def _unfolded_value(block: bytes, name: str) -> str | None:
+    m = _property_re(name).search(block)
+    if m is None:
+        return None
+    return re.sub(rb"\r\n[ \t]", b"", m.group(1)).decode("utf-8", "replace").replace("\\,", ",")
+
+
+@functools.lru_cache(maxsize=64)
+def _code_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _block_refs(block: bytes, mapping: FeedMapping, w: _Window) -> set[str]:
+    """The references of the codes a block may carry (as `_code` would find them)."""
+    codes = []
+    if mapping.code_property:
+        codes.append(_unfolded_value(block, mapping.code_property))
+    if mapping.code_pattern:
+        pattern = _code_re(mapping.code_pattern)
+        for name in mapping.code_fields:
+            value = _unfolded_value(block, name)
+            m = pattern.search(value) if value else None
+            if m is not None:
+                codes.append(m.group("code") if "code" in pattern.groupindex else m.group(1) if pattern.groups
+                             else m.group(0))
+    return {appointment_ref(w.ref_key, c.strip()) for c in codes if c and c.strip()}
+
+
+def _in_window(data: bytes, mapping: FeedMapping, w: _Window, zones: set[str]) -> tuple[bytes, int]:
+    """The feed with only the events worth parsing, each marked with its number in the whole feed
+    (X-PP-N: errors name the event a person would count). Also the number of events in all.
+
+    A reference of `w.keep_refs` found in none of the events near the days is looked for in the
+    others (a booking moved to another day): only then are their codes read, so a feed in which
+    nothing moved away costs nothing more. The time zones of the events left out are checked
+    too: a feed is refused whole or not at all. The starts, series and zones are found by a
+    few scans of the whole text, not event by event."""
+    parts = re.split(rb"(?m)^(BEGIN:VEVENT\r\n(?:.*\r\n)*?END:VEVENT\r\n)", data)
+    bounds: list[tuple[int, int]] = []  # each event's place in `data`
+    pos = 0
+    for i, part in enumerate(parts):
+        if i % 2:
+            bounds.append((pos, pos + len(part)))
+        pos += len(part)
+    firsts = [b[0] for b in bounds]
+
+    def event_at(offset: int) -> int | None:
+        k = bisect.bisect_right(firsts, offset) - 1
+        return k if k >= 0 and offset < bounds[k][1] else None
+
+    day: dict[int, str] = {}
+    for m in _DTSTART_RE.finditer(data):
+        k = event_at(m.start())
+        if k is not None and k not in day:
+            day[k] = m.group(1).decode()
+    series = {k for m in _SERIES_RE.finditer(data) if (k := event_at(m.start())) is not None}
+    for m in _TZID_RE.finditer(data):
+        name = m.group(1).decode("utf-8", "replace").strip()
+        if name in zones:
+            continue
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            k = event_at(m.start())
+            raise BookingFeedError(f"event {k + 1 if k is not None else '?'}: the time zone of DTSTART does not "
+                                   "exist") from None
+        zones.add(name)
+
+    cache = w.cache
+    blocks: dict[bytes, Any] = {}
+    if cache is not None:
+        # The calendar around the events (its VTIMEZONEs) is part of what an event means.
+        sig = hashlib.blake2b(w.sig + b"\0".join(parts[0::2]), digest_size=16).digest()
+        if cache.get("sig") != sig:
+            cache.clear()
+            cache["sig"] = sig
+        blocks = cache.get("blocks", {})
+        cache["blocks"], cache["hits"] = {}, []
+    kept: dict[int, bytes] = {}
+    others: list[int] = []
+    seen: set[str] = set()
+    for k in range(len(bounds)):
+        part = parts[2 * k + 1]
+        start = day.get(k)
+        if start is not None and not (w.lo <= start <= w.hi) and k not in series:
+            others.append(k)
+            continue
+        mark = b"X-PP-N:%d\r\n" % (k + 1)
+        if cache is not None and start is not None and k not in series:
+            # A single event read before, byte for byte: its result is reused, not parsed again.
+            h = hashlib.blake2b(part, digest_size=16).digest()
+            hit = blocks.get(h)
+            if hit is not None:
+                cache["blocks"][h] = hit
+                cache["hits"].append(hit)
+                if hit[0] == "found":
+                    seen.add(hit[1].booking.ref)
+                continue
+            mark += b"X-PP-H:%s\r\n" % h.hex().encode()
+        if w.keep_refs:
+            seen |= _block_refs(part, mapping, w)
+        kept[k] = part.replace(b"BEGIN:VEVENT\r\n", b"BEGIN:VEVENT\r\n" + mark, 1)
+    missing = set(w.keep_refs) - seen
+    if missing:
+        for k in others:
+            part = parts[2 * k + 1]
+            if _block_refs(part, mapping, w) & missing:
+                kept[k] = part.replace(b"BEGIN:VEVENT\r\n", b"BEGIN:VEVENT\r\nX-PP-N:%d\r\n" % (k + 1), 1)
+    out = [part if i % 2 == 0 else kept.get(i // 2, b"") for i, part in enumerate(parts)]
+    return b"".join(out), len(bounds)
+
+
+def _read(data: bytes, mapping: FeedMapping, window: _Window | None = None) -> tuple[icalendar.Calendar, int | None]:
     max_bytes = mapping.max_bytes
     if len(data) > max_bytes:
         raise BookingFeedError(f"the feed is larger than {max_bytes // (1024 * 1024)} MB")
@@ -207,7 +347,13 @@ def _read(data: bytes, mapping: FeedMapping) -> icalendar.Calendar:
         raise BookingFeedError(f"not UTF-8 text (byte {exc.start + 1})") from None
     used = {mapping.code_property, mapping.room_property, mapping.needs_property,
             *(mapping.code_fields if mapping.code_pattern else ())}
-    data = _check_lines(data, frozenset(n.encode("ascii") for n in FREE_TEXT - {u.upper() for u in used if u}))
+    data = _check_lines(data)
+    total = None
+    if window is not None:
+        zones = {z.decode("utf-8", "replace").strip()
+                 for z in re.findall(rb"(?m)^TZID:([^\r\n]+)", data)}  # the feed's own VTIMEZONEs
+        data, total = _in_window(data, mapping, window, zones)
+    data = _drop(data, frozenset(n.encode("ascii") for n in FREE_TEXT - {u.upper() for u in used if u}))
     try:
         cal = icalendar.Calendar.from_ical(data)
     except Exception:  # the library's messages quote the feed: never pass them on
@@ -217,12 +363,12 @@ def _read(data: bytes, mapping: FeedMapping) -> icalendar.Calendar:
     event_no = 0
     for comp in cal.walk():
         if comp.name == "VEVENT":
-            event_no += 1
+            event_no = int(str(comp.get("X-PP-N"))) if comp.get("X-PP-N") is not None else event_no + 1
         for name, _message in comp.errors:
             where = f"event {event_no}" if comp.name == "VEVENT" else _safe_name(comp.name)
             what = f"property {_safe_name(name)} is not valid" if name else "a line cannot be read"
             raise BookingFeedError(f"{where}: {what}")
-    return cal
+    return cal, total
 
 
 # --- times --------------------------------------------------------------------------------------
@@ -412,24 +558,42 @@ class _Found:
     booking: Booking
 
 
-def parse_feed(data: bytes, mapping: FeedMapping, ref_key: bytes, days: Iterable[_dt.date]) -> FeedImport:
+def parse_feed(data: bytes, mapping: FeedMapping, ref_key: bytes, days: Iterable[_dt.date],
+               known_refs: Iterable[str] | None = None, cache: dict[str, Any] | None = None) -> FeedImport:
     """The bookings of one feed whose local start (in the site's zone) falls on one of `days`.
 
     Single events are kept whatever their day, so that a booking moved off the days is seen as
-    moved, not gone; series are expanded for `days` only. Raises `BookingFeedError` (nothing
-    imported) for a feed that cannot be read whole."""
+    moved, not gone; series are expanded for `days` only. With `known_refs` (the references of
+    the last import's bookings) only the events near the days, the series and the events of those
+    references are parsed: a booking system's feed holds months of bookings, and the parser's
+    time is most of an import's. `cache` (a dict the caller keeps per feed, with `known_refs`)
+    holds the results of single events: an event unchanged since the last import, byte for byte,
+    is not parsed again. Raises `BookingFeedError` (nothing imported) for a feed that cannot be
+    read whole; the cache is then left as it was."""
     wanted = set(days)
     if not wanted:
         raise ValueError("no days to import")
+    window = None
+    if known_refs is not None:
+        lo, hi = f"{min(wanted) - _dt.timedelta(days=1):%Y%m%d}", f"{max(wanted) + _dt.timedelta(days=1):%Y%m%d}"
+        work = None if cache is None else dict(cache)  # the caller's is replaced only on success
+        window = _Window(lo=lo, hi=hi, keep_refs=frozenset(known_refs), ref_key=ref_key, cache=work,
+                         sig=repr((mapping, lo, hi, sorted(wanted))).encode() + ref_key)
     try:
-        return _parse(data, mapping, ref_key, wanted)
+        result = _parse(data, mapping, ref_key, wanted, window)
+        if cache is not None and window is not None and window.cache is not None:
+            cache.clear()
+            cache.update(window.cache)
+            cache.pop("hits", None)
+        return result
     except BookingFeedError:
         raise
     except Exception:  # whatever the library met: its message may quote the feed, so it is not passed on
         raise BookingFeedError("the feed could not be read (an event is not valid iCalendar)") from None
 
 
-def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.date]) -> FeedImport:
+def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.date],
+           window: _Window | None = None) -> FeedImport:
     site_tz = mapping.zone
     lo = _dt.datetime.combine(min(wanted), _dt.time(0), tzinfo=site_tz) - _dt.timedelta(days=1)
     hi = _dt.datetime.combine(max(wanted), _dt.time(0), tzinfo=site_tz) + _dt.timedelta(days=2)
@@ -438,7 +602,7 @@ def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.da
     rooms = {k.strip().casefold(): v for k, v in mapping.rooms.items()}
     tokens_map = {k.strip().casefold(): v for k, v in mapping.need_tokens.items()}
 
-    cal = _read(data, mapping)
+    cal, total = _read(data, mapping, window)
     events = cal.walk("VEVENT")
     skipped: dict[str, int] = {}
     unmapped = 0
@@ -461,7 +625,22 @@ def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.da
 
     # First pass: every event's start; series and their exceptions are joined below by UID. Any
     # error anywhere refuses the whole feed: the caller keeps its last good import.
+    cache = window.cache if window is not None else None
+
+    def remember(event: Any, result: tuple[Any, ...]) -> None:
+        """A single event's result, for the next import of the same feed (`_Window.cache`)."""
+        if cache is not None and event.get("X-PP-H") is not None:
+            cache["blocks"][bytes.fromhex(str(event["X-PP-H"]))] = result
+
+    for kind, value, unknown_room in (cache or {}).get("hits", ()):
+        if kind == "skip":
+            skip(value)
+        else:
+            found.append(value)
+            unmapped += unknown_room
     for number, event in enumerate(events, start=1):
+        if event.get("X-PP-N") is not None:  # its number in the whole feed (_in_window)
+            number = int(str(event["X-PP-N"]))
         where = f"event {number}"
         if event.get("DTSTART") is None:
             raise BookingFeedError(f"{where}: no DTSTART")
@@ -477,15 +656,19 @@ def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.da
             continue
         if not isinstance(start, _dt.datetime):
             skip("all_day")
+            remember(event, ("skip", "all_day", 0))
             continue
         if event.get("RRULE") is not None or event.get("RDATE") is not None:
             masters[uid if uid not in masters else f"{uid}\0{number}"] = (event, start, where, code)
             continue
         if code is None:
             skip("no_code")
+            remember(event, ("skip", "no_code", 0))
             continue
         ref = appointment_ref(ref_key, code)
+        before = unmapped
         found.append(_Found(ref, booking(event, code, ref, start, where)))
+        remember(event, ("found", found[-1], unmapped - before))
 
     for uid, (event, start, where, code) in masters.items():
         exceptions = {rid.astimezone(site_tz): (ev, s, w) for ev, s, rid, w in overrides.pop(uid, [])}
@@ -535,4 +718,5 @@ def _parse(data: bytes, mapping: FeedMapping, ref_key: bytes, wanted: set[_dt.da
         else:
             out.append(group[0])
     out.sort(key=lambda b: (b.start, b.key))
-    return FeedImport(bookings=tuple(out), events=len(events), skipped=skipped, unmapped_rooms=unmapped)
+    return FeedImport(bookings=tuple(out), events=len(events) if total is None else total, skipped=skipped,
+                      unmapped_rooms=unmapped)

@@ -146,8 +146,9 @@ def _body(feed: Feed, conn: psycopg.Connection, fetcher: Callable[..., Fetched],
 
 def import_feed(conn: psycopg.Connection, feed: Feed, site: Site, now_ms: int, *,
                 fetcher: Callable[..., Fetched] = fetch, push_dir: Path | None = None,
-                force: bool = False) -> Outcome:
-    """Read, parse and store one feed. Never raises for what the feed or its server did."""
+                force: bool = False, cache: dict[str, Any] | None = None) -> Outcome:
+    """Read, parse and store one feed. Never raises for what the feed or its server did.
+    `cache`: a dict kept for this feed between imports (central/bookings/ical.py parse_feed)."""
     try:
         body, etag = _body(feed, conn, fetcher, push_dir)
     except FetchError as exc:
@@ -167,8 +168,12 @@ def import_feed(conn: psycopg.Connection, feed: Feed, site: Site, now_ms: int, *
     conn.commit()
     mapping = feed.mapping(site.timezone)
     try:
-        parse = parse_feed if feed.kind == "ical" else parse_table
-        result = parse(body, mapping, key, days_for(site, now_ms))
+        if feed.kind == "ical":
+            # Only what is near today and tomorrow is parsed, and whatever the last import had.
+            known = [r for (r,) in conn.execute("SELECT ref FROM bookings WHERE feed = %s", (feed.id,))]
+            result = parse_feed(body, mapping, key, days_for(site, now_ms), known_refs=known, cache=cache)
+        else:
+            result = parse_table(body, mapping, key, days_for(site, now_ms))
     except BookingFeedError as exc:
         return _record_failure(conn, feed, exc.reason, now_ms)
     return record_import(conn, feed, site, result, now_ms, etag)

@@ -197,7 +197,8 @@ class Page:
         return {"offline": t("offline for more than 10 minutes in opening hours"),
                 "paper_near_end": t("paper near its end"), "paper_out": t("paper out"),
                 "backlog": t("backlog growing"), "clock": t("clock off by more than a minute"),
-                "certificate": t("the central broker's certificate expires within 30 days")}.get(kind, kind)
+                "certificate": t("the central broker's certificate expires within 30 days"),
+                "booking_feed": t("booking feed failing for an hour in opening hours")}.get(kind, kind)
 
     # --- charts (central/charts.py), each beside a table of the same numbers -----------------
 
@@ -495,7 +496,10 @@ class Web:
             fleet = load_fleet(page.conn, now, month=month)
         except ValueError:
             fleet = load_fleet(page.conn, now)
-        return page.render("fleet.html", fleet=fleet, alerts=stored_alerts(page.conn), now=now)
+        from central.bookings.store import feed_health
+
+        return page.render("fleet.html", fleet=fleet, alerts=stored_alerts(page.conn), now=now,
+                           feeds=feed_health(page.conn))
 
     # --- a site's configuration, uploaded -------------------------------------------------------
 
