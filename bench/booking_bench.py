@@ -8,7 +8,8 @@ line of stdout is one JSON object:
     parse_s_per_feed  the parse of one feed, median
     changes           the changes the second import found (one booking moved per feed)
     bytes_per_change  what one site receives for one moved booking (the change as sent)
-    workers           processes used for parsing (the machine's cores)
+    workers           processes importing (fetch and parse), each feed always in the same one
+                      (the machine's cores)
 
 The feeds are imported twice: the first time everything is new, the second time one booking of
 each feed has moved; import_s is the second (the steady state: every feed fetched every few
@@ -100,8 +101,11 @@ def serve(feeds: dict[str, bytes], tls: Path):
 _CACHES: dict[str, dict] = {}  # per feed, in the worker process that parses it (as the daemon keeps them)
 
 
-def _parse(args: tuple[str, bytes, list[dt.date], list[str]]):
-    url, data, days, known = args
+def _import(args: tuple[str, str, list[dt.date], list[str]]):
+    """One feed end to end in a worker: fetched (TLS decrypted on this core) and parsed."""
+    url, ca, days, known = args
+    data = fetch(url, ca_file=ca, timeout_s=60, max_bytes=200 * 2**20).body
+    assert data is not None
     t = time.perf_counter()
     got = parse_feed(data, MAPPING, KEY, days, known_refs=known, cache=_CACHES.setdefault(url, {}))
     return got.bookings, time.perf_counter() - t
@@ -109,11 +113,9 @@ def _parse(args: tuple[str, bytes, list[dt.date], list[str]]):
 
 def run_once(urls: list[str], ca: str, days: list[dt.date], previous: dict[str, tuple], pool: list) -> tuple[float, list, dict]:
     t0 = time.perf_counter()
-    with cf.ThreadPoolExecutor(16) as fetchers:
-        bodies = list(fetchers.map(lambda u: fetch(u, ca_file=ca, timeout_s=60, max_bytes=200 * 2**20).body, urls))
-    # Each feed always to the same worker process: its cache is there (the daemon is one process).
-    futures = [pool[i % len(pool)].submit(_parse, (u, b, days, [x.ref for x in previous.get(u, ())]))
-               for i, (u, b) in enumerate(zip(urls, bodies))]
+    # Each feed always to the same worker process: its cache is there.
+    futures = [pool[i % len(pool)].submit(_import, (u, ca, days, [x.ref for x in previous.get(u, ())]))
+               for i, u in enumerate(urls)]
     parsed = [f.result() for f in futures]
     changes = []
     result = {}
