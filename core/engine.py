@@ -191,10 +191,20 @@ Command = (TakeTicket | CheckIn | CallNext | Recall | Finish | NoShow | Transfer
 
 @dataclass(frozen=True)
 class Appointment:
-    """One booking as the booking system exports it: a code, a service, a time. No names."""
+    """One booking as the booking system exports it: a code, a service, a time. No names.
+
+    A booking from a feed (central/bookings) comes without its code: only its reference `ref`
+    (the HMAC of the code with the site's key, the hub's `ref_key`), and may carry the room it
+    was booked in, what the customer needs, whether the authority cancelled it and whether it
+    was moved from another time."""
     code: str
     service: str
     at_ms: int
+    ref: str | None = None
+    room: str | None = None
+    needs: "Needs | None" = None
+    cancelled: bool = False
+    moved: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,10 +330,22 @@ class QueueState:
         self.set_appointments(list(self.appointments.values()))  # the references change with it
 
     def set_appointments(self, appointments: Iterable[Appointment]) -> None:
-        self.appointments = {a.code: a for a in appointments}
+        given = list(appointments)
+        self.appointments = {a.code: a for a in given if a.code}
+        # Every booking by its reference: a code typed at the kiosk finds a feed's booking too.
+        self.by_ref = {self.ref_of(a): a for a in given}
         # What the estimates need of each booking, worked out once: (day, ref, appointment) by time.
-        self._booked = [(local_day(a.at_ms, self.tz), appointment_ref(self.ref_key, a.code), a)
-                        for a in sorted(self.appointments.values(), key=lambda a: (a.at_ms, a.code))]
+        self._booked = [(local_day(a.at_ms, self.tz), ref, a)
+                        for ref, a in sorted(self.by_ref.items(), key=lambda kv: (kv[1].at_ms, kv[0]))
+                        if not a.cancelled]
+
+    def ref_of(self, a: Appointment) -> str:
+        return a.ref or appointment_ref(self.ref_key, a.code)
+
+    def booking_for(self, code: str) -> Appointment | None:
+        """The booking a typed or scanned code names: by the code itself, or by its reference."""
+        code = code.strip()
+        return self.appointments.get(code) or self.by_ref.get(appointment_ref(self.ref_key, code))
 
     # --- fold -----------------------------------------------------------------------------
 
@@ -570,7 +592,7 @@ class QueueState:
         today = local_day(now, self.tz)
         late = self.site.appointments.late_min * 60_000
         for i, (day, ref, a) in enumerate(self._booked):
-            if day != today or a.at_ms + late < now or a.code == skip_code or ref in self.checked_in \
+            if day != today or a.at_ms + late < now or ref == skip_code or ref in self.checked_in \
                     or a.service not in self.site.services:
                 continue
             out.append(Waiting(f"booked:{a.code}", a.service, APPT, _PROBE_ORDER - 1_000_000 + i, a.at_ms,
@@ -756,6 +778,8 @@ def _issue(state: QueueState, service: str, now: int, lang: str, needs: Needs, k
              "open_counters": len(state.open_counters_for(service))}
     if "appointment_ms" in data:
         reply["appointment_ms"] = data["appointment_ms"]
+    if "room" in data:
+        reply["room"] = data["room"]
     return Decision([("ticket.issued", data)], reply)
 
 
@@ -829,11 +853,15 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             return _issue(state, service, now, lang, needs, "walk_in")
 
         case CheckIn(code=code, lang=lang, needs=needs):
-            appt = state.appointments.get(code.strip())
+            appt = state.booking_for(code)
             if appt is None or appt.service not in site.services:
                 return Reject(W.UNKNOWN_CODE, "no appointment with this code")
-            ref = appointment_ref(state.ref_key, appt.code)
-            detail = {"service": appt.service, "appointment_ms": appt.at_ms}
+            ref = state.ref_of(appt)
+            detail: dict[str, Any] = {"service": appt.service, "appointment_ms": appt.at_ms}
+            if appt.moved:
+                detail["moved"] = True
+            if appt.cancelled:
+                return Reject(W.BOOKING_CANCELLED, "the authority cancelled this appointment", detail)
             if ref in state.checked_in:
                 t = state.tickets[state.checked_in[ref]]
                 if t.state in OPEN_STATES:
@@ -848,8 +876,15 @@ def decide(state: QueueState, cmd: Command, now: int) -> Decision | Reject:
             if now > appt.at_ms + site.appointments.late_min * 60_000:
                 return Reject(W.TOO_LATE, "the appointment time has passed; a walk-in number is possible",
                               detail)
-            return _issue(state, appt.service, now, lang, needs, "appointment",
-                          {"appointment_ms": appt.at_ms, "appointment_ref": ref}, code=appt.code)
+            booked = appt.needs or Needs()
+            # What was told at booking, and what the customer chose at the kiosk: both.
+            needs = Needs(interpreter=needs.interpreter or booked.interpreter,
+                          hearing_loop=needs.hearing_loop or booked.hearing_loop,
+                          accessible_room=needs.accessible_room or booked.accessible_room)
+            extra: dict[str, Any] = {"appointment_ms": appt.at_ms, "appointment_ref": ref}
+            if appt.room in site.counters:
+                extra["room"] = appt.room
+            return _issue(state, appt.service, now, lang, needs, "appointment", extra, code=ref)
 
         case CallNext(counter=counter):
             if counter not in site.counters:

@@ -46,6 +46,8 @@ class WireError(StrEnum):
     TOO_EARLY = ("too_early", "check-in for the appointment has not opened yet; the answer carries opens_ms",
                  HUB, _CHECKIN)
     TOO_LATE = "too_late", "the appointment time has passed; a walk-in number is possible", HUB, _CHECKIN
+    BOOKING_CANCELLED = ("booking_cancelled", "the authority cancelled the appointment; the answer carries its "
+                         "time", HUB, _CHECKIN)
     UNKNOWN_COUNTER = ("unknown_counter", "no such counter at this site", HUB,
                        frozenset({"call", "open", "close", "call_number", "requeue"}) | _SERVING)
     COUNTER_CLOSED = ("counter_closed", "the counter is closed; open it first", HUB,

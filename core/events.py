@@ -123,7 +123,8 @@ EVENT_SCHEMAS: dict[str, dict[str, Type]] = {
     "ticket.issued": {
         "ticket": _TICKET, "number": _NUMBER, "n": Int(1, 10**7), "service": _SHORT_ID, "day": _DAY,
         "kind": _KINDS, "lang": _LANG, "needs": _NEEDS, "token": _TOKEN, "ahead": _COUNT,
-        "est_wait_s": _OrNull(Number(0, 10**9)), "appointment_ms": _MS, "appointment_ref": _REF},
+        "est_wait_s": _OrNull(Number(0, 10**9)), "appointment_ms": _MS, "appointment_ref": _REF,
+        "room": _SHORT_ID},
     "ticket.called": {"ticket": _TICKET, "counter": _SHORT_ID, "service": _SHORT_ID, "number": _NUMBER,
                       "kind": _KINDS, "waited_s": _SECONDS, "by_number": Bool(), "from": Choice("parked")},
     "ticket.recalled": {"ticket": _TICKET, "counter": _SHORT_ID, "number": _NUMBER},

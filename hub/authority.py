@@ -25,12 +25,15 @@ from core.store import EventStore, StoreError
 
 class QueueAuthority:
     def __init__(self, site: Site, store: EventStore, appointments: Iterable[Appointment] = (),
-                 clock: Callable[[], int] = now_ms, help_limits: HelpLimits | None = None) -> None:
+                 clock: Callable[[], int] = now_ms, help_limits: HelpLimits | None = None,
+                 ref_key: bytes | None = None) -> None:
         self.site = site
         self.store = store
         self.clock = clock
         self._appointments = list(appointments)
-        self._ref_key = store.local_secret("appointment_ref")
+        # The site's key from the centre (its feeds' bookings carry references made with it), or
+        # the hub's own for appointment lists, which carry the codes themselves.
+        self._ref_key = ref_key or store.local_secret("appointment_ref")
         self._help_limits = help_limits
         self.last_events: list[Event] = []
         self._fold()

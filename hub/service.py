@@ -58,6 +58,7 @@ from typing import Any
 from bus import live, topics
 from bus.link import Connected, ConnectFailed, Disconnected, Message, MqttLink, PubAck, link_options
 from core.appointments import appointments_from_json
+from core.bookbook import appointments_from_book, book_from_json
 from core.commands import MAX_COMMAND_BYTES
 from core.config import Broker, ConfigError, Device, Issue, Site, load_device, load_site
 from core.engine import Appointment, Cancel, HelpLimits, local_day
@@ -76,6 +77,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 APPOINTMENTS_FILE = "appointments.json"
+#: the book of the feeds' bookings the sync agent keeps from the centre's changes (core/bookbook.py)
+BOOKINGS_FILE = "bookings.json"
 #: Commands answered from the hub itself, never passed to the engine.
 HUB_COMMANDS = frozenset({"state"})
 #: Largest batch of commands answered before the state is published.
@@ -176,6 +179,8 @@ class HubService:
         self.broker = broker or device.site_broker or Broker(DEFAULT_BROKER_URL)
         self.appointments_path = Path(appointments_path) if appointments_path else \
             Path(device.data_dir) / APPOINTMENTS_FILE
+        self.bookings_path = Path(device.data_dir) / BOOKINGS_FILE
+        self.settings = settings
         self.appointments_poll_s = appointments_poll_s
         self.clock = clock
         self.inbox: queue.Queue[Any] = queue.Queue()
@@ -212,6 +217,8 @@ class HubService:
         self._next_drop_log = 0.0
         self._state_shortened: tuple[str, ...] = ()
         self.appointments: list[Appointment] = []
+        self.booked: list[Appointment] = []  # from the feeds (bookings.json)
+        self._book_sig: tuple | None = None
         # The follow snapshot (hub/follow.py): (store seq, local day) of the copy last published,
         # None when the broker should get one again; not before _follow_at (FOLLOW_EVERY_S).
         self._follow_sent: tuple[int, str] | None = None
@@ -332,8 +339,9 @@ class HubService:
         a broker (tests, tools)."""
         self._store = EventStore(self.device.store, self.site.id, self.device.id)
         self._check_appointments(force=True)
-        self._authority = QueueAuthority(self.site, self._store, self.appointments, clock=self.clock,
-                                         help_limits=self.help_limits)
+        self._check_bookings(force=True)
+        self._authority = QueueAuthority(self.site, self._store, self.appointments + self.booked, clock=self.clock,
+                                         help_limits=self.help_limits, ref_key=self._booking_key())
 
     def _close(self) -> None:
         link = self._link
@@ -505,8 +513,8 @@ class HubService:
         now = time.monotonic()
         if now >= self._next_appt_check:
             self._next_appt_check = now + self.appointments_poll_s
-            if self._check_appointments():
-                self.authority.set_appointments(self.appointments)
+            if self._check_appointments() | self._check_bookings():
+                self.authority.set_appointments(self.appointments + self.booked)
         self._turns.forget_rested(now)
         if self._turns.dropped and now >= self._next_drop_log:
             self._next_drop_log = now + DROP_LOG_S
@@ -772,6 +780,47 @@ class HubService:
         self.appointments = appts
         log.info("hub: %d appointments loaded from %s", len(appts), p)
         return True
+
+    def _booking_key(self) -> bytes | None:
+        """The site's key for booking references ([hub] booking_key_file: hex), None: none set.
+        A key file that cannot be read is reported, and the feeds' bookings are not found."""
+        path = self.settings.booking_key_file
+        if not path:
+            return None
+        try:
+            return bytes.fromhex(Path(path).read_text(encoding="ascii").strip())
+        except (OSError, ValueError) as exc:
+            log.error("hub: cannot read the booking key %s (%s): bookings from the feeds will not be found", path,
+                      type(exc).__name__)
+            return None
+
+    def _check_bookings(self, force: bool = False) -> bool:
+        """Reload `<data_dir>/bookings.json` (the sync agent writes it) when it changed. The day
+        matters too (a series' occurrence of today), so it is read again at least every minute."""
+        p = self.bookings_path
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.warning("hub: cannot read %s: %s", p, exc)
+            return False
+        now = self.clock()
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size, now // 60_000)
+        if sig == self._book_sig and not force:
+            return False
+        self._book_sig = sig
+        try:
+            book = book_from_json(p.read_bytes())
+            booked = appointments_from_book(book, self.site.tz, now)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("hub: %s is not a valid book of bookings, keeping the last one: %s", p, exc)
+            return False
+        changed = booked != self.booked
+        self.booked = booked
+        if changed:
+            log.info("hub: %d bookings from the feeds (change %d)", len(booked), book.seq)
+        return changed
 
 
 def _command_name(payload: bytes | str) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.config import Device
 from core.engine import HelpLimits
-from core.schema import Field, Int, Number, Section, load
+from core.schema import Field, Int, Number, Section, Text, load
 
 DEFAULT_HEARTBEAT_S = 10.0
 _HELP = HelpLimits()
@@ -26,6 +26,7 @@ class HubSettings:
     help_per_site: int = _HELP.per_site
     help_repeat_s: float = _HELP.repeat_s
     help_expire_min: float = _HELP.expire_s / 60
+    booking_key_file: str = ""
 
     @property
     def help_limits(self) -> HelpLimits:
@@ -44,6 +45,9 @@ HUB = Section("hub", (
           "a help request this soon after the device's newest open one joins it (nothing new is stored)"),
     Field("help_expire_min", Number(1, 24 * 60, unit="minutes"), _HELP.expire_s / 60,
           "a help request nobody answered closes after this long"),
+    Field("booking_key_file", Text(label="a path"), "",
+          "the site's key for booking references, from `palvelupiste central site-key SITE` (the feeds' "
+          "bookings are found by it; empty: the hub's own key, for appointment lists only)"),
 ), make=lambda v: HubSettings(**v), description="the site's queue authority")
 
 

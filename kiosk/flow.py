@@ -73,7 +73,8 @@ OTHER_DAY = WireError.OTHER_DAY.value
 TOO_EARLY = WireError.TOO_EARLY.value
 TOO_LATE = WireError.TOO_LATE.value
 ALREADY = WireError.ALREADY_CHECKED_IN.value
-CHECKIN_RESULTS = (NOT_FOUND, OTHER_DAY, TOO_EARLY, TOO_LATE, ALREADY)
+CANCELLED = WireError.BOOKING_CANCELLED.value
+CHECKIN_RESULTS = (NOT_FOUND, OTHER_DAY, TOO_EARLY, TOO_LATE, ALREADY, CANCELLED)
 SCREENS = (START, SERVICES, NEEDS, INTERPRETER, APPOINTMENT, TICKET, HELP, PROBLEM) + CHECKIN_RESULTS
 
 PREFS = ("large_text", "high_contrast", "low_layout", "speak")
@@ -713,7 +714,7 @@ class Flow:
             return
         if kind == "checkin" and err in CHECKIN_RESULTS:
             self.c.outcome = {k: v for k, v in reply.items() if k in
-                              ("error", "service", "appointment_ms", "opens_ms", "number")}
+                              ("error", "service", "appointment_ms", "opens_ms", "number", "moved")}
             self._go(err, now)
             return
         self.c.problem = str(err or "unknown")

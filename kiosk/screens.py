@@ -370,7 +370,7 @@ class Screens:
         st = T.screen_text(flow, tr)
         s = flow.screen
         icon = {F.NOT_FOUND: "cross", F.OTHER_DAY: "clock", F.TOO_EARLY: "clock", F.TOO_LATE: "clock",
-                F.ALREADY: "check"}[s]
+                F.ALREADY: "check", F.CANCELLED: "cross"}[s]
         info = _heading(look, st, icon, "large") + [Txt(look, line, "large", bold=i == 0, pp_id=f"line{i}")
                                                     for i, line in enumerate(st.lines)]
         buttons: list[Btn] = []
@@ -380,6 +380,8 @@ class Screens:
             if walk_in:
                 buttons.append(Btn(look, _("Take a number"), self.act("walk_in_instead"), pp_id="walk_in"))
         elif s == F.OTHER_DAY and walk_in:
+            buttons = [Btn(look, _("Take a number now"), self.act("walk_in_instead"), pp_id="walk_in")]
+        elif s == F.CANCELLED and walk_in:
             buttons = [Btn(look, _("Take a number now"), self.act("walk_in_instead"), pp_id="walk_in")]
         elif s == F.TOO_LATE and walk_in:
             buttons = [Btn(look, _("Get a number"), self.act("walk_in_instead"), style="primary", pp_id="walk_in")]

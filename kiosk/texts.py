@@ -316,8 +316,18 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
         return ScreenText(_("We could not find your booking"),
                           _("Check the code and try again. If you cannot find your code, take a number "
                             "or ask for help."))
-    if s == F.OTHER_DAY:
+    if s == F.CANCELLED:
         lines = []
+        if o.get("appointment_ms"):
+            lines.append(_("It was on {date} at {time}.").format(
+                date=fmt_date(tr, o["appointment_ms"]), time=fmt_time(tr, o["appointment_ms"])))
+        lines.append(_("Please contact the authority that gave you the appointment."))
+        if walk_in:
+            lines.append(_("If your matter cannot wait, you can take a number now."))
+        return ScreenText(_("Your appointment has been cancelled"), "", lines)
+    moved = [_("Your appointment has been moved.")] if o.get("moved") else []
+    if s == F.OTHER_DAY:
+        lines = list(moved)
         if o.get("appointment_ms"):
             lines.append(_("Your appointment is on {date} at {time}.").format(
                 date=fmt_date(tr, o["appointment_ms"]), time=fmt_time(tr, o["appointment_ms"])))
@@ -327,7 +337,7 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
             lines.append(_("Please come back on that day."))
         return ScreenText(_("Your appointment is on another day"), "", lines)
     if s == F.TOO_EARLY:
-        lines = []
+        lines = list(moved)
         if o.get("appointment_ms"):
             lines.append(_("Your appointment is at {time}.").format(time=fmt_time(tr, o["appointment_ms"])))
         if o.get("opens_ms"):
@@ -335,7 +345,7 @@ def screen_text(flow: "F.Flow", tr: Translator) -> ScreenText:
                 time=fmt_time(tr, o["opens_ms"])))
         return ScreenText(_("You are early"), "", lines)
     if s == F.TOO_LATE:
-        lines = []
+        lines = list(moved)
         if o.get("appointment_ms"):
             lines.append(_("Your appointment was at {time}.").format(time=fmt_time(tr, o["appointment_ms"])))
         if walk_in:
