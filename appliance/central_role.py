@@ -33,6 +33,7 @@ the files):
     /etc/systemd/system/palvelupiste-ingest@.service            enabled as @1 … @N
     /etc/systemd/system/palvelupiste-central-prune.{service,timer}   daily retention
     /etc/systemd/system/palvelupiste-central-alerts.{service,timer}  the fleet's alerts, every minute
+    /etc/systemd/system/palvelupiste-central-bookings.service    the booking feeds (enabled with [[feeds]])
     /etc/sysusers.d/palvelupiste.conf, /etc/tmpfiles.d/palvelupiste.conf
 """
 from __future__ import annotations
@@ -64,6 +65,7 @@ DB_UNIT = "palvelupiste-central-db.service"
 PRUNE_UNIT = "palvelupiste-central-prune.service"
 PRUNE_TIMER = "palvelupiste-central-prune.timer"
 ALERTS_UNIT = "palvelupiste-central-alerts.service"
+BOOKINGS_UNIT = "palvelupiste-central-bookings.service"
 ALERTS_TIMER = "palvelupiste-central-alerts.timer"
 TIMERS_TARGET = "timers.target"
 MOSQUITTO_DROPIN_TEMPLATE = "mosquitto.service.d/palvelupiste-central.conf"
@@ -181,6 +183,13 @@ def render_alerts_unit(bin: str = U.DEFAULT_BIN, config: str = S.CENTRAL_CONFIG)
     U.check_unit_path(bin, "the palvelupiste executable")
     U.check_unit_path(config, "the central configuration")
     return _with_exec(ALERTS_UNIT, [bin, "central", "alerts", "--config", config])
+
+
+def render_bookings_unit(bin: str = U.DEFAULT_BIN, config: str = S.CENTRAL_CONFIG) -> str:
+    """`palvelupiste central bookings`: the feeds, the database and the publisher from central.toml."""
+    U.check_unit_path(bin, "the palvelupiste executable")
+    U.check_unit_path(config, "the central configuration")
+    return _with_exec(BOOKINGS_UNIT, [bin, "central", "bookings", "--config", config])
 
 
 def render_web_unit(s: S.CentralSettings, bin: str = U.DEFAULT_BIN) -> str:
@@ -496,6 +505,9 @@ def make_plan(opts: CentralOptions) -> P.Plan:
     f(f"{U.UNIT_DIR}/{ALERTS_TIMER}", unit_template(ALERTS_TIMER))
     f(f"{U.UNIT_DIR}/{WEB_UNIT}", render_web_unit(s, bin_))
     link(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{WEB_UNIT}", f"{U.UNIT_DIR}/{WEB_UNIT}")
+    f(f"{U.UNIT_DIR}/{BOOKINGS_UNIT}", render_bookings_unit(bin_))
+    if s.feeds:  # nothing to run without a feed
+        link(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{BOOKINGS_UNIT}", f"{U.UNIT_DIR}/{BOOKINGS_UNIT}")
     link(f"{U.UNIT_DIR}/{U.WANTS_TARGET}.wants/{DB_UNIT}", f"{U.UNIT_DIR}/{DB_UNIT}")
     for i in range(1, s.workers + 1):
         link(_worker_link(i), f"{U.UNIT_DIR}/{INGEST_TEMPLATE}")

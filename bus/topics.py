@@ -20,6 +20,8 @@ Sync (the central broker; user name = "<site>.<device>"):
     pp/<site>/dev/<device>/availability, .../status   as above
     pp/<site>/config                    central, retained: the site configuration (TOML text)
     pp/<site>/appointments              central, retained: the appointment list (JSON)
+    pp/<site>/bookings                  central, retained: the last batch of booking changes (JSON)
+    pp/<site>/bookings/since            the hub's sync agent -> central: send the changes after seq N
     $share/<group>/pp/+/dev/+/events    what ingest workers subscribe to, sharing the load
     pp/<site>/follow, pp/<site>/follow/cancel   as above, between the site's bridge and the web service
     pp/<site>/bridge                    retained "1" / last will "0": the site broker's bridge is connected
@@ -171,6 +173,22 @@ def config(site: str) -> str:
 def appointments(site: str) -> str:
     _check(site)
     return f"{ROOT}/{site}/appointments"
+
+
+def bookings(site: str) -> str:
+    """central, retained: the last batch of the site's booking changes (core/bookbook.py)"""
+    _check(site)
+    return f"{ROOT}/{site}/bookings"
+
+
+def bookings_since(site: str) -> str:
+    """the site's hub (its sync agent) -> central: {"seq": N}, send the changes after N again"""
+    _check(site)
+    return f"{ROOT}/{site}/bookings/since"
+
+
+def bookings_since_all() -> str:
+    return f"{ROOT}/+/bookings/since"
 
 
 def central_username(site: str, device: str) -> str:

@@ -317,6 +317,11 @@ class CentralSettings:
         return Broker(url=self.service_url, username=INGEST_USER, password_file=self.ingest_password_file)
 
     @property
+    def publisher_broker(self) -> Broker:
+        """The publisher's connection (configurations, appointment lists, booking changes)."""
+        return Broker(url=self.service_url, username=PUBLISHER_USER, password_file=self.publisher_password_file)
+
+    @property
     def worker_units(self) -> tuple[str, ...]:
         return tuple(f"palvelupiste-ingest@{i}.service" for i in range(1, self.workers + 1))
 

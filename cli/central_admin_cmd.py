@@ -123,6 +123,30 @@ def register(a) -> None:
                     help="show what would start, clear and be sent; change and send nothing")
     al.set_defaults(func=run_alerts)
 
+    bk = a.add_parser("bookings", help="import the booking feeds on their schedule and send the sites their changes",
+                      description="Runs until stopped (palvelupiste-central-bookings.service): each [[feeds]] entry of "
+                                  "central.toml is read every every_min minutes (an iCalendar feed over HTTPS, a "
+                                  "dropped file, a pushed one), imported all or nothing, and each site gets the "
+                                  "changes for today and tomorrow on pp/<site>/bookings. --once: one round, then "
+                                  "exit (every feed imported now).")
+    config_opt(bk)
+    bk.add_argument("--db", metavar="DSN", help="the central database (default: central.toml's [database] dsn)")
+    bk.add_argument("--once", action="store_true", help="one round: import every feed now and send the changes")
+    bk.add_argument("--push-dir", metavar="DIR", default="/var/lib/palvelupiste/central/push",
+                    help="where the web service leaves pushed feeds (default /var/lib/palvelupiste/central/push)")
+    bk.set_defaults(func=run_bookings)
+
+    sk = a.add_parser("site-key", help="the site's key for booking references, for its hub's booking_key_file",
+                      description="Prints (or writes to --out, mode 0600) the key the centre makes the references of "
+                                  "a site's booking codes with; the site's hub needs the same key ([hub] "
+                                  "booking_key_file) to find a booking by the code the customer types. Made on "
+                                  "first use; the same key every time after.")
+    config_opt(sk)
+    sk.add_argument("site", help="the site's id")
+    sk.add_argument("--db", metavar="DSN", help="the central database (default: central.toml's [database] dsn)")
+    sk.add_argument("--out", metavar="FILE", help="write the key (hex) to FILE, readable by its owner only")
+    sk.set_defaults(func=run_site_key)
+
 
 # --- devices ---------------------------------------------------------------------------------------
 
@@ -336,3 +360,90 @@ def run_alerts(args) -> int:
     for f in r.failures:
         print(f"not delivered: {f}; sent again on the next run", file=sys.stderr)
     return EXIT_OK if r.ok else EXIT_FAILED
+
+
+# --- booking feeds -----------------------------------------------------------------------------------
+
+def _central_db(args, what: str):
+    import psycopg
+
+    from central.settings import load_central
+    from central.store import open_central
+
+    s = load_central(args.config)
+    try:
+        return s, open_central(args.db or s.dsn)
+    except ValueError as exc:
+        print(f"central {what}: {exc}", file=sys.stderr)
+        return s, EXIT_USAGE
+    except psycopg.Error as exc:
+        print(f"central {what}: cannot open the central database: {str(exc).strip()[:300]}", file=sys.stderr)
+        return s, EXIT_FAILED
+
+
+def run_site_key(args) -> int:
+    import os
+
+    from central.bookings.store import site_key
+    from core.events import now_ms, valid_id
+
+    if not valid_id(args.site):
+        print(f"central site-key: {args.site!r} is not a site id", file=sys.stderr)
+        return EXIT_USAGE
+    s, db = _central_db(args, "site-key")
+    if isinstance(db, int):
+        return db
+    with db:
+        key = site_key(db.conn, args.site, now_ms())
+        db.conn.commit()
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex() + "\n")
+        print(f"the booking key of {args.site} is in {args.out}: give it to the site's hub ([hub] booking_key_file)")
+    else:
+        print(key.hex())
+    return EXIT_OK
+
+
+def run_bookings(args) -> int:
+    import signal
+    import threading
+    from pathlib import Path
+
+    from central.bookings.daemon import BookingsDaemon
+    from central.fleet import site_configs
+
+    s, db = _central_db(args, "bookings")
+    if isinstance(db, int):
+        return db
+    dsn = args.db or s.dsn
+    db.close()
+    if not s.feeds:
+        print("central bookings: central.toml has no [[feeds]]: nothing to import")
+        return EXIT_OK
+    broker = s.publisher_broker
+    daemon = BookingsDaemon(dsn, s.feeds, site_configs, broker, push_dir=Path(args.push_dir))
+    if args.once:
+        import psycopg
+
+        if daemon.link is not None:
+            daemon.link.start()
+            daemon.link.wait_connected(10)
+        try:
+            with psycopg.connect(dsn) as conn:
+                r = daemon.run_once(conn)
+                conn.commit()
+        finally:
+            if daemon.link is not None:
+                daemon.link.stop()
+        for out in r["imports"]:
+            print(f"{out.feed}: " + (f"{out.imported} bookings, {out.skipped} skipped, {out.changes} changes"
+                                     if out.ok else f"FAILED: {out.reason}"))
+        return EXIT_OK if all(o.ok for o in r["imports"]) else EXIT_FAILED
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: stop.set())
+    daemon.run(stop)
+    return EXIT_OK
+

@@ -55,6 +55,7 @@ from .settings import SyncOptions
 log = logging.getLogger(__name__)
 
 APPOINTMENTS_FILE = "appointments.json"
+BOOKINGS_FILE = "bookings.json"  # hub/service.py reads it
 
 
 @dataclass
@@ -79,7 +80,9 @@ class SyncAgent:
         self.t_ack = topics.ack(self.site, self.dev)
         self.t_status = topics.status(self.site, self.dev)
         self.t_avail = topics.availability(self.site, self.dev)
-        self.keeper = DownwireKeeper(self.site, device.site_config, Path(device.data_dir) / APPOINTMENTS_FILE)
+        # The hub's agent also keeps the book of the feeds' bookings (the hub reads bookings.json).
+        self.keeper = DownwireKeeper(self.site, device.site_config, Path(device.data_dir) / APPOINTMENTS_FILE,
+                                     Path(device.data_dir) / BOOKINGS_FILE if device.role == "hub" else None)
         self.link = self._make_link()
         self.ready = threading.Event()   # set while connected and resumed (for tests and tools)
         # --- owned by the run() thread ---
@@ -194,6 +197,10 @@ class SyncAgent:
                 self._on_ack(item.payload)
             else:
                 self.keeper.handle(item.topic, item.payload)
+                if self.keeper.ask_since is not None:
+                    # The centre answers with the changes after it, as a new retained batch.
+                    self.link.publish(topics.bookings_since(self.site),
+                                      json.dumps({"seq": self.keeper.ask_since}).encode(), qos=1)
         elif isinstance(item, PubAck):
             if item.mid == self._barrier_mid:
                 self._barrier_done = True
