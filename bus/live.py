@@ -91,7 +91,9 @@ def call_message(ev: Event, state: QueueState, site: str) -> dict[str, Any] | No
     t = state.tickets.get(ticket) if isinstance(ticket, str) else None
     number = d.get("number") or (t.number if t else None)
     return {"v": LIVE_VERSION, "site": site, "ticket": d.get("ticket"), "number": number,
-            "counter": d.get("counter"), "service": d.get("service") or (t.service if t else None),
+            # a booking made for a room: the displays send the customer there, whoever calls
+            "counter": (t.room if t and t.room else d.get("counter")),
+            "service": d.get("service") or (t.service if t else None),
             "kind": d.get("kind") or (t.kind if t else "walk_in"),
             "recall": ev.type == "ticket.recalled", "lang": t.lang if t else None,
             "ts": ev.ts, "seq": ev.seq}

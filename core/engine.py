@@ -250,6 +250,7 @@ class Ticket:
     calls: int = 0
     queue_key: tuple | None = None  # the heap entry that is currently valid for this ticket
     cancel_reason: str | None = None  # the ticket.cancelled's reason (the phone page tells a customer's own)
+    room: str | None = None  # the room its booking was made in: the displays send the customer there
 
 
 @dataclass(slots=True)
@@ -415,7 +416,7 @@ class QueueState:
         t = Ticket(id=d["ticket"], number=d["number"], service=d["service"], day=d["day"],
                    kind=d["kind"], order=self.order, issued_ms=ts, queued_ms=ts, lang=d.get("lang", "fi"),
                    needs=d.get("needs") or {}, token=d.get("token", ""),
-                   appointment_ms=d.get("appointment_ms"))
+                   appointment_ms=d.get("appointment_ms"), room=d.get("room"))
         self.tickets[t.id] = t
         key = (t.service, t.day)
         self.last_number[key] = max(self.last_number.get(key, 0), int(d.get("n", 0)))
@@ -436,7 +437,7 @@ class QueueState:
         t.state, t.counter, t.called_ms = CALLED, c.id, ts
         t.calls += 1
         self.recent_calls.appendleft({"ticket": t.id, "number": t.number, "service": t.service,
-                                      "counter": c.id, "ts": ts, "recall": False,
+                                      "counter": t.room or c.id, "ts": ts, "recall": False,
                                       "kind": t.kind})
 
     def _on_recalled(self, d: dict, ts: int) -> None:
@@ -445,7 +446,7 @@ class QueueState:
             return
         t.calls += 1
         self.recent_calls.appendleft({"ticket": t.id, "number": t.number, "service": t.service,
-                                      "counter": d["counter"], "ts": ts, "recall": True,
+                                      "counter": t.room or d["counter"], "ts": ts, "recall": True,
                                       "kind": t.kind})
 
     def _on_finished(self, d: dict, ts: int) -> None:
@@ -687,7 +688,8 @@ class QueueState:
                 # max(): a clock stepped back between issue and call must not show a negative wait.
                 # Back from being parked: no queue wait to show (the first call measured it).
                 "called_ms": cur.called_ms, "waited_s": max(0, (cur.called_ms - cur.queued_ms) // 1000)
-                if cur.called_ms and not cur.was_parked else None, "needs": cur.needs, "lang": cur.lang}}
+                if cur.called_ms and not cur.was_parked else None, "needs": cur.needs, "lang": cur.lang,
+                **({"room": cur.room} if cur.room else {})}}
         helps = self.open_help(now)
         today = local_day(now, self.tz)
         parked = [{"ticket": t.id, "number": t.number, "service": t.service, "counter": t.counter}
@@ -812,9 +814,11 @@ def _call(state: QueueState, t: Ticket, counter: str, now: int, by_number: bool 
     if by_number:
         data["by_number"] = True
     events.append(("ticket.called", data))
-    return Decision(events, {"ok": True, "ticket": t.id, "number": t.number, "service": t.service,
-                             "counter": counter, "kind": t.kind, "needs": t.needs, "lang": t.lang,
-                             "waited_s": data["waited_s"]})
+    reply = {"ok": True, "ticket": t.id, "number": t.number, "service": t.service, "counter": counter,
+             "kind": t.kind, "needs": t.needs, "lang": t.lang, "waited_s": data["waited_s"]}
+    if t.room:
+        reply["room"] = t.room  # booked there: the displays send the customer to it
+    return Decision(events, reply)
 
 
 def _service_s(t: Ticket, now: int) -> int | None:

@@ -257,6 +257,13 @@ def needs_of(t: Translator, needs: dict[str, Any] | None, lang: str | None) -> l
     return out
 
 
+def booked_room(t: Translator, site: Site, room: Any) -> list[Need]:
+    """The room the customer's booking was made in (the displays send them there)."""
+    if not isinstance(room, str) or room not in site.counters:
+        return []
+    return [Need("room", "\u2302", t("Booked room: {room}").format(room=site.counters[room].label(t.lang)))]
+
+
 def panel_view(t: Translator, site: Site, counter: str, state: dict[str, Any] | None) -> PanelView:
     c = site.counters[counter]
     st = state or {}
@@ -281,7 +288,8 @@ def panel_view(t: Translator, site: Site, counter: str, state: dict[str, Any] | 
         current = CurrentCustomer(
             number=cur["number"], service=sid, service_name=svc.label(t.lang) if svc else sid,
             waited=t("Waited {time}").format(time=minutes_text(t, cur.get("waited_s"))),
-            kind=cur.get("kind", "walk_in"), needs=needs_of(t, cur.get("needs"), cur.get("lang")),
+            kind=cur.get("kind", "walk_in"),
+            needs=needs_of(t, cur.get("needs"), cur.get("lang")) + booked_room(t, site, cur.get("room")),
             outcomes=outcome_choices(t, site, sid))
     helps = []
     for h in st.get("help") or []:

@@ -83,6 +83,25 @@ def test_the_engine_checks_in_a_booking_known_only_by_its_reference(example_site
         assert ev.data["room"] == "H2" and ev.data["appointment_ref"] == ref("4711")
         assert "4711" not in json.dumps(ev.data)
         assert auth.handle(CheckIn("9999"))["error"] == "unknown_code"
+        # Counter 1 (it serves Kela) calls the customer: the clerk sees the needs and the booked
+        # room, and the displays send the customer to the room they booked (Room 2).
+        from core.engine import CallNext, OpenCounter
+        from core.i18n import translator
+        from counter.model import panel_view
+
+        assert auth.handle(OpenCounter("1"))["ok"]
+        called = auth.handle(CallNext("1"))
+        assert called["number"] == ok["number"] and called["room"] == "H2"
+        from bus.live import call_message
+
+        (ev,) = [e for e in auth.last_events if e.type == "ticket.called"]
+        assert call_message(ev, auth.state, example_site.id)["counter"] == "H2"  # what the displays get
+        snap = auth.snapshot(NOW)
+        assert snap["calls"][0]["counter"] == "H2"
+        view = panel_view(translator("fi", "counter"), example_site, "1", snap)
+        words = [n.text for n in view.current.needs]
+        assert "Induktiosilmukka" in words[1] or any("silmukka" in w.lower() for w in words), words
+        assert "Varattu huone: Huone 2" in words, words
         # another key (a hub without the site's key) finds none of them
         other = QueueAuthority(example_site, store, appts, clock=lambda: NOW, ref_key=b"x" * 32)
         assert other.handle(CheckIn("4713"))["error"] == "unknown_code"
