@@ -199,7 +199,7 @@ def render_web_unit(s: S.CentralSettings, bin: str = U.DEFAULT_BIN) -> str:
     return _with_exec(WEB_UNIT, [bin, "central", "web", "--db", s.dsn, "--port", str(WEB_PORT), "--broker",
                                  s.service_url, "--username", S.PUBLISHER_USER, "--password-file",
                                  s.publisher_password_file, "--follow-username", WEB_USER,
-                                 "--follow-password-file", WEB_PASSWORD])
+                                 "--follow-password-file", WEB_PASSWORD, "--feeds-config", S.CENTRAL_CONFIG])
 
 
 def mosquitto_dropin(conf: str = S.MOSQUITTO_CONF) -> str:

@@ -23,6 +23,11 @@ def register(a) -> None:
     w.add_argument("--username", default="publisher", help="its user (default: publisher)")
     w.add_argument("--password-file", help="that user's password file")
     w.add_argument("--ca-file", help="CA of an mqtts:// broker")
+    w.add_argument("--feeds-config", metavar="FILE",
+                   help="central.toml: its push feeds are taken at POST /bookings/<feed> with their tokens")
+    w.add_argument("--push-dir", default="/var/lib/palvelupiste/central/push", metavar="DIR",
+                   help="where pushed booking lists are left for `central bookings` (default "
+                        "/var/lib/palvelupiste/central/push)")
     w.add_argument("--follow-username", default="web",
                    help="the user that reads the sites' ticket states for the phone pages and sends their "
                         "cancels (default: web)")
@@ -120,7 +125,15 @@ def run_web(args) -> int:
                     ca_file=args.ca_file)
         follow = FollowLink(link_options(fb, topics.client_id(args.follow_username, f"web-{os.getpid()}")),
                             FollowBoard())
-    app = create_app(args.db, secure=not args.insecure_cookies, broker=broker, follow=follow)
+    push = None
+    if args.feeds_config:
+        from pathlib import Path
+
+        from central.settings import load_central
+        from central.web.push import PushFeeds
+
+        push = PushFeeds(load_central(args.feeds_config).feeds, Path(args.push_dir))
+    app = create_app(args.db, secure=not args.insecure_cookies, broker=broker, follow=follow, push=push)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 proxy_headers=True, server_header=False)
     return 0

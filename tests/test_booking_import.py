@@ -282,3 +282,66 @@ def test_feeds_are_declared_in_central_toml():
     assert msgs["feeds[1] (a).drop_dir"] == "a drop feed needs the directory its files are dropped in"
     assert msgs["feeds[2] (b).token_file"] == "a push feed needs the file that holds its token"
     assert msgs["feeds[1].id"] == "duplicate feed id"
+
+
+def test_a_pushed_list_needs_its_own_token_and_is_imported_like_a_dropped_one(conn, central_dsn, tmp_path):
+    """POST /bookings/<feed> of the real `central web` process, configured from central.toml: the
+    authority's own token or a 404 that says nothing more; too large refused; the list left for the
+    bookings daemon, which imports it like a dropped one (nothing personal kept)."""
+    import urllib.error
+    import urllib.request
+
+    from tests.support.web import WebService
+
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "vero").write_text("s3cret-vero\n")
+    (tokens / "kela").write_text("s3cret-kela\n")
+    push_dir = tmp_path / "push"
+    central_toml = tmp_path / "central.toml"
+    central_toml.write_text(f"""[broker]
+url = "mqtts://central.example:8883"
+
+[[feeds]]
+id = "vero-push"
+site = "{SITE.id}"
+service = "vero"
+kind = "push"
+token_file = "{tokens / 'vero'}"
+max_mb = 0.1
+
+[[feeds]]
+id = "kela-push"
+site = "{SITE.id}"
+service = "kela"
+kind = "push"
+token_file = "{tokens / 'kela'}"
+""")
+    web = WebService(central_dsn, tmp_path, ["--feeds-config", str(central_toml), "--push-dir", str(push_dir)]).start()
+    body = "code,time,name\nP-1,2026-12-03T10:30,Matti Meikäläinen\n".encode()
+    try:
+        def post(feed: str, token: str, data: bytes = body) -> int:
+            req = urllib.request.Request(f"{web.url}/bookings/{feed}", data=data, method="POST",
+                                         headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert post("vero-push", "s3cret-kela") == 404  # another authority's token
+        assert post("nope", "s3cret-vero") == 404
+        assert post("vero-push", "") == 404
+        assert post("vero-push", "s3cret-vero", b"x" * 200_000) == 413
+        assert post("vero-push", "s3cret-vero") == 202
+        assert (push_dir / "vero-push.csv").read_bytes() == body
+    finally:
+        web.stop()
+    assert "Matti" not in web.log.read_text(encoding="utf-8", errors="replace")
+    from central.settings import load_central
+
+    vero = next(f for f in load_central(central_toml).feeds if f.id == "vero-push")
+    out = import_feed(conn, vero, SITE, NOW, push_dir=push_dir)
+    assert out.ok and out.imported == 1
+    text = json.dumps(conn.execute("SELECT * FROM bookings").fetchall(), default=str, ensure_ascii=False)
+    assert "Matti" not in text and "P-1" not in text

@@ -132,7 +132,7 @@ def _body(feed: Feed, conn: psycopg.Connection, fetcher: Callable[..., Fetched],
     folder = Path(feed.drop_dir) if feed.kind == "drop" else push_dir
     if folder is None:
         raise FetchError("no directory for pushed feeds is configured")
-    for ext in ("json", "csv"):
+    for ext in ("json", "csv", "ics"):
         p = folder / f"{feed.id}.{ext}"
         try:
             size = p.stat().st_size
@@ -142,6 +142,10 @@ def _body(feed: Feed, conn: psycopg.Connection, fetcher: Callable[..., Fetched],
             raise FetchError(f"the file is {_mb(size)}, over the {_mb(feed.max_bytes)} limit")
         return p.read_bytes(), f"{p.stat().st_mtime_ns}:{size}"
     raise FetchError(f"no {feed.id}.csv or {feed.id}.json in its directory yet")
+
+
+def _is_ical(body: bytes) -> bool:
+    return body.lstrip(b"\xef\xbb\xbf \r\n\t")[:15].upper() == b"BEGIN:VCALENDAR"
 
 
 def import_feed(conn: psycopg.Connection, feed: Feed, site: Site, now_ms: int, *,
@@ -168,7 +172,7 @@ def import_feed(conn: psycopg.Connection, feed: Feed, site: Site, now_ms: int, *
     conn.commit()
     mapping = feed.mapping(site.timezone)
     try:
-        if feed.kind == "ical":
+        if feed.kind == "ical" or _is_ical(body):
             # Only what is near today and tomorrow is parsed, and whatever the last import had.
             known = [r for (r,) in conn.execute("SELECT ref FROM bookings WHERE feed = %s", (feed.id,))]
             result = parse_feed(body, mapping, key, days_for(site, now_ms), known_refs=known, cache=cache)

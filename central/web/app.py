@@ -47,6 +47,7 @@ from core.tomllines import line_of
 
 from . import report as R
 from .follow import FollowPages
+from .push import PushFeeds
 
 log = logging.getLogger("palvelupiste.web")
 HERE = Path(__file__).resolve().parent
@@ -262,8 +263,9 @@ def _same(a: str, b: str) -> bool:
 
 class Web:
     def __init__(self, dsn: str, *, secure: bool = True, broker: Broker | None = None,
-                 follow: FollowLink | None = None) -> None:
+                 follow: FollowLink | None = None, push: "PushFeeds | None" = None) -> None:
         CentralStore(dsn).close()  # the schema and views are made before the first request
+        self.push = push  # booking lists pushed by the authorities (central/web/push.py)
         self.db = Connections(dsn)
         self.secure = secure
         self.broker = broker  # where site configurations are published (None: validation only)
@@ -583,6 +585,9 @@ class Web:
             *self.phone.routes(),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
+        if self.push is not None:
+            # No login: each authority's own token (central/web/push.py).
+            routes.insert(0, Route("/bookings/{feed}", self.push.receive, methods=["POST"]))
         return Starlette(routes=routes, lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
@@ -605,5 +610,5 @@ async def _in_thread(fn: Callable[..., Response], *args: Any) -> Response:
 
 
 def create_app(dsn: str, *, secure: bool = True, broker: Broker | None = None,
-               follow: FollowLink | None = None) -> Starlette:
-    return Web(dsn, secure=secure, broker=broker, follow=follow).app()
+               follow: FollowLink | None = None, push: "PushFeeds | None" = None) -> Starlette:
+    return Web(dsn, secure=secure, broker=broker, follow=follow, push=push).app()
