@@ -134,3 +134,40 @@ def test_the_hub_reads_the_book_and_the_site_key(tmp_path):
         assert hub._check_bookings(force=True) is False and len(hub.booked) == 2
     finally:
         hub._close()
+
+
+def test_the_hubs_sync_agent_keeps_the_book_and_asks_for_a_missing_batch(tmp_path, example_site):
+    """The real SyncAgent of a hub (its link replaced by one that records): a batch is written to
+    bookings.json; a batch after a missing one asks pp/<site>/bookings/since for the rest. Other
+    devices' agents do not even subscribe."""
+    from bus import topics
+    from bus.link import Message
+    from core.config import load_device
+    from sync.agent import SyncAgent
+
+    def agent(role: str) -> SyncAgent:
+        d = tmp_path / role
+        (d / "data").mkdir(parents=True)
+        cfg = d / "device.toml"
+        cfg.write_text(f'[device]\nid = "{role}-1"\nrole = "{role}"\nsite = "{example_site.id}"\n'
+                       f'site_config = "{d / "site.toml"}"\ndata_dir = "{d / "data"}"\n\n'
+                       '[central_broker]\nurl = "mqtt://127.0.0.1:1"\n')
+        return SyncAgent(load_device(cfg))
+
+    hub = agent("hub")
+    assert topics.bookings(example_site.id) in hub.keeper.topics
+    assert topics.bookings(example_site.id) not in agent("kiosk").keeper.topics
+
+    sent: list[tuple[str, bytes]] = []
+
+    class Recording:
+        def publish(self, topic, payload, qos=0, retain=False, **kw):
+            sent.append((topic, payload))
+
+    hub.link = Recording()  # type: ignore[assignment]
+    hub.keeper.clock = lambda: NOW
+    t = topics.bookings(example_site.id)
+    hub._on_item(Message(t, json.dumps(batch(change(1, "new", "4711", ms(10)))).encode(), True, 1))
+    assert book_from_json((tmp_path / "hub" / "data" / "bookings.json").read_bytes()).seq == 1 and sent == []
+    hub._on_item(Message(t, json.dumps(batch(change(5, "new", "4715", ms(11)))).encode(), True, 1))
+    assert sent == [(topics.bookings_since(example_site.id), b'{"seq": 1}')]
