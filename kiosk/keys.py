@@ -8,8 +8,8 @@ kiosk through Kivy's window like a barcode reader's do; no evdev device of its o
     arrows, Tab / Shift+Tab, keypad 2 4 6 8   next and previous control
     Enter, Space, keypad 5                    choose the control ("select")
     Escape, Backspace, keypad /               back (Backspace deletes a digit of a booking code)
-    keypad *, *                               repeat what was said last
-    keypad + and -, + and -                   louder, quieter
+    keypad *                                  repeat what was said last
+    keypad + and -                            louder, quieter
 The first of these pressed while speech is off turns it on and says how the keys work: a blind
 person has no way to find the on-screen "Read aloud" button. On the booking-code screen digits
 and letters type the code, at any speed (a keypad is not a barcode reader), and the keypad's
@@ -35,7 +35,6 @@ KP_DIVIDE, KP_MULTIPLY, KP_MINUS, KP_PLUS = 267, 268, 269, 270
 _KEYPAD_MOVES = {KP[2]: NEXT, KP[6]: NEXT, KP[8]: PREV, KP[4]: PREV, KP[5]: SELECT}
 _KEYS = {DOWN: NEXT, RIGHT: NEXT, UP: PREV, LEFT: PREV, ENTER: SELECT, KP_ENTER: SELECT, SPACE: SELECT,
          ESCAPE: BACK, KP_DIVIDE: BACK, KP_MULTIPLY: REPEAT, KP_PLUS: LOUDER, KP_MINUS: QUIETER}
-_CHARS = {"*": REPEAT, "+": LOUDER, "-": QUIETER}
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,8 @@ def key_command(key: int, codepoint: str | None, modifiers: Sequence[str], typin
         return Command(_KEYPAD_MOVES[key])
     if key in _KEYS and not (typing_code and key == SPACE):
         return Command(_KEYS[key])
-    if ch in _CHARS:
-        return Command(_CHARS[ch])
+    # "*", "+" and "-" typed on the main keys mean nothing: a barcode reader types them inside
+    # codes and URLs (only the keypad's keys repeat and change the volume).
     return None
 
 
