@@ -26,11 +26,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.schema import REQUIRED, Check, Choice, Field, Int, ListOf, Number, Section, Text, Texts
 
-from .ical import DEFAULT_NEED_TOKENS, MAX_FEED_BYTES, FeedMapping
+if TYPE_CHECKING:  # icalendar (central extras) is imported only where a feed is parsed
+    from .ical import FeedMapping
+
+#: The fetch enforces the same limit while reading; the parser refuses anything larger.
+MAX_FEED_BYTES = 10 * 1024 * 1024
+
+DEFAULT_NEED_TOKENS: Mapping[str, str] = {
+    "hearing_loop": "hearing_loop", "hearing-loop": "hearing_loop", "induktiosilmukka": "hearing_loop",
+    "hörslinga": "hearing_loop",
+    "accessible_room": "accessible_room", "accessible-room": "accessible_room", "esteetön": "accessible_room",
+    "esteeton": "accessible_room", "tillgänglig": "accessible_room",
+}
+
 
 _ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 KINDS = ("ical", "drop", "push")
@@ -102,8 +114,10 @@ class Feed:
     max_bytes: int = MAX_FEED_BYTES
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    def mapping(self, tz: str) -> FeedMapping:
+    def mapping(self, tz: str) -> "FeedMapping":
         """How this feed's events become bookings, in the site's time zone."""
+        from .ical import FeedMapping
+
         o = self.options
         tokens = dict(DEFAULT_NEED_TOKENS)
         tokens.update({k.lower(): v for k, v in (o.get("need_tokens") or {}).items()})

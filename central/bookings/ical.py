@@ -66,15 +66,7 @@ from core.appointments import CODE_RE
 from core.engine import Needs, appointment_ref
 from core.events import LANG_PATTERN
 
-#: The fetch enforces the same limit while reading; the parser refuses anything larger.
-MAX_FEED_BYTES = 10 * 1024 * 1024
-
-DEFAULT_NEED_TOKENS: Mapping[str, str] = {
-    "hearing_loop": "hearing_loop", "hearing-loop": "hearing_loop", "induktiosilmukka": "hearing_loop",
-    "hörslinga": "hearing_loop",
-    "accessible_room": "accessible_room", "accessible-room": "accessible_room", "esteetön": "accessible_room",
-    "esteeton": "accessible_room", "tillgänglig": "accessible_room",
-}
+from .feeds import DEFAULT_NEED_TOKENS, MAX_FEED_BYTES
 
 _NAME_RE = re.compile(r"[A-Za-z0-9-]+")
 # A content line starts with a name followed by parameters (;) or the value (:) (RFC 5545 3.1).
