@@ -752,15 +752,8 @@ class HubService:
         """Reload `<data_dir>/appointments.json` when it changed. True when a new list was
         taken. A broken file is reported and the last good list kept."""
         p = self.appointments_path
-        try:
-            st = os.stat(p)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            log.warning("hub: cannot read %s: %s", p, exc)
-            return False
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if sig == self._appt_sig and not force:
+        sig = _file_sig(p)
+        if sig is None or (sig == self._appt_sig and not force):
             return False
         self._appt_sig = sig
         try:
@@ -798,15 +791,11 @@ class HubService:
         """Reload `<data_dir>/bookings.json` (the sync agent writes it) when it changed. The day
         matters too (a series' occurrence of today), so it is read again at least every minute."""
         p = self.bookings_path
-        try:
-            st = os.stat(p)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            log.warning("hub: cannot read %s: %s", p, exc)
+        file_sig = _file_sig(p)
+        if file_sig is None:
             return False
         now = self.clock()
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size, now // 60_000)
+        sig = (*file_sig, now // 60_000)
         if sig == self._book_sig and not force:
             return False
         self._book_sig = sig
@@ -821,6 +810,19 @@ class HubService:
         if changed:
             log.info("hub: %d bookings from the feeds (change %d)", len(booked), book.seq)
         return changed
+
+
+def _file_sig(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of a file the hub reloads when it changes; None when it is not there
+    or cannot be read (said in the log)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("hub: cannot read %s: %s", path, exc)
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _command_name(payload: bytes | str) -> str | None:

@@ -542,10 +542,13 @@ def _tokens(event: Any, mapping: FeedMapping) -> list[str]:
     return [t.strip().casefold() for t in tokens if t.strip()]
 
 
-def _needs(event: Any, mapping: FeedMapping, tokens_map: Mapping[str, str]) -> Needs:
+def needs_from_tokens(tokens: Iterable[str], tokens_map: Mapping[str, str]) -> Needs:
+    """Needs from a booking's words (casefolded), each looked up in `tokens_map` (casefolded keys)
+    or taken as it is: hearing_loop, accessible_room, interpreter:<lang>; anything else ignored.
+    The iCalendar and the CSV/JSON feeds (central/bookings/table.py) read needs the same way."""
     interpreter: str | None = None
     hearing = accessible = False
-    for token in _tokens(event, mapping):
+    for token in tokens:
         need = tokens_map.get(token, token)
         if need == "hearing_loop":
             hearing = True
@@ -554,6 +557,10 @@ def _needs(event: Any, mapping: FeedMapping, tokens_map: Mapping[str, str]) -> N
         elif (m := _INTERPRETER_RE.fullmatch(need)) is not None:
             interpreter = interpreter or m.group(1)
     return Needs(interpreter=interpreter, hearing_loop=hearing, accessible_room=accessible)
+
+
+def _needs(event: Any, mapping: FeedMapping, tokens_map: Mapping[str, str]) -> Needs:
+    return needs_from_tokens(_tokens(event, mapping), tokens_map)
 
 
 # --- the feed -----------------------------------------------------------------------------------

@@ -135,12 +135,12 @@ def _body(feed: Feed, conn: psycopg.Connection, fetcher: Callable[..., Fetched],
     for ext in ("json", "csv", "ics"):
         p = folder / f"{feed.id}.{ext}"
         try:
-            size = p.stat().st_size
+            st = p.stat()
         except FileNotFoundError:
             continue
-        if size > feed.max_bytes:
-            raise FetchError(f"the file is {_mb(size)}, over the {_mb(feed.max_bytes)} limit")
-        return p.read_bytes(), f"{p.stat().st_mtime_ns}:{size}"
+        if st.st_size > feed.max_bytes:
+            raise FetchError(f"the file is {_mb(st.st_size)}, over the {_mb(feed.max_bytes)} limit")
+        return p.read_bytes(), f"{st.st_mtime_ns}:{st.st_size}"
     raise FetchError(f"no {feed.id}.csv or {feed.id}.json in its directory yet")
 
 

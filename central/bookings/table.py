@@ -17,14 +17,14 @@ import csv
 import datetime as _dt
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.appointments import CODE_RE
 from core.engine import Needs, appointment_ref
 
-from .ical import _INTERPRETER_RE, Booking, BookingFeedError, FeedImport, FeedMapping
+from .ical import Booking, BookingFeedError, FeedImport, FeedMapping, needs_from_tokens
 
 COLUMNS = ("code", "time", "duration_min", "room", "needs", "status")
 
@@ -69,18 +69,9 @@ def _start(value: Any, tz: ZoneInfo, where: str) -> _dt.datetime:
     return t.replace(tzinfo=tz) if t.tzinfo is None else t.astimezone(tz)
 
 
-def _needs(value: Any, mapping: FeedMapping) -> Needs:
+def _needs(value: Any, tokens_map: Mapping[str, str]) -> Needs:
     tokens = value if isinstance(value, list) else str(value or "").split(",")
-    interpreter, hearing, accessible = None, False, False
-    for token in (str(t).strip().casefold() for t in tokens if str(t).strip()):
-        need = mapping.need_tokens.get(token, token)
-        if need == "hearing_loop":
-            hearing = True
-        elif need == "accessible_room":
-            accessible = True
-        elif (m := _INTERPRETER_RE.fullmatch(need)) is not None:
-            interpreter = interpreter or m.group(1)
-    return Needs(interpreter=interpreter, hearing_loop=hearing, accessible_room=accessible)
+    return needs_from_tokens((str(t).strip().casefold() for t in tokens if str(t).strip()), tokens_map)
 
 
 def parse_table(data: bytes, mapping: FeedMapping, ref_key: bytes, days: Iterable[_dt.date]) -> FeedImport:
@@ -89,6 +80,7 @@ def parse_table(data: bytes, mapping: FeedMapping, ref_key: bytes, days: Iterabl
         raise BookingFeedError(f"the file is over the {round(mapping.max_bytes / 2**20, 1):g} MB limit")
     tz = ZoneInfo(mapping.tz)
     rooms = {k.strip().casefold(): v for k, v in mapping.rooms.items()}
+    tokens_map = {k.strip().casefold(): v for k, v in mapping.need_tokens.items()}
     bookings: dict[str, Booking] = {}
     shared: set[str] = set()  # codes two rows give: neither can be told apart at the kiosk
     skipped: dict[str, int] = {}
@@ -117,6 +109,6 @@ def parse_table(data: bytes, mapping: FeedMapping, ref_key: bytes, days: Iterabl
             shared.add(ref)
             continue
         bookings[ref] = Booking(key=ref, ref=ref, service=mapping.service, start=start, duration_min=minutes,
-                                room=room, needs=_needs(row.get("needs"), mapping),
+                                room=room, needs=_needs(row.get("needs"), tokens_map),
                                 cancelled=str(row.get("status") or "").strip().lower() in ("cancelled", "canceled"))
     return FeedImport(bookings=tuple(bookings.values()), events=len(rows), skipped=skipped, unmapped_rooms=unmapped)
