@@ -30,11 +30,11 @@ from .servicetimes import ServiceTimes
 
 #: The wait shown: quantiles of a log-normal wait with the play-forward mean and spread (`shown`).
 #: The figure promised is the high one: the median for a wait up to MARGIN_FROM_S, rising to
-#: ESTIMATE_HIGH spreads above it in log space (about the 69th percentile) from twice that on:
+#: ESTIMATE_HIGH spreads above it in log space (about the 66th percentile) from twice that on:
 #: rarely exceeded by much, not an optimistic mean. The range starts ESTIMATE_LOW spreads below
 #: the median (about the 25th). Tuned on bench/eta_bench.py (bench/RESULTS.md): higher breaks
 #: fewer promises on busy days and makes quiet-day figures worse than the plain predictor's.
-ESTIMATE_HIGH = 0.5
+ESTIMATE_HIGH = 0.4
 MARGIN_FROM_S = 600
 ESTIMATE_LOW = 0.67
 #: Transfers into a service over this long tell how many more to expect; over at least

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -16,10 +17,12 @@ from bench.eta_sim import (
     calls_by_counter,
     compare,
     metrics,
+    offered_load,
     plan_keys_accepted,
     scaled,
     simulate,
     site_toml,
+    work_s,
 )
 from core.config import loads_site
 from core.engine import CallNext, OpenCounter, TakeTicket
@@ -98,6 +101,7 @@ def test_transfers_and_no_shows_happen(days):
 def test_busy_is_busier_than_quiet(days):
     assert days["busy"].utilisation() > days["quiet"].utilisation()
     assert days["busy"].max_waiting >= 10
+    assert days["overload"].max_waiting > days["busy"].max_waiting  # the same day with more customers
 
 
 def test_metrics_on_hand_made_numbers():
@@ -122,19 +126,44 @@ def test_ql_predictor_counts_busy_counters():
     assert math.isclose(d.ql_wait_s("te", 1, now), 2 * SCENARIOS["quiet"].true_mean_s("te"))  # none open: s = 1
 
 
+def test_old_predictor_is_the_estimate_issue_12_measured():
+    """ahead × mean / open counters, plus half a service when every one is busy or none is open."""
+    d = Day(SCENARIOS["quiet"], 1)
+    now = at("09:00")
+    m = SCENARIOS["quiet"].true_mean_s("poliisi")
+    assert math.isclose(d.old_wait_s("poliisi", 2, now), 2 * m + m / 2)  # none open: one assumed
+    d.engine.handle(OpenCounter("3"), now)
+    assert d.old_wait_s("poliisi", 0, now) == 0.0  # open and idle
+    d.engine.handle(TakeTicket("poliisi"), now)
+    d.engine.handle(CallNext("3"), now)
+    assert math.isclose(d.old_wait_s("poliisi", 2, now), 2.5 * m)
+
+
+def test_offered_load_orders_the_scenarios():
+    """The work customers bring against the counters working: without transfers and no-shows it is
+    the services' true means weighed by their shares; overload brings more than the counters can
+    serve, busy more than quiet."""
+    plain = replace(SCENARIOS["quiet"], transfer_p=0, advice_transfer_p=0, noshow_p=0, appt_share=0)
+    want = sum(s.share * plain.true_mean_s(s.id) for s in plain.services) / sum(s.share for s in plain.services)
+    assert math.isclose(work_s(plain), want)
+    assert work_s(SCENARIOS["quiet"]) > want  # transfers bring more work than no-shows save
+    loads = {name: offered_load(scn) for name, scn in SCENARIOS.items()}
+    assert loads["quiet"] < 1 < loads["busy"] < loads["overload"]
+
+
 def test_compare_uses_the_same_customers(days):
     r = days["quiet"]
     out = compare(r.records)
-    assert set(out) == {"engine", "ql"}
+    assert set(out) == {"engine", "ql", "old"}
 
 
 def test_bench_prints_one_json_line_of_the_right_shape(capsys):
     assert eta_bench.main(["--days", "1", "--hours", "1.5"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     out = json.loads(last)
-    assert list(out) == ["quiet", "busy", "breaks", "reestimate_p99_ms"]
-    for name in ("quiet", "busy", "breaks"):
-        assert list(out[name]) == ["engine", "ql"]
+    assert list(out) == ["quiet", "busy", "breaks", "overload", "reestimate_p99_ms"]
+    for name in ("quiet", "busy", "breaks", "overload"):
+        assert list(out[name]) == ["engine", "ql", "old"]
         for pred in out[name].values():
             assert list(pred) == ["mae_min", "bias_min", "within5_share", "broken10_share"]
             assert all(isinstance(v, float | int) for v in pred.values())
