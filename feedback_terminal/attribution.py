@@ -11,7 +11,7 @@ a scan), and `service_from_scan` finds the service in what was read:
 * a ticket number or ticket id — "K042", "2026-11-23/K042", or `n=`/`number=`/`ticket=` in a
   URL — mapped to the service by its prefix in the site configuration. The kiosk's QR URL
   carries the number when its template has `{number}`, e.g.
-  `ticket_url = "https://queue.example.org/{site}/{token}?n={number}"` (kiosk/settings.py);
+  `ticket_url = "https://queue.example.org/t/{site}/{token}?n={number}"` (kiosk/settings.py);
   the default template (site and token only) cannot be attributed without a lookup;
 * a JSON object with "service" or "number".
 

@@ -5,7 +5,7 @@
     idle_warn_s = 30         # the last seconds of that show a "more time?" prompt (spoken when speech is on)
     ticket_idle_s = 60       # the ticket screen stays this long (to read or photograph it)
     orientation = "portrait" # or "landscape"; window = "1080x1920" sets the size exactly
-    ticket_url = "https://queue.example.org/{site}/{token}"   # QR on screen and paper
+    ticket_url = "https://queue.example.org/t/{site}/{token}"   # QR on screen and paper
     where_to_wait = { fi = "Odota aulassa.", sv = "Vänta i aulan.", en = "Wait in the lobby." }
     reprint_s = 120          # how long the last ticket can be printed again
     hub_timeout_s = 5        # no answer from the hub within this: the kiosk says so
@@ -53,7 +53,7 @@ MIN_WARN_AFTER_S = 60.0
 DEFAULT_IDLE_S = 90.0
 DEFAULT_IDLE_WARN_S = 30.0
 DEFAULT_TICKET_IDLE_S = 60.0
-DEFAULT_TICKET_URL = "https://queue.example.org/{site}/{token}"
+DEFAULT_TICKET_URL = "https://queue.example.org/t/{site}/{token}"
 PORTRAIT = (1080, 1920)
 LANDSCAPE = (1920, 1080)
 DEFAULT_INTERPRETER_LANGS = ("ru", "uk", "ar", "so", "fa", "ku", "et", "en", "fse")

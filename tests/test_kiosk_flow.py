@@ -62,7 +62,7 @@ def test_walk_in_takes_a_number_with_needs_and_shows_the_ticket(example_site, au
     assert f.screen == F.TICKET
     t = f.c.ticket
     assert t.number == "K001" and t.service == "kela" and t.lang == "sv"
-    assert t.qr_url == f"https://queue.example.org/{example_site.id}/{t.token}" and len(t.token) >= 16
+    assert t.qr_url == f"https://queue.example.org/t/{example_site.id}/{t.token}" and len(t.token) >= 16
     assert [p.ticket for p in prints] == [t]
     issued = [e for e in authority.store.events() if e.type == "ticket.issued"][-1]
     assert issued.data["needs"] == {"interpreter": "ar", "hearing_loop": True, "accessible_room": False}

@@ -21,7 +21,7 @@ SETTINGS = parse_kiosk({"printer_poll_s": 0.2, "reprint_s": 60})
 def _ticket(n: int = 1, lang: str = "sv") -> F.TicketView:
     return F.TicketView(ticket=f"2026-11-23/K{n:03d}", number=f"K{n:03d}", service="kela", kind="walk_in", ahead=2,
                         est_wait_s=700, token="abcdefghijklmnop", issued_ms=1_795_000_000_000, lang=lang,
-                        qr_url="https://queue.example.org/example-pp/abcdefghijklmnop")
+                        qr_url="https://queue.example.org/t/example-pp/abcdefghijklmnop")
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_a_ticket_prints_in_swedish_finnish_with_its_qr(pty, worker_for, tmp_pat
     assert w.results == [("2026-11-23/K001", True, None)]
     d = decode(job)
     assert "K001" in d.text and "FPA" in d.text and "Kela" in d.text
-    assert d.qr_payloads == ["https://queue.example.org/example-pp/abcdefghijklmnop"]
+    assert d.qr_payloads == ["https://queue.example.org/t/example-pp/abcdefghijklmnop"]
     assert len(job) < 1024
     st = json.loads((tmp_path / "printer-status.json").read_text())
     assert st["status"] == "ok" and st["can_print"] and st["printed"] == 1

@@ -51,7 +51,7 @@ def test_walk_in_double_tap_and_idle_reset(tmp_path, broker):
         d = decode(job.read_bytes())
         text = d.text
         assert e["number"] in text
-        assert d.qr_payloads == [f"https://queue.example.org/example-pp/{e['token']}"]
+        assert d.qr_payloads == [f"https://queue.example.org/t/example-pp/{e['token']}"]
         assert len(job.read_bytes()) < 1024
     kela = decode(jobs[0].read_bytes()).text
     assert "Kela" in kela and "FPA" in kela  # Finnish and Swedish
