@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
 #: A device's backlog is sampled at most this often (status_samples).
 SAMPLE_MS = 5 * 60_000
+#: Backlog samples are kept this long: the fleet view reads the last hour (core.fleet
+#: SAMPLES_WINDOW_MS); two days leave a technician yesterday's. 150 sites' devices write about
+#: 260,000 a day, so they are pruned with the raw events (`prune_samples`), retention or not.
+SAMPLES_KEEP_MS = 2 * 24 * 3600_000
 #: The advisory lock the migrations run under (any constant the project does not use elsewhere).
 _MIGRATION_LOCK = 0x70616C76  # "palv"
 
@@ -335,6 +339,12 @@ class CentralStore:
             if old is None or kept > old:
                 self.set_setting("kept_from", kept)
         return n, self.kept_from()
+
+    def prune_samples(self, now: int | None = None) -> int:
+        """Delete the backlog samples older than SAMPLES_KEEP_MS; returns how many went."""
+        edge = (now_ms() if now is None else now) - SAMPLES_KEEP_MS
+        with self.conn.transaction():
+            return self.conn.execute("DELETE FROM status_samples WHERE ms < %s", (edge,)).rowcount
 
     def checkpoint(self) -> None:
         """Nothing to do: PostgreSQL checkpoints on its own (the SQLite store truncates its WAL here)."""

@@ -371,12 +371,16 @@ def run_settings(args) -> int:
 
 
 def run_prune(args) -> int:
+    from central.store import SAMPLES_KEEP_MS
+
     db = _open(args)
     if db is None:
         return 2
     with db:
         n, kept = db.prune()
-    print(f"deleted {n} raw events" + (f"; raw events are kept from {kept} on" if kept else " (no retention set)"))
+        samples = db.prune_samples()
+    print(f"deleted {n} raw events" + (f"; raw events are kept from {kept} on" if kept else " (no retention set)")
+          + f"; deleted {samples} backlog samples older than {SAMPLES_KEEP_MS // 86_400_000} days")
     return 0
 
 

@@ -15,6 +15,7 @@ import shutil
 import socketserver
 import ssl
 import subprocess
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -366,6 +367,36 @@ def test_every_kind_in_the_table_and_only_numbers_in_the_messages(store, tls, we
     # a regional list sees its sites' alerts and the central one
     assert {a.site for a in CF.stored_alerts(store.conn, ["test-pp"], active_only=False)} == {"test-pp", "*"}
     assert {a.site for a in CF.stored_alerts(store.conn, ["elsewhere"], active_only=False)} == {"*"}
+
+
+def test_backlog_samples_older_than_two_days_are_pruned_and_the_last_hour_still_alerts(store):
+    """status_samples would grow by ~260,000 rows a day at 150 sites: `central prune` (its daily
+    timer) deletes those older than SAMPLES_KEEP_MS whether or not a retention is set; the fleet
+    view reads only the last hour, so its backlog alert works as before."""
+    from central.store import SAMPLES_KEEP_MS
+
+    t0 = at(2026, 11, 2, 10)
+    now = t0 + 3 * 86_400_000
+    for start in (t0, now - 20 * MIN):  # three days ago, and a growing backlog just now
+        for i in range(4):
+            store.set_status("test-pp", "kiosk-1", "status",
+                             json.dumps({"ts": start + i * 5 * MIN, "backlog": 10 * (i + 1)}), start + i * 5 * MIN)
+
+    def kept() -> list[int]:
+        return [r[0] for r in store.conn.execute("SELECT ms FROM status_samples WHERE site = 'test-pp' ORDER BY ms")]
+
+    assert len(kept()) == 8
+    assert store.prune_samples(now) == 4
+    assert kept() == [now - 20 * MIN + i * 5 * MIN for i in range(4)]
+    assert min(kept()) >= now - SAMPLES_KEEP_MS
+    assert store.prune_samples(now) == 0  # again: nothing more
+    store.set_status("test-pp", "kiosk-1", "availability", "online", now - 20 * MIN)
+    store.set_status("test-pp", "kiosk-1", "status", json.dumps({"ts": now, "backlog": 45}), now)
+    assert "backlog" in [a.kind for a in CF.load_fleet(store.conn, now + MIN).alerts]
+    out = subprocess.run([sys.executable, "-m", "cli", "central", "prune", "--db", store.dsn], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "backlog samples older than 2 days" in out.stdout
 
 
 def test_the_fleet_of_some_sites_only(store):
