@@ -5,7 +5,9 @@ take numbers (TakeTicket) or check in for a booking (CheckIn), and counters open
 transfer, mark no-shows, go to lunch and close. Every ticket that is called gets a record: when it
 was issued, when it was first called, and the estimate the customer was given (`est_wait_s` of
 the issue reply). Only replies and the public snapshot are read, never the engine's internals, so
-the simulator keeps working while the estimator behind `est_wait_s` changes.
+the simulator keeps working while the estimator behind `est_wait_s` changes. Before its day the
+hub serves HISTORY_DAYS earlier opening days (not measured), as a hub in use has: what it has
+learnt (service times, no-shows) comes from its own events, not from the configured defaults alone.
 
 Beside the engine's estimate, two predictors are recorded for comparison, both given the
 service's TRUE mean time m in the scenario (an oracle the engine does not have; the engine must
@@ -59,6 +61,10 @@ POLL_MS = 30_000
 NO_SHOW_WAIT_MS = 60_000
 #: Safety net: however long the queue, the simulated day ends this long after closing.
 OVERTIME_MS = 4 * 3600_000
+#: Opening days the simulated hub served before the measured one: a hub in use has its earlier
+#: days' service times and no-shows in its fold (core.servicetimes keeps the last WINDOW of each
+#: service), so the measured day does not start knowing nothing but the configured defaults.
+HISTORY_DAYS = 8
 LANGS = (("fi", 0.75), ("sv", 0.1), ("en", 0.1), ("ru", 0.05))
 
 
@@ -428,7 +434,43 @@ class Day:
             raise RuntimeError(f"{cmd} at {now}: {reply}")  # the simulation itself is wrong
         return reply
 
+    def history(self) -> None:
+        """The HISTORY_DAYS opening days before: every counter serves customers of its services in
+        turn, one after another, with the scenario's service times and no-shows. Through the real
+        engine (its own events, folded into the same state), but not part of the measured day."""
+        rng = random.Random(self.seed + self.scn.seed + 7_000_000)
+        seq = itertools.count(1)
+
+        def commit(items: list[tuple[str, dict[str, Any]]], now: int) -> list[Event]:
+            return [Event(id=f"hist{n:012d}", site=self.site.id, device="hub-1", seq=n, type=etype, ts=now, data=data)
+                    for etype, data in items for n in [next(seq)]]
+
+        engine = Engine(self.state, commit)
+        day, served = DATE, 0
+        while served < HISTORY_DAYS:
+            day -= _dt.timedelta(days=1)
+            if day.weekday() >= 5:
+                continue  # the site is closed at weekends
+            served += 1
+            for c in self.scn.counters:
+                t, end = at(c.hours[0], day), at(c.hours[1], day)
+                engine.handle(OpenCounter(c.id), t)
+                turn = itertools.cycle(c.services)
+                while t < end:
+                    sid = next(turn)
+                    engine.handle(TakeTicket(sid), t)
+                    if not engine.handle(CallNext(c.id), t).get("ok"):
+                        raise RuntimeError(f"history: counter {c.id} could not call at {t}")
+                    if rng.random() < self.scn.noshow_p:
+                        t += NO_SHOW_WAIT_MS
+                        engine.handle(NoShow(c.id), t)
+                    else:
+                        t += service_time_ms(self.scn, sid, rng)
+                        engine.handle(Finish(c.id), t)
+                engine.handle(CloseCounter(c.id), t)
+
     def run(self) -> DayResult:
+        self.history()
         arr, appts = arrivals(self.scn, self.rng)
         self.state.set_appointments(appts)
         for a in arr:

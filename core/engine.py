@@ -26,7 +26,7 @@ from .errors import WireError as W
 from .errors import error_reply
 from .estimate import APPT, TRANSFER, WALK_IN, CounterPlan, Eta, Waiting, play_forward
 from .events import Event
-from .servicetimes import ServiceTimes
+from .servicetimes import NoShows, ServiceTimes
 
 #: The wait shown: quantiles of a log-normal wait with the play-forward mean and spread (`shown`).
 #: The figure promised is the high one: the median for a wait up to MARGIN_FROM_S, rising to
@@ -37,10 +37,13 @@ from .servicetimes import ServiceTimes
 ESTIMATE_HIGH = 0.4
 MARGIN_FROM_S = 600
 ESTIMATE_LOW = 0.67
-#: Transfers into a service over this long tell how many more to expect; over at least
-#: INFLOW_MIN_SPAN_MIN (two early transfers are not a rate of twenty an hour).
-INFLOW_WINDOW_MIN = 90
+#: Transfers into a service since the day's opening tell how many more to expect, counted over at
+#: least INFLOW_MIN_SPAN_MIN (two early transfers are not a rate of twenty an hour). The whole day,
+#: not the last hour or two: transfers are rare, and a short window makes one of them a rate that
+#: puts an hour of phantom work before the walk-ins (bench/RESULTS.md).
 INFLOW_MIN_SPAN_MIN = 60
+#: Transfers remembered per service (more than a day's).
+INFLOW_KEPT = 1024
 #: Order of a probe (a would-be newcomer): after every real arrival.
 _PROBE_ORDER = 1 << 60
 RECENT_CALLS = 12
@@ -299,6 +302,7 @@ class QueueState:
         self.times = ServiceTimes({s.id: s.default_service_min * 60 for s in site.services.values()})
         # When transfers came into each service lately (the estimates expect more at that rate).
         self.transfers_in: dict[str, deque[int]] = {}
+        self.no_shows_seen = NoShows()
         # Per service, three heaps with lazy deletion (an entry is valid while it equals the
         # ticket's queue_key): due-time ordered appointments, transfers, walk-ins by arrival.
         self._appt: dict[str, list] = {}
@@ -454,11 +458,15 @@ class QueueState:
         if t is None:
             return
         self._learn(t.service, d.get("service_s"), d.get("counter"))
+        if t.state == CALLED:
+            self.no_shows_seen.served()
         self._close(t, FINISHED)
 
     def _on_no_show(self, d: dict, ts: int) -> None:
         t = self.tickets.get(d["ticket"])
         if t is not None:
+            if t.state == CALLED:
+                self.no_shows_seen.missed((ts - t.called_ms) / 1000 if t.called_ms is not None else None)
             self._close(t, NO_SHOW)
             if t.id in self.no_shows:
                 self.no_shows.remove(t.id)
@@ -497,7 +505,9 @@ class QueueState:
         if t is None or t.state not in OPEN_STATES:
             return
         self._learn(t.service, d.get("service_s"), d.get("counter"))
-        self.transfers_in.setdefault(d["to_service"], deque(maxlen=64)).append(ts)
+        self.transfers_in.setdefault(d["to_service"], deque(maxlen=INFLOW_KEPT)).append(ts)
+        if t.state == CALLED:
+            self.no_shows_seen.served()
         if t.state == WAITING:
             self._dequeue(t)
         if t.counter is not None:
@@ -630,11 +640,15 @@ class QueueState:
             waiting.append(newcomer)
         day = hours.site_interval(self.site, hours.local_date(self.site, now))
         return play_forward(now, waiting, self._plans(now), self.times.at, self.times.remaining,
-                            self._inflow(now), until_ms=day[1] if day else now)
+                            self._inflow(now, day), until_ms=day[1] if day else now,
+                            no_show=(self.no_shows_seen.rate(), self.no_shows_seen.cost_s()))
 
-    def _inflow(self, now: int) -> dict[str, float]:
-        """Transfers per hour into each service over the last INFLOW_WINDOW_MIN (today only)."""
-        start = max(now - INFLOW_WINDOW_MIN * 60_000, _day_start(self, now))
+    def _inflow(self, now: int, day: tuple[int, int] | None = None) -> dict[str, float]:
+        """Transfers per hour into each service today, since the site opened (`day`: today's
+        opening interval, looked up when not given; a closed day: since midnight)."""
+        if day is None:
+            day = hours.site_interval(self.site, hours.local_date(self.site, now))
+        start = _day_start(self, now) if day is None else min(day[0], now)
         span_h = max((now - start) / 3600_000, INFLOW_MIN_SPAN_MIN / 60)
         out = {}
         for sid, times in self.transfers_in.items():

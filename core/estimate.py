@@ -5,12 +5,13 @@ the services it serves, the customer it is serving and for how long, its planned
 breaks for the rest of the day, the booked appointments still to come), the counters are let
 call their customers one after another as the engine would (core.engine.QueueState.pick_next):
 due appointments by their time, then transfers, then walk-ins by arrival, then appointments not
-yet due. Each service takes its learnt mean time (core.servicetimes) and adds its variance to
-the counter's, so every ticket comes out with a mean wait and a spread, all from one pass.
+yet due. Each call takes the service's learnt mean time (core.servicetimes) or, as often as called
+customers do not come there, the clerk's wait before "no-show", and adds its variance to the
+counter's, so every ticket comes out with a mean wait and a spread, all from one pass.
 
 Transfers still to come count too: customers sent on from another service (general advice does
 that by its nature) go before the walk-ins, so a long wait sees some of them pass. They come at
-the rate each service has been receiving them lately (`inflow`, per hour), spread evenly ahead.
+the rate each service has been receiving them today (`inflow`, per hour), spread evenly ahead.
 
 "Probes" stand for a customer who would take a number now in a service: last in arrival order,
 taking no counter time (so they move nobody else), they give the wait the kiosk and the displays
@@ -176,10 +177,13 @@ class _Queues:
 
 def play_forward(now: int, waiting: Iterable[Waiting], counters: Iterable[CounterPlan],
                  times: Times, remaining: Remaining, inflow: dict[str, float] | None = None,
-                 until_ms: int | None = None) -> dict[str, Eta | None]:
+                 until_ms: int | None = None, no_show: tuple[float, float] = (0.0, 0.0)) -> dict[str, Eta | None]:
     """Every waiting key's wait from `now` (mean and spread, seconds), or None when no counter
     reaches it today. `inflow`: transfers to come per hour into each service, up to `until_ms`
-    (the day's end). `counters` are consumed (their plan fields are filled in)."""
+    (the day's end). `no_show`: (the share of called customers who do not come, what each of
+    those costs the counter in seconds): a call takes a service or, that often, the clerk's wait.
+    `counters` are consumed (their plan fields are filled in)."""
+    p, cost = no_show
     items = list(waiting)
     queues = _Queues(items)
     horizon = until_ms if until_ms is not None else now + 8 * 3600_000
@@ -223,7 +227,8 @@ def play_forward(now: int, waiting: Iterable[Waiting], counters: Iterable[Counte
             out[w.key] = Eta(max(0.0, (t - now) / 1000), math.sqrt(c.var / serving.get(w.service, 1)))
         if not w.probe:
             e = times(c.id, w.service)
-            c.var += e.var_s2
-            t += e.mean_s * 1000
+            # A mixture: the service with 1 − p, the no-show wait with p.
+            c.var += (1 - p) * e.var_s2 + p * (1 - p) * (e.mean_s - cost) ** 2
+            t += ((1 - p) * e.mean_s + p * cost) * 1000
         heapq.heappush(heap, (t, i, c))
     return out

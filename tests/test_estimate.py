@@ -14,13 +14,14 @@ from core.engine import (
     CallNext,
     CheckIn,
     Finish,
+    NoShow,
     OpenCounter,
     TakeTicket,
     Transfer,
     shown,
 )
 from core.estimate import APPT, TRANSFER, WALK_IN, CounterPlan, Waiting, play_forward
-from core.servicetimes import MAX_SAMPLE_S, Estimate, ServiceTimes
+from core.servicetimes import DEFAULT_NO_SHOW_S, MAX_SAMPLE_S, NO_SHOW_PRIOR, Estimate, NoShows, ServiceTimes
 from tests.test_engine import HEL, MIN, Mem, hel
 
 # Two services on one shared counter: Kela slow (20 min), advice quick (5 min); counter 2 is
@@ -357,6 +358,55 @@ def test_learnt_times_come_from_finishes_and_the_first_authority_of_a_transfer(s
     assert HEL is not None
 
 
+def test_a_call_costs_a_service_or_as_often_as_customers_do_not_come_the_clerks_wait():
+    times, remaining = fixed({"kela": 600})
+    waiting = [Waiting(f"k{i}", "kela", WALK_IN, i, 0) for i in range(4)]
+    plain = play_forward(0, waiting, [plan("1", ["kela"])], times, remaining)
+    half = play_forward(0, waiting, [plan("1", ["kela"])], times, remaining, no_show=(0.5, 60.0))
+    assert plain["k3"].mean_s == 3 * 600
+    assert half["k3"].mean_s == 3 * (0.5 * 600 + 0.5 * 60)  # three calls ahead, each 330 s on average
+    assert half["k3"].sd_s > 0  # come or not: a call's time varies even when services do not
+
+
+def test_no_shows_are_learnt_from_the_fold_and_shorten_the_waits(site):
+    """A called customer who does not come costs the clerk the wait before "no-show", not a
+    service: learnt from the site's own calls (rate pulled towards none by NO_SHOW_PRIOR calls),
+    folded like the service times, so a replay gives the same figures."""
+    q = Mem(site)
+    now = at(9)
+    q(OpenCounter("1"), now)
+    t = now
+    for i in range(10):
+        q(TakeTicket("kela"), t)
+        q(CallNext("1"), t)
+        if i % 2:
+            t += 2 * MIN
+            q(NoShow("1"), t)
+        else:
+            t += 10 * MIN
+            q(Finish("1"), t)
+    seen = q.state.no_shows_seen
+    assert seen.rate() == 5 / (10 + NO_SHOW_PRIOR) and seen.cost_s() == 120.0
+    replayed = q.replay().no_shows_seen
+    assert (replayed.rate(), replayed.cost_s()) == (seen.rate(), seen.cost_s())
+    for _ in range(6):
+        q(TakeTicket("kela"), t)
+    with_ = q.state.estimates(t)["probe:kela"].mean_s
+    q.state.no_shows_seen = NoShows()  # the same queue, nobody ever missing
+    assert with_ < q.state.estimates(t)["probe:kela"].mean_s
+
+
+def test_no_show_figures_ignore_nonsense_and_start_from_none():
+    n = NoShows()
+    assert n.rate() == 0.0 and n.cost_s() == DEFAULT_NO_SHOW_S
+    for waited in (None, True, -5, 0, MAX_SAMPLE_S + 1, "60"):
+        n.missed(waited)  # still a no-show, but no wait to learn from
+    assert n.cost_s() == DEFAULT_NO_SHOW_S and n.rate() == 6 / (6 + NO_SHOW_PRIOR)
+    n.missed(90.0)
+    n.served()
+    assert n.cost_s() == 90.0 and n.rate() == 7 / (8 + NO_SHOW_PRIOR)
+
+
 def test_transfers_to_come_pass_a_long_wait_at_the_rate_they_came():
     """Four transfers an hour came into Kela lately: a walk-in facing an hour's queue sees about
     four of them go first (transfers go before walk-ins)."""
@@ -381,6 +431,9 @@ def test_the_engine_learns_the_transfer_rate_from_its_own_transfers(site):
         q(TakeTicket("neuvonta"), now + i * 10 * MIN)
         q(CallNext("1"), now + i * 10 * MIN)
         assert q(Transfer("1", "poliisi"), now + i * 10 * MIN + 5 * MIN)["ok"]
-    # Three in the last INFLOW_WINDOW_MIN (an hour and a half): two an hour.
+    # Three since the site opened at 8:00, an hour and a half ago: two an hour.
     assert q.state._inflow(now + 30 * MIN) == {"poliisi": 2.0}
-    assert q.state._inflow(now + 5 * 3600_000) == {}  # long ago: no longer a rate
+    # The day's rate, not the last hour's: at 14:00, three in six hours (rare transfers are not a
+    # rate of twenty an hour after one, nor none an hour later).
+    assert q.state._inflow(now + 5 * 3600_000) == {"poliisi": 0.5}
+    assert q.state._inflow(now + 24 * 3600_000) == {}  # the next day: today's only

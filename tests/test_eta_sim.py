@@ -26,6 +26,7 @@ from bench.eta_sim import (
 )
 from core.config import loads_site
 from core.engine import CallNext, OpenCounter, TakeTicket
+from core.servicetimes import WINDOW
 
 MIN = 60
 
@@ -102,6 +103,20 @@ def test_busy_is_busier_than_quiet(days):
     assert days["busy"].utilisation() > days["quiet"].utilisation()
     assert days["busy"].max_waiting >= 10
     assert days["overload"].max_waiting > days["busy"].max_waiting  # the same day with more customers
+
+
+def test_the_hub_has_served_earlier_days():
+    """A hub in use has its earlier days in its fold: the measured day starts with every service's
+    window of learnt times and a learnt no-show rate, but those days are not measured."""
+    d = Day(SCENARIOS["quiet"], 1)
+    d.history()
+    for s in SCENARIOS["quiet"].services:
+        assert d.state.times.samples(s.id) == WINDOW, s.id
+    assert 0 < d.state.no_shows_seen.rate() < 0.1
+    r = simulate(SCENARIOS["quiet"], 1)
+    assert min(e.ts for e in r.events) >= at("00:00")  # only the measured day's events
+    first = next(e for e in r.events if e.type == "ticket.issued")
+    assert first.data["n"] == 1  # numbers start afresh on the day
 
 
 def test_metrics_on_hand_made_numbers():
