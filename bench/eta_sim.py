@@ -314,13 +314,13 @@ def work_s(scn: Scenario) -> float:
 def offered_load(scn: Scenario) -> float:
     """The busiest minute's arrivals times the work they bring, over the counters planned to work
     then: above 1 the queue grows whatever the clerks do."""
-    per_min = []
+    per_min, work = [], work_s(scn)
     for minute in range(8 * 60, 16 * 60):
         ms = at(OPEN) + (minute - 8 * 60) * MIN_MS
         working = sum(1 for c in scn.counters if at(c.hours[0]) <= ms < at(c.hours[1])
                       and not any(at(a) <= ms < at(b) for a, b in c.breaks))
         if working:
-            per_min.append(_rate_per_h(scn, ms) * work_s(scn) / 3600 / working)
+            per_min.append(_rate_per_h(scn, ms) * work / 3600 / working)
     return max(per_min)
 
 
@@ -405,6 +405,7 @@ class Day:
         self.state.new_token = lambda: f"tok{next(tokens):06d}"  # the day replays bit for bit
         self.engine = Engine(self.state, self._commit)
         self.records: dict[str, Record] = {}
+        self._snap: tuple[tuple[int, int], dict[str, Any]] | None = None
         self.waiting: set[str] = set()
         self.max_waiting = 0
         self.busy: dict[str, list[tuple[int, int]]] = {c.id: [] for c in scn.counters}
@@ -505,8 +506,12 @@ class Day:
         self.max_waiting = max(self.max_waiting, len(self.waiting))
 
     def _counters_now(self, service: str, now: int) -> tuple[int, bool]:
-        """(open counters of the service, whether every one of them is serving), from the snapshot."""
-        snap = self.state.snapshot(now)
+        """(open counters of the service, whether every one of them is serving), from the snapshot
+        (one per moment and state: both predictors of an arrival read the same one)."""
+        key = (now, self.state.applied)
+        if self._snap is None or self._snap[0] != key:
+            self._snap = (key, self.state.snapshot(now))
+        snap = self._snap[1]
         open_ = [cid for cid, c in self.site.counters.items()
                  if service in c.services and snap["counters"][cid]["open"]]
         return len(open_), all(snap["counters"][cid]["current"] is not None for cid in open_)

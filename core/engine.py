@@ -643,11 +643,9 @@ class QueueState:
                             self._inflow(now, day), until_ms=day[1] if day else now,
                             no_show=(self.no_shows_seen.rate(), self.no_shows_seen.cost_s()))
 
-    def _inflow(self, now: int, day: tuple[int, int] | None = None) -> dict[str, float]:
+    def _inflow(self, now: int, day: tuple[int, int] | None) -> dict[str, float]:
         """Transfers per hour into each service today, since the site opened (`day`: today's
-        opening interval, looked up when not given; a closed day: since midnight)."""
-        if day is None:
-            day = hours.site_interval(self.site, hours.local_date(self.site, now))
+        opening interval; None, a closed day: since midnight)."""
         start = _day_start(self, now) if day is None else min(day[0], now)
         span_h = max((now - start) / 3600_000, INFLOW_MIN_SPAN_MIN / 60)
         out = {}

@@ -431,9 +431,12 @@ def test_the_engine_learns_the_transfer_rate_from_its_own_transfers(site):
         q(TakeTicket("neuvonta"), now + i * 10 * MIN)
         q(CallNext("1"), now + i * 10 * MIN)
         assert q(Transfer("1", "poliisi"), now + i * 10 * MIN + 5 * MIN)["ok"]
+    def inflow(t: int) -> dict[str, float]:
+        return q.state._inflow(t, hours.site_interval(site, hours.local_date(site, t)))
+
     # Three since the site opened at 8:00, an hour and a half ago: two an hour.
-    assert q.state._inflow(now + 30 * MIN) == {"poliisi": 2.0}
+    assert inflow(now + 30 * MIN) == {"poliisi": 2.0}
     # The day's rate, not the last hour's: at 14:00, three in six hours (rare transfers are not a
     # rate of twenty an hour after one, nor none an hour later).
-    assert q.state._inflow(now + 5 * 3600_000) == {"poliisi": 0.5}
-    assert q.state._inflow(now + 24 * 3600_000) == {}  # the next day: today's only
+    assert inflow(now + 5 * 3600_000) == {"poliisi": 0.5}
+    assert inflow(now + 24 * 3600_000) == {}  # the next day: today's only
